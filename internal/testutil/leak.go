@@ -1,0 +1,365 @@
+package testutil
+
+import (
+	"bufio"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// CgroupRoot is where the cgroup hierarchies are mounted.
+const CgroupRoot = "/sys/fs/cgroup"
+
+// LeakScope says what belongs to a test. Other engineers run containers on the same machine at
+// the same time, so only things that mention the test's ids or paths count.
+type LeakScope struct {
+	IDs        []string // container ids (fresh and unique per test)
+	StateRoots []string // --root dirs: must be empty at the end (besides KeepInRoot names)
+	KeepInRoot []string // names a test put into a state root itself (e.g. a filler file)
+	Paths      []string // bundle dirs and other test paths: no mount or process may mention them
+}
+
+// LeakChecker snapshots the host before a test and reports what the test left behind.
+type LeakChecker struct {
+	mu       sync.Mutex
+	scope    LeakScope
+	cgBefore map[string]bool // hierarchy-relative cgroup dirs ("memory/foo/bar") before the test
+	mtBefore map[string]bool // mountinfo keys before the test
+	observed map[string]bool // cgroup dirs of the test's containers seen while they ran
+	// Wait is how long Check polls for things to settle (processes exit and cgroups are
+	// removed asynchronously after a kill) before it reports a leak.
+	Wait time.Duration
+}
+
+// NewLeakChecker takes the "before" snapshot.
+func NewLeakChecker(scope LeakScope) *LeakChecker {
+	lc := &LeakChecker{scope: scope, observed: map[string]bool{}, Wait: 5 * time.Second}
+	lc.cgBefore = cgroupDirs()
+	lc.mtBefore = map[string]bool{}
+	for _, m := range readMountinfo() {
+		lc.mtBefore[m.key] = true
+	}
+	return lc
+}
+
+// CheckNoLeaks snapshots now and registers a t.Cleanup that fails the test if anything of
+// scope (ids, state roots, paths) is left: state dir entries, cgroup dirs in any hierarchy
+// (v1 controllers, named ones and the unified mount), mounts or processes. Register it before
+// the cleanups that delete containers (t.Cleanup runs last-registered first).
+func CheckNoLeaks(t testing.TB, ids ...string) *LeakChecker {
+	t.Helper()
+	lc := NewLeakChecker(LeakScope{IDs: ids})
+	t.Cleanup(func() { lc.Check(t) })
+	return lc
+}
+
+// AddID adds container ids to the scope.
+func (lc *LeakChecker) AddID(ids ...string) {
+	lc.mu.Lock()
+	lc.scope.IDs = append(lc.scope.IDs, ids...)
+	lc.mu.Unlock()
+}
+
+// AddStateRoot adds a --root dir that must be empty at the end.
+func (lc *LeakChecker) AddStateRoot(dirs ...string) {
+	lc.mu.Lock()
+	lc.scope.StateRoots = append(lc.scope.StateRoots, dirs...)
+	lc.mu.Unlock()
+}
+
+// KeepInRoot names entries of a state root the test created itself.
+func (lc *LeakChecker) KeepInRoot(names ...string) {
+	lc.mu.Lock()
+	lc.scope.KeepInRoot = append(lc.scope.KeepInRoot, names...)
+	lc.mu.Unlock()
+}
+
+// AddPath adds a path no mount or process may mention at the end.
+func (lc *LeakChecker) AddPath(paths ...string) {
+	lc.mu.Lock()
+	lc.scope.Paths = append(lc.scope.Paths, paths...)
+	lc.mu.Unlock()
+}
+
+// ObservePID records the cgroups of a running container process, so that Check also proves
+// the parents the runtime created for it (tenant parents) are gone once empty.
+func (lc *LeakChecker) ObservePID(pid int) {
+	for _, p := range ProcCgroupDirs(pid) {
+		lc.mu.Lock()
+		lc.observed[p] = true
+		lc.mu.Unlock()
+	}
+}
+
+// Check polls until nothing is left (or Wait passes) and reports every leak as a test error.
+func (lc *LeakChecker) Check(t testing.TB) {
+	t.Helper()
+	deadline := time.Now().Add(lc.Wait)
+	var leaks []string
+	for {
+		leaks = lc.Leaks()
+		if len(leaks) == 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	for _, l := range leaks {
+		t.Errorf("LEAK: %s", l)
+	}
+}
+
+// Leaks returns a description of everything of the scope still present.
+func (lc *LeakChecker) Leaks() []string {
+	lc.mu.Lock()
+	scope := lc.scope
+	scope.IDs = append([]string(nil), scope.IDs...)
+	observed := make([]string, 0, len(lc.observed))
+	for p := range lc.observed {
+		observed = append(observed, p)
+	}
+	lc.mu.Unlock()
+	sort.Strings(observed)
+
+	var leaks []string
+	// State roots.
+	keep := map[string]bool{}
+	for _, k := range scope.KeepInRoot {
+		keep[k] = true
+	}
+	for _, root := range scope.StateRoots {
+		ents, err := os.ReadDir(root)
+		if err != nil {
+			continue // gone is fine
+		}
+		for _, e := range ents {
+			if !keep[e.Name()] {
+				leaks = append(leaks, fmt.Sprintf("state root %s still holds %q", root, e.Name()))
+			}
+		}
+	}
+	// Cgroups: any dir naming an id, in every hierarchy.
+	after := cgroupDirs()
+	for d := range after {
+		for _, id := range scope.IDs {
+			if id != "" && pathMentions(d, id) {
+				leaks = append(leaks, fmt.Sprintf("cgroup %s/%s (container %s)", CgroupRoot, d, id))
+				break
+			}
+		}
+	}
+	// Cgroup parents created for the test's containers (e.g. tenantrun/<tenant>) that are now
+	// empty: the runtime should remove what it created. A parent that still has children is
+	// shared with someone else's containers and not counted.
+	seen := map[string]bool{}
+	for _, p := range observed {
+		for a := filepath.Dir(p); strings.Contains(a, "/"); a = filepath.Dir(a) {
+			if seen[a] || lc.cgBefore[a] || !after[a] {
+				continue
+			}
+			seen[a] = true
+			if !hasSubdir(filepath.Join(CgroupRoot, a)) {
+				leaks = append(leaks, fmt.Sprintf("empty cgroup parent %s/%s created during the test", CgroupRoot, a))
+			}
+		}
+	}
+	// Mounts mentioning an id or a test path that were not there before.
+	for _, m := range readMountinfo() {
+		if lc.mtBefore[m.key] {
+			continue
+		}
+		if what := mentions(m.line, scope); what != "" {
+			leaks = append(leaks, fmt.Sprintf("mount (%s): %s", what, m.line))
+		}
+	}
+	// Processes.
+	leaks = append(leaks, processLeaks(scope)...)
+	sort.Strings(leaks)
+	return leaks
+}
+
+func mentions(s string, scope LeakScope) string {
+	for _, id := range scope.IDs {
+		if id != "" && strings.Contains(s, id) {
+			return "id " + id
+		}
+	}
+	for _, p := range append(append([]string(nil), scope.Paths...), scope.StateRoots...) {
+		if p != "" && strings.Contains(s, p) {
+			return "path " + p
+		}
+	}
+	return ""
+}
+
+// pathMentions reports whether a component of the slash-separated path contains id.
+func pathMentions(p, id string) bool {
+	for _, c := range strings.Split(p, "/") {
+		if strings.Contains(c, id) {
+			return true
+		}
+	}
+	return false
+}
+
+func hasSubdir(dir string) bool {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return false
+	}
+	for _, e := range ents {
+		if e.IsDir() {
+			return true
+		}
+	}
+	return false
+}
+
+// CgroupHierarchies lists the cgroup mounts under /sys/fs/cgroup (v1 controllers, named
+// hierarchies, the unified cgroup2 mount), relative to /sys/fs/cgroup.
+func CgroupHierarchies() []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, m := range readMountinfo() {
+		f := strings.Fields(m.line)
+		// fstype follows the " - " separator.
+		sep := -1
+		for i, x := range f {
+			if x == "-" {
+				sep = i
+				break
+			}
+		}
+		if sep < 0 || sep+1 >= len(f) {
+			continue
+		}
+		if fstype := f[sep+1]; fstype != "cgroup" && fstype != "cgroup2" {
+			continue
+		}
+		if m.point == CgroupRoot {
+			if !seen["."] {
+				seen["."] = true
+				out = append(out, ".")
+			}
+			continue
+		}
+		if rel, ok := strings.CutPrefix(m.point, CgroupRoot+"/"); ok && !strings.Contains(rel, "/") && !seen[rel] {
+			seen[rel] = true
+			out = append(out, rel)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// cgroupDirs walks every hierarchy; keys are "<hierarchy>/<path>" relative to /sys/fs/cgroup.
+func cgroupDirs() map[string]bool {
+	out := map[string]bool{}
+	for _, h := range CgroupHierarchies() {
+		base := filepath.Join(CgroupRoot, h)
+		_ = filepath.WalkDir(base, func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				if d != nil && d.IsDir() {
+					return fs.SkipDir
+				}
+				return nil
+			}
+			if !d.IsDir() || p == base {
+				return nil
+			}
+			rel, _ := filepath.Rel(CgroupRoot, p)
+			out[rel] = true
+			return nil
+		})
+	}
+	return out
+}
+
+// ProcCgroupDirs returns the cgroup dirs of a process as "<hierarchy>/<path>" keys (as
+// cgroupDirs uses), for every hierarchy mounted under /sys/fs/cgroup.
+func ProcCgroupDirs(pid int) []string {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/cgroup", pid))
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	hier := map[string]bool{}
+	for _, h := range CgroupHierarchies() {
+		hier[h] = true
+	}
+	var out []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		parts := strings.SplitN(sc.Text(), ":", 3)
+		if len(parts) != 3 || parts[2] == "/" {
+			continue
+		}
+		var names []string
+		switch {
+		case parts[0] == "0" && parts[1] == "":
+			names = []string{"unified", "."}
+		default:
+			for _, c := range strings.Split(parts[1], ",") {
+				names = append(names, strings.TrimPrefix(c, "name="))
+			}
+			names = append(names, parts[1])
+		}
+		for _, n := range names {
+			if hier[n] {
+				out = append(out, filepath.Clean(n+"/"+parts[2]))
+				break
+			}
+		}
+	}
+	return out
+}
+
+// CgroupFile returns the path of a control file of a process's cgroup in a v1 controller
+// hierarchy (or the unified one), e.g. CgroupFile(pid, "memory", "memory.limit_in_bytes").
+func CgroupFile(pid int, hierarchy, file string) (string, error) {
+	for _, d := range ProcCgroupDirs(pid) {
+		if d == hierarchy || strings.HasPrefix(d, hierarchy+"/") {
+			return filepath.Join(CgroupRoot, d, file), nil
+		}
+	}
+	return "", fmt.Errorf("pid %d has no cgroup in hierarchy %s", pid, hierarchy)
+}
+
+func processLeaks(scope LeakScope) []string {
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	self := os.Getpid()
+	var leaks []string
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == self {
+			continue
+		}
+		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			continue
+		}
+		if i := strings.LastIndexByte(string(stat), ')'); i > 0 && i+2 < len(stat) && stat[i+2] == 'Z' {
+			continue // a zombie holds no resources; PID 1 here reaps late
+		}
+		cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		cmd := strings.TrimSpace(strings.ReplaceAll(string(cmdline), "\x00", " "))
+		cg, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
+		cwd, _ := os.Readlink(fmt.Sprintf("/proc/%d/cwd", pid))
+		for _, src := range []struct{ what, s string }{{"cmdline", cmd}, {"cgroup", string(cg)}, {"cwd", cwd}} {
+			if what := mentions(src.s, scope); what != "" {
+				leaks = append(leaks, fmt.Sprintf("process %d %q: %s mentions %s", pid, cmd, src.what, what))
+				break
+			}
+		}
+	}
+	return leaks
+}
