@@ -1,0 +1,123 @@
+package runtime
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/opencontainers/runc/libcontainer"
+	"github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// sidecarName is tenantrun's own per-container record, kept in libcontainer's
+// state directory (<root>/<id>/) so that Destroy removes both together.
+const sidecarName = "tenantrun.json"
+
+// sidecar is what tenantrun remembers about a container beyond libcontainer's
+// state: whose it is and the hardened process that exec starts from.
+type sidecar struct {
+	Tenant       string         `json:"tenant"`
+	Mode         string         `json:"mode"`
+	PolicyDigest string         `json:"policyDigest,omitempty"`
+	Bundle       string         `json:"bundle"`
+	Process      *specs.Process `json:"process,omitempty"`
+	CgroupParent string         `json:"cgroupParent,omitempty"` // the tenant's parent cgroup (removed with its last container)
+	CgroupsPath  string         `json:"cgroupsPath,omitempty"`  // the container's own cgroup, for orphan cleanup
+	Systemd      bool           `json:"systemd,omitempty"`
+	Mounts       []string       `json:"mounts,omitempty"` // host mounts tenantrun made for this container (idmapped rootfs…), removed on delete
+}
+
+func writeSidecar(stateDir string, s *sidecar) error {
+	data, err := json.Marshal(s)
+	if err != nil {
+		return err
+	}
+	tmp := filepath.Join(stateDir, "."+sidecarName)
+	if err := os.WriteFile(tmp, data, 0o600); err != nil {
+		return fmt.Errorf("writing container record: %w", err)
+	}
+	return os.Rename(tmp, filepath.Join(stateDir, sidecarName))
+}
+
+func readSidecar(stateDir string) (*sidecar, error) {
+	data, err := os.ReadFile(filepath.Join(stateDir, sidecarName))
+	if err != nil {
+		return nil, err
+	}
+	var s sidecar
+	if err := json.Unmarshal(data, &s); err != nil {
+		return nil, fmt.Errorf("container record %s: %w", filepath.Join(stateDir, sidecarName), err)
+	}
+	return &s, nil
+}
+
+// handle is a loaded container with its per-container lock held.
+type handle struct {
+	c        *libcontainer.Container
+	id       string
+	stateDir string
+	lock     *os.File
+	side     *sidecar // nil if the record is missing (crash during create)
+}
+
+func (h *handle) close() {
+	if h.lock != nil {
+		_ = h.lock.Close() // releases the flock
+		h.lock = nil
+	}
+}
+
+// errNotExist is returned for unknown container ids.
+type notExistError struct{ id string }
+
+func (e *notExistError) Error() string { return fmt.Sprintf("container %q does not exist", e.id) }
+
+// lockDir takes an exclusive flock on a container's state directory so that
+// concurrent verbs on one container (delete racing start, two kills…) are
+// serialised. The lock dies with the process, so a crash never wedges an id.
+func lockDir(dir string) (*os.File, error) {
+	f, err := os.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("locking %s: %w", dir, err)
+	}
+	return f, nil
+}
+
+// open loads container id under the global root, holding its lock.
+func open(g *Global, id string) (*handle, error) {
+	if err := validateID(id); err != nil {
+		return nil, err
+	}
+	root, err := g.stateRoot()
+	if err != nil {
+		return nil, err
+	}
+	dir := filepath.Join(root, id)
+	lock, err := lockDir(dir)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, &notExistError{id}
+		}
+		return nil, err
+	}
+	c, err := libcontainer.Load(root, id)
+	if err != nil {
+		lock.Close()
+		if errors.Is(err, libcontainer.ErrNotExist) {
+			return nil, &notExistError{id}
+		}
+		return nil, err
+	}
+	h := &handle{c: c, id: id, stateDir: dir, lock: lock}
+	if s, err := readSidecar(dir); err == nil {
+		h.side = s
+	}
+	return h, nil
+}

@@ -1,0 +1,213 @@
+package runtime
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"github.com/opencontainers/runc/libcontainer"
+	"github.com/opencontainers/runc/libcontainer/specconv"
+	"github.com/sirupsen/logrus"
+)
+
+// CreateOptions are the flags of `create` (and of `run`).
+type CreateOptions struct {
+	ID            string
+	Bundle        string
+	PidFile       string
+	ConsoleSocket string
+	NoPivot       bool
+	NoNewKeyring  bool
+	PreserveFDs   int
+}
+
+// Create creates a container and leaves its init waiting for `start`.
+func Create(g *Global, o CreateOptions) error {
+	_, err := createContainer(g, o, actCreate)
+	return err
+}
+
+type action int
+
+const (
+	actCreate action = iota
+	actRun
+	actRunDetached
+)
+
+// createContainer is the shared path of create and run: policy first, then
+// libcontainer. On any error nothing is left behind.
+func createContainer(g *Global, o CreateOptions, act action) (int, error) {
+	tm := newPhaseTimer("create", o.ID)
+	defer tm.done()
+	if err := validateID(o.ID); err != nil {
+		return -1, err
+	}
+	root, err := g.stateRoot()
+	if err != nil {
+		return -1, err
+	}
+	bundle := o.Bundle
+	if bundle == "" {
+		bundle = "."
+	}
+	if bundle, err = filepath.Abs(bundle); err != nil {
+		return -1, fmt.Errorf("--bundle: %w", err)
+	}
+	if fi, err := os.Stat(bundle); err != nil || !fi.IsDir() {
+		if err == nil {
+			err = errors.New("not a directory")
+		}
+		return -1, fmt.Errorf("--bundle %q: %w", bundle, unwrapPathErr(err))
+	}
+	if _, err := os.Stat(filepath.Join(root, o.ID)); err == nil {
+		return -1, fmt.Errorf("container %q already exists", o.ID)
+	}
+	tm.mark("spec")
+
+	prep, err := preparePolicy(g, bundle, o.ID, o.ConsoleSocket != "")
+	if err != nil {
+		return -1, err
+	}
+	tm.mark("policy")
+	failpoint("create:after-policy")
+
+	// specconv resolves root.path relative to the current directory.
+	if err := os.Chdir(bundle); err != nil {
+		return -1, fmt.Errorf("--bundle %q: %w", bundle, err)
+	}
+	cfg, err := specconv.CreateLibcontainerConfig(&specconv.CreateOpts{
+		CgroupName:       o.ID,
+		UseSystemdCgroup: g.SystemdCgroup,
+		NoPivotRoot:      o.NoPivot,
+		NoNewKeyring:     o.NoNewKeyring,
+		Spec:             prep.spec,
+		RootlessEUID:     os.Geteuid() != 0,
+	})
+	if err != nil {
+		return -1, fmt.Errorf("converting the spec: %w", err)
+	}
+	cfg.Labels = append(cfg.Labels, "tenantrun.tenant="+prep.side.Tenant)
+	proc, err := newProcess(prep.spec.Process, true)
+	if err != nil {
+		return -1, err
+	}
+	if err := prep.setupHost(); err != nil {
+		prep.cleanupHost()
+		return -1, err
+	}
+	tm.mark("host-setup")
+
+	c, err := libcontainer.Create(root, o.ID, cfg)
+	if err != nil {
+		prep.cleanupHost()
+		if errors.Is(err, libcontainer.ErrExist) {
+			return -1, fmt.Errorf("container %q already exists", o.ID)
+		}
+		return -1, err
+	}
+	stateDir := filepath.Join(root, o.ID)
+	// From here on, failure must destroy what libcontainer made too.
+	destroy := func() {
+		_ = c.Destroy()
+		_ = os.RemoveAll(stateDir)
+		prep.cleanupHost()
+	}
+	lock, err := lockDir(stateDir)
+	if err != nil {
+		destroy()
+		return -1, err
+	}
+	defer lock.Close()
+	if err := writeSidecar(stateDir, prep.side); err != nil {
+		destroy()
+		return -1, err
+	}
+	failpoint("create:after-libcontainer-create")
+	tm.mark("libcontainer-create")
+
+	detach := act != actRun
+	if o.PreserveFDs > 0 {
+		for i := 0; i < o.PreserveFDs; i++ {
+			proc.ExtraFiles = append(proc.ExtraFiles, os.NewFile(uintptr(3+i), "preserved-fd-"+strconv.Itoa(3+i)))
+		}
+	}
+	proc.LogLevel = strconv.Itoa(int(logrus.GetLevel()))
+	io, err := setupIO(proc, c, prep.spec.Process.Terminal, detach, o.ConsoleSocket)
+	if err != nil {
+		destroy()
+		return -1, err
+	}
+	var fwd *forwarder
+	if act == actRun {
+		fwd = newForwarder()
+		defer fwd.stop()
+	}
+	if act == actCreate {
+		err = c.Start(proc)
+	} else {
+		err = c.Run(proc)
+	}
+	if err != nil {
+		io.close()
+		destroy()
+		return -1, err
+	}
+	io.started()
+	tm.mark("start")
+	failpoint("create:after-start")
+	if o.PidFile != "" {
+		if err := writePidFile(o.PidFile, proc); err != nil {
+			_ = proc.Signal(os.Kill)
+			_, _ = proc.Wait()
+			destroy()
+			return -1, err
+		}
+	}
+	audit(g, prep, "create", "")
+	if act != actRun {
+		return 0, nil
+	}
+	// Foreground run: wait for the container, then remove it as runc does.
+	lock.Close()
+	status, err := fwd.forward(proc)
+	io.wait()
+	if h, herr := open(g, o.ID); herr == nil {
+		_ = destroyContainer(h, true)
+		h.close()
+	}
+	if err != nil {
+		return -1, err
+	}
+	return status, nil
+}
+
+func writePidFile(path string, p *libcontainer.Process) error {
+	pid, err := p.Pid()
+	if err != nil {
+		return err
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return fmt.Errorf("--pid-file %q: %w", path, err)
+	}
+	tmp := filepath.Join(filepath.Dir(abs), "."+filepath.Base(abs))
+	if err := os.WriteFile(tmp, []byte(strconv.Itoa(pid)), 0o644); err != nil {
+		return fmt.Errorf("--pid-file %q: %w", path, err)
+	}
+	if err := os.Rename(tmp, abs); err != nil {
+		_ = os.Remove(tmp)
+		return fmt.Errorf("--pid-file %q: %w", path, err)
+	}
+	return nil
+}
+
+func unwrapPathErr(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}

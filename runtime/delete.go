@@ -1,0 +1,97 @@
+package runtime
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/opencontainers/runc/libcontainer"
+	"github.com/sirupsen/logrus"
+	"golang.org/x/sys/unix"
+)
+
+// Delete removes a stopped (or created) container; with force it kills a
+// running one first. A state directory left by a crash mid-create (no
+// loadable state) is cleaned up as well, so an id is never wedged.
+func Delete(g *Global, id string, force bool) error {
+	h, err := open(g, id)
+	if err != nil {
+		var ne *notExistError
+		if errors.As(err, &ne) {
+			if cleaned, cerr := deleteOrphan(g, id); cleaned || cerr != nil {
+				return cerr
+			}
+		}
+		return err
+	}
+	defer h.close()
+	failpoint("delete:before-destroy")
+	return destroyContainer(h, force)
+}
+
+func destroyContainer(h *handle, force bool) error {
+	st, err := h.c.Status()
+	if err != nil {
+		return err
+	}
+	switch st {
+	case libcontainer.Stopped:
+	case libcontainer.Created:
+		// The init is parked on the exec fifo: killing it is what runc does.
+		_ = h.c.Signal(unix.SIGKILL)
+		waitStopped(h.c)
+	default:
+		if !force {
+			return fmt.Errorf("cannot delete container %q that is not stopped: %s (use --force)", h.id, st)
+		}
+		if err := h.c.Signal(unix.SIGKILL); err != nil && !errors.Is(err, libcontainer.ErrNotRunning) {
+			return fmt.Errorf("killing container %q: %w", h.id, err)
+		}
+		waitStopped(h.c)
+	}
+	side := h.side
+	if err := h.c.Destroy(); err != nil {
+		return fmt.Errorf("removing container %q: %w", h.id, err)
+	}
+	cleanupSidecar(side)
+	return nil
+}
+
+// waitStopped waits (bounded) for the init to be gone after SIGKILL.
+func waitStopped(c *libcontainer.Container) {
+	for i := 0; i < 200; i++ {
+		if st, err := c.Status(); err != nil || st == libcontainer.Stopped {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	logrus.Warnf("container %s: init still present after SIGKILL", c.ID())
+}
+
+// deleteOrphan removes <root>/<id> when libcontainer cannot load it (crash
+// between mkdir and the first state save): kill what is in its cgroups,
+// remove them and any mounts tenantrun recorded, then the directory.
+func deleteOrphan(g *Global, id string) (bool, error) {
+	root, err := g.stateRoot()
+	if err != nil {
+		return false, err
+	}
+	dir := filepath.Join(root, id)
+	if _, err := os.Stat(dir); err != nil {
+		return false, nil
+	}
+	lock, err := lockDir(dir)
+	if err != nil {
+		return false, err
+	}
+	defer lock.Close()
+	side, _ := readSidecar(dir)
+	cleanupSidecar(side)
+	if err := os.RemoveAll(dir); err != nil {
+		return true, fmt.Errorf("removing leftover state of %q: %w", id, err)
+	}
+	logrus.Infof("removed leftover state of container %q", id)
+	return true, nil
+}

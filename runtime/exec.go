@@ -1,0 +1,171 @@
+package runtime
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/opencontainers/runc/libcontainer"
+	"github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/sirupsen/logrus"
+)
+
+// ExecOptions are the flags of `exec`.
+type ExecOptions struct {
+	ID            string
+	ProcessFile   string // --process: a process.json (engines use this)
+	Args          []string
+	Env           []string
+	Cwd           string
+	User          string // uid[:gid]
+	AdditionalGID []string
+	Tty           bool
+	Detach        bool
+	PidFile       string
+	ConsoleSocket string
+	PreserveFDs   int
+	Caps          []string
+	NoNewPrivs    bool
+}
+
+// Exec runs a new process in a running container. The process goes through
+// the container's tenant policy exactly like the init process did.
+func Exec(g *Global, o ExecOptions) error {
+	h, err := open(g, o.ID)
+	if err != nil {
+		return err
+	}
+	st, err := h.c.Status()
+	if err != nil {
+		h.close()
+		return err
+	}
+	if st != libcontainer.Running {
+		h.close()
+		return fmt.Errorf("cannot exec in container %q: it is %s, not running", o.ID, st)
+	}
+	p, err := execProcessSpec(h, o)
+	if err != nil {
+		h.close()
+		return err
+	}
+	p, err = policyForExec(g, h, p, o.ConsoleSocket != "")
+	if err != nil {
+		h.close()
+		return err
+	}
+	proc, err := newProcess(p, false)
+	if err != nil {
+		h.close()
+		return err
+	}
+	for i := 0; i < o.PreserveFDs; i++ {
+		proc.ExtraFiles = append(proc.ExtraFiles, os.NewFile(uintptr(3+i), "preserved-fd-"+strconv.Itoa(3+i)))
+	}
+	proc.LogLevel = strconv.Itoa(int(logrus.GetLevel()))
+	io, err := setupIO(proc, h.c, p.Terminal, o.Detach, o.ConsoleSocket)
+	if err != nil {
+		h.close()
+		return err
+	}
+	var fwd *forwarder
+	if !o.Detach {
+		fwd = newForwarder()
+		defer fwd.stop()
+	}
+	if err := h.c.Run(proc); err != nil {
+		io.close()
+		h.close()
+		return fmt.Errorf("exec in container %q: %w", o.ID, err)
+	}
+	io.started()
+	failpoint("exec:after-start")
+	if o.PidFile != "" {
+		if err := writePidFile(o.PidFile, proc); err != nil {
+			_ = proc.Signal(os.Kill)
+			_, _ = proc.Wait()
+			h.close()
+			return err
+		}
+	}
+	h.close() // don't hold the container's lock while the process runs
+	if o.Detach {
+		return nil
+	}
+	status, err := fwd.forward(proc)
+	io.wait()
+	if err != nil {
+		return err
+	}
+	if status != 0 {
+		return &ExitError{Code: status}
+	}
+	return nil
+}
+
+// execProcessSpec builds the OCI process for exec: from --process, or from the
+// container's (already hardened) process with the command-line overrides.
+func execProcessSpec(h *handle, o ExecOptions) (*specs.Process, error) {
+	if o.ProcessFile != "" {
+		data, err := os.ReadFile(o.ProcessFile)
+		if err != nil {
+			return nil, fmt.Errorf("--process %q: %w", o.ProcessFile, unwrapPathErr(err))
+		}
+		return decodeProcess(data)
+	}
+	if len(o.Args) == 0 {
+		return nil, fmt.Errorf("exec: no command given (args or --process)")
+	}
+	var base specs.Process
+	if h.side != nil && h.side.Process != nil {
+		base = *h.side.Process
+	}
+	p := base
+	p.Args = o.Args
+	p.Terminal = o.Tty
+	p.ConsoleSize = nil
+	p.Env = append(append([]string(nil), base.Env...), o.Env...)
+	if o.Cwd != "" {
+		p.Cwd = o.Cwd
+	}
+	if p.Cwd == "" {
+		p.Cwd = "/"
+	}
+	if o.User != "" {
+		u, gstr, hasG := strings.Cut(o.User, ":")
+		uid, err := strconv.ParseUint(u, 10, 32)
+		if err != nil {
+			return nil, fmt.Errorf("--user %q: uid must be a number", o.User)
+		}
+		p.User.UID = uint32(uid)
+		p.User.AdditionalGids = nil
+		if hasG {
+			gid, err := strconv.ParseUint(gstr, 10, 32)
+			if err != nil {
+				return nil, fmt.Errorf("--user %q: gid must be a number", o.User)
+			}
+			p.User.GID = uint32(gid)
+		}
+	}
+	for _, s := range o.AdditionalGID {
+		gid, err := strconv.ParseUint(s, 10, 32)
+		if err != nil {
+			return nil, fmt.Errorf("--additional-gids %q: must be a number", s)
+		}
+		p.User.AdditionalGids = append(p.User.AdditionalGids, uint32(gid))
+	}
+	if len(o.Caps) > 0 && p.Capabilities != nil {
+		c := *p.Capabilities
+		for _, cp := range o.Caps {
+			c.Bounding = append(c.Bounding, cp)
+			c.Effective = append(c.Effective, cp)
+			c.Permitted = append(c.Permitted, cp)
+		}
+		p.Capabilities = &c
+	}
+	if o.NoNewPrivs {
+		p.NoNewPrivileges = true
+	}
+	return &p, nil
+}

@@ -1,0 +1,28 @@
+package runtime
+
+import (
+	"encoding/json"
+	"io"
+)
+
+// State prints the OCI state of a container as JSON.
+func State(g *Global, id string, w io.Writer) error {
+	h, err := open(g, id)
+	if err != nil {
+		return err
+	}
+	defer h.close()
+	st, err := h.c.OCIState()
+	if err != nil {
+		return err
+	}
+	if h.side != nil {
+		if st.Annotations == nil {
+			st.Annotations = map[string]string{}
+		}
+		st.Annotations["tenantrun.tenant"] = h.side.Tenant
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(st)
+}
