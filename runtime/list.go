@@ -15,15 +15,15 @@ import (
 
 // ContainerInfo is one row of `list` (the same JSON fields as runc's list).
 type ContainerInfo struct {
-	ID             string            `json:"id"`
-	Pid            int               `json:"pid"`
-	Status         string            `json:"status"`
-	Bundle         string            `json:"bundle"`
-	Rootfs         string            `json:"rootfs"`
-	Created        time.Time         `json:"created"`
-	Annotations    map[string]string `json:"annotations,omitempty"`
-	Owner          string            `json:"owner"`
-	Tenant         string            `json:"tenant,omitempty"`
+	ID          string            `json:"id"`
+	Pid         int               `json:"pid"`
+	Status      string            `json:"status"`
+	Bundle      string            `json:"bundle"`
+	Rootfs      string            `json:"rootfs"`
+	Created     time.Time         `json:"created"`
+	Annotations map[string]string `json:"annotations,omitempty"`
+	Owner       string            `json:"owner"`
+	Tenant      string            `json:"tenant,omitempty"`
 }
 
 // listContainers loads every container under the root without taking locks

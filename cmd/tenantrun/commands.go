@@ -85,9 +85,9 @@ a refused bundle creates nothing.`,
 			},
 		},
 		{
-			Name:      "kill",
-			Usage:     "send a signal to a container's init (default SIGTERM)",
-			ArgsUsage: "<container-id> [signal]",
+			Name:        "kill",
+			Usage:       "send a signal to a container's init (default SIGTERM)",
+			ArgsUsage:   "<container-id> [signal]",
 			Description: `The signal may be a name (KILL, SIGKILL) or a number (9).`,
 			Flags: []cli.Flag{
 				cli.BoolFlag{Name: "all, a", Usage: "send the signal to every process of the container"},
@@ -338,4 +338,6 @@ func flagErr(name, v string) error {
 
 type flagError struct{ name, v string }
 
-func (e *flagError) Error() string { return "--" + e.name + " " + strconv.Quote(e.v) + ": not a number" }
+func (e *flagError) Error() string {
+	return "--" + e.name + " " + strconv.Quote(e.v) + ": not a number"
+}
