@@ -44,10 +44,11 @@ func (h *H) cleanupContainers() {
 	ids := append([]string(nil), h.ids...)
 	h.mu.Unlock()
 	for _, id := range ids {
-		r := h.RT.RunCall(h.T, Call{Timeout: 30 * time.Second}, "delete", "--force", id)
-		if r.Code == 0 && testing.Verbose() {
-			h.T.Logf("cleanup: force-deleted %s", id)
+		if _, err := h.TryState(id); err != nil {
+			continue
 		}
+		r := h.RT.RunCall(h.T, Call{Timeout: 30 * time.Second}, "delete", "--force", id)
+		h.T.Logf("cleanup: container %s was left by the test; delete --force: exit %d", id, r.Code)
 	}
 	if h.GC && !IsRunc() {
 		if r := h.RT.RunCall(h.T, Call{Timeout: 30 * time.Second}, "gc"); r.Code != 0 {

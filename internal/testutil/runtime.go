@@ -148,6 +148,9 @@ type Call struct {
 	Dir     string
 	// Globals replaces GlobalArgs() when non-nil.
 	Globals []string
+	// Stdio, when set, is the runtime's stdin, stdout and stderr (e.g. a pty slave); Stdout
+	// and Stderr of the result stay empty then.
+	Stdio *os.File
 }
 
 // Run runs `bin <globals> args...` and waits for it (bounded by the timeout). Stdout and
@@ -197,6 +200,9 @@ func (r *Runtime) RunCall(t testing.TB, c Call, args ...string) *Result {
 	cmd := exec.CommandContext(ctx, r.Bin, full...)
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 	cmd.Stdin = c.Stdin
+	if c.Stdio != nil {
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = c.Stdio, c.Stdio, c.Stdio
+	}
 	cmd.Dir = c.Dir
 	cmd.Env = append(append(os.Environ(), r.Env...), c.Env...)
 	cmd.WaitDelay = 5 * time.Second
