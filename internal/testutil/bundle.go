@@ -209,3 +209,10 @@ func (b *Bundle) ProcessJSON(name string, p *specs.Process) string {
 	}
 	return path
 }
+
+// WithArgsRewrite sets process.args, rewrites config.json and returns b (for chaining).
+func (b *Bundle) WithArgsRewrite(t testing.TB, args ...string) *Bundle {
+	t.Helper()
+	b.Patch(WithArgs(args...))
+	return b
+}
