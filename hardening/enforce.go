@@ -1,0 +1,183 @@
+package hardening
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// pol accumulates the decisions and refusals of one Enforce call.
+type pol struct {
+	decisions []Decision
+	refusals  []Refusal
+}
+
+func (p *pol) decide(path string, a Action, old, new any, reason string) {
+	p.decisions = append(p.decisions, Decision{Path: path, Action: a, Old: old, New: new, Reason: reason})
+}
+
+func (p *pol) refuse(path, reason string) {
+	p.refusals = append(p.refusals, Refusal{Path: path, Reason: reason})
+	p.decisions = append(p.decisions, Decision{Path: path, Action: ActionRefuse, Reason: reason})
+}
+
+func (p *pol) err() error {
+	if len(p.refusals) == 0 {
+		return nil
+	}
+	return &RefusedError{Refusals: p.refusals}
+}
+
+// Enforce applies the tenant's policy to a bundle's config. It never mutates
+// req.Spec. It returns the rewritten spec and every decision, or a *RefusedError (with
+// the decisions made so far, refusals included, for the audit log).
+//
+// For a tenant with Trusted set, Enforce only validates (Validate) and returns an
+// unmodified copy. For Mode "audit" it behaves as in enforce mode: the runtime runs the
+// original bundle and logs the decisions.
+func Enforce(req Request) (*specs.Spec, []Decision, error) {
+	if req.Spec == nil {
+		return nil, nil, &RefusedError{Refusals: []Refusal{{Path: "(document)", Reason: "no config"}}}
+	}
+	if req.Tenant == nil || req.Config == nil || req.Host == nil {
+		return nil, nil, errors.New("hardening: Enforce needs Tenant, Config and Host")
+	}
+	s, err := copySpec(req.Spec)
+	if err != nil {
+		return nil, nil, err
+	}
+	if req.Tenant.Trusted {
+		if err := Validate(s); err != nil {
+			return nil, nil, err
+		}
+		return s, nil, nil
+	}
+	p := &pol{}
+	if r := checkOCIVersion(s.Version); r != "" {
+		p.refuse("ociVersion", r)
+	}
+	if !validContainerID(req.ContainerID) {
+		p.refuse("containerID", fmt.Sprintf("container id %q must be 1-128 characters of [A-Za-z0-9_.-] and not . or ..", req.ContainerID))
+	}
+	if s.Solaris != nil || s.Windows != nil || s.VM != nil || s.ZOS != nil {
+		p.refuse(otherPlatform(s), "only linux containers are supported")
+	}
+	if s.Process == nil {
+		p.refuse("process", "missing")
+	}
+	if s.Linux == nil {
+		s.Linux = &specs.Linux{}
+	}
+	p.enforceHooks(s, req.Config)
+	p.enforceAnnotations(s, req.Config)
+	p.enforceRoot(s, req)
+	p.enforceIDMaps(s, req.Tenant)
+	p.enforceNamespaces(s, req)
+	p.enforceMounts(s, req)
+	if s.Process != nil {
+		p.enforceProcess("process", s.Process, req.Tenant, req.Config, req.ConsoleSocket, s.Linux.UIDMappings, s.Linux.GIDMappings)
+	}
+	p.enforceLinuxMisc(s, req.Tenant)
+	p.enforceSeccomp(s, req.Tenant, req.Config)
+	p.enforceCgroups(s, req)
+	if err := p.err(); err != nil {
+		return nil, p.decisions, err
+	}
+	return s, p.decisions, nil
+}
+
+// Validate is the check a trusted tenant's bundle gets: structurally sound and a
+// supported ociVersion; nothing is rewritten.
+func Validate(s *specs.Spec) error {
+	p := &pol{}
+	if r := checkOCIVersion(s.Version); r != "" {
+		p.refuse("ociVersion", r)
+	}
+	if s.Root == nil || s.Root.Path == "" {
+		p.refuse("root.path", "missing")
+	}
+	if s.Process == nil {
+		p.refuse("process", "missing")
+	}
+	return p.err()
+}
+
+func otherPlatform(s *specs.Spec) string {
+	switch {
+	case s.Solaris != nil:
+		return "solaris"
+	case s.Windows != nil:
+		return "windows"
+	case s.VM != nil:
+		return "vm"
+	}
+	return "zos"
+}
+
+func validContainerID(id string) bool {
+	if id == "" || len(id) > 128 || id == "." || id == ".." {
+		return false
+	}
+	for _, c := range id {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '.' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+func copySpec(s *specs.Spec) (*specs.Spec, error) {
+	b, err := json.Marshal(s)
+	if err != nil {
+		return nil, fmt.Errorf("hardening: copy spec: %w", err)
+	}
+	var out specs.Spec
+	if err := json.Unmarshal(b, &out); err != nil {
+		return nil, fmt.Errorf("hardening: copy spec: %w", err)
+	}
+	return &out, nil
+}
+
+func copyProcess(pr *specs.Process) (*specs.Process, error) {
+	b, err := json.Marshal(pr)
+	if err != nil {
+		return nil, fmt.Errorf("hardening: copy process: %w", err)
+	}
+	var out specs.Process
+	if err := json.Unmarshal(b, &out); err != nil {
+		return nil, fmt.Errorf("hardening: copy process: %w", err)
+	}
+	return &out, nil
+}
+
+// EnforceProcess applies the process rules (capabilities, user, cwd, args, env,
+// rlimits, scheduler, I/O priority, LSM labels, terminal, noNewPrivileges, oom score)
+// to an exec process.json. It never mutates req.Process. For a trusted tenant the
+// process is returned unchanged.
+func EnforceProcess(req ProcessRequest) (*specs.Process, []Decision, error) {
+	if req.Process == nil {
+		return nil, nil, &RefusedError{Refusals: []Refusal{{Path: "process", Reason: "missing"}}}
+	}
+	if req.Tenant == nil || req.Config == nil {
+		return nil, nil, errors.New("hardening: EnforceProcess needs Tenant and Config")
+	}
+	pr, err := copyProcess(req.Process)
+	if err != nil {
+		return nil, nil, err
+	}
+	if req.Tenant.Trusted {
+		return pr, nil, nil
+	}
+	p := &pol{}
+	var um, gm []specs.LinuxIDMapping
+	if req.Spec != nil && req.Spec.Linux != nil {
+		um, gm = req.Spec.Linux.UIDMappings, req.Spec.Linux.GIDMappings
+	}
+	p.enforceProcess("process", pr, req.Tenant, req.Config, req.ConsoleSocket, um, gm)
+	if err := p.err(); err != nil {
+		return nil, p.decisions, err
+	}
+	return pr, p.decisions, nil
+}

@@ -1,0 +1,145 @@
+package hardening
+
+import (
+	"fmt"
+	"path"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+var requiredNamespaces = []specs.LinuxNamespaceType{specs.PIDNamespace, specs.NetworkNamespace, specs.IPCNamespace, specs.UTSNamespace, specs.MountNamespace}
+
+var knownNamespaces = map[specs.LinuxNamespaceType]bool{
+	specs.PIDNamespace: true, specs.NetworkNamespace: true, specs.IPCNamespace: true, specs.UTSNamespace: true,
+	specs.MountNamespace: true, specs.UserNamespace: true, specs.CgroupNamespace: true, specs.TimeNamespace: true,
+}
+
+// enforceNamespaces refuses host namespaces (missing entries or paths to the host's)
+// and paths that are not the same tenant's or an engine-created network namespace;
+// adds user and cgroup namespaces.
+func (p *pol) enforceNamespaces(s *specs.Spec, req Request) {
+	l := s.Linux
+	have := map[specs.LinuxNamespaceType]bool{}
+	for i, ns := range l.Namespaces {
+		ip := fmt.Sprintf("linux.namespaces[%d]", i)
+		if !knownNamespaces[ns.Type] {
+			p.refuse(ip+".type", fmt.Sprintf("unknown namespace type %q", ns.Type))
+			continue
+		}
+		if have[ns.Type] {
+			p.refuse(ip+".type", fmt.Sprintf("namespace %s listed twice", ns.Type))
+			continue
+		}
+		have[ns.Type] = true
+		if ns.Path != "" {
+			if r := p.checkNamespacePath(ns, req); r != "" {
+				p.refuse(ip+".path", r)
+			}
+		}
+	}
+	for _, t := range requiredNamespaces {
+		if !have[t] {
+			p.refuse("linux.namespaces", fmt.Sprintf("no %s namespace: the container would share the host's", t))
+		}
+	}
+	for _, t := range []specs.LinuxNamespaceType{specs.UserNamespace, specs.CgroupNamespace} {
+		if !have[t] {
+			l.Namespaces = append(l.Namespaces, specs.LinuxNamespace{Type: t})
+			p.decide("linux.namespaces", ActionOverride, nil, string(t), fmt.Sprintf("every container gets its own %s namespace", t))
+		}
+	}
+	if l.TimeOffsets != nil && !have[specs.TimeNamespace] {
+		p.refuse("linux.timeOffsets", "time offsets without a time namespace would change the host clock view")
+	}
+}
+
+func (p *pol) checkNamespacePath(ns specs.LinuxNamespace, req Request) string {
+	np := ns.Path
+	if !path.IsAbs(np) || path.Clean(np) != np {
+		return fmt.Sprintf("%q must be a clean absolute path", np)
+	}
+	id, err := req.Host.NamespaceInode(np)
+	if err != nil {
+		return fmt.Sprintf("cannot identify namespace %q: %v", np, err)
+	}
+	hostID, err := req.Host.HostNamespaceInode(ns.Type)
+	if err != nil {
+		return fmt.Sprintf("cannot identify the host's %s namespace: %v", ns.Type, err)
+	}
+	if id == hostID {
+		return fmt.Sprintf("%q is the host's %s namespace", np, ns.Type)
+	}
+	if owner, found := req.Host.NamespaceTenant(np, id); found {
+		if owner == req.Tenant.Name {
+			return ""
+		}
+		return fmt.Sprintf("%q belongs to another tenant's container", np)
+	}
+	if ns.Type == specs.NetworkNamespace {
+		for _, d := range req.Config.Defaults.NetnsDirs {
+			if path.Dir(np) == d {
+				return "" // created by the engine (CNI) for this container
+			}
+		}
+	}
+	return fmt.Sprintf("%q is neither a namespace of tenant %s's containers nor an engine-created network namespace", np, req.Tenant.Name)
+}
+
+// enforceIDMaps gives the container the tenant's exclusive id range. An engine's
+// mapping is kept only if it lies inside that range; one that maps host root is
+// refused; any other is refused or overridden per the tenant's foreign_idmap.
+func (p *pol) enforceIDMaps(s *specs.Spec, t *Tenant) {
+	l := s.Linux
+	joined := false
+	for _, ns := range l.Namespaces {
+		if ns.Type == specs.UserNamespace && ns.Path != "" {
+			joined = true
+		}
+	}
+	if joined {
+		// Joining a same-tenant user namespace (checked in enforceNamespaces): its
+		// mappings are already the tenant's; the spec must not carry its own.
+		if len(l.UIDMappings) > 0 || len(l.GIDMappings) > 0 {
+			p.decide("linux.uidMappings", ActionOverride, l.UIDMappings, nil, "a joined user namespace brings its own mapping")
+			l.UIDMappings, l.GIDMappings = nil, nil
+		}
+		return
+	}
+	l.UIDMappings = p.idmap("linux.uidMappings", l.UIDMappings, t.UIDs, t)
+	l.GIDMappings = p.idmap("linux.gidMappings", l.GIDMappings, t.GIDs, t)
+}
+
+func (p *pol) idmap(jp string, m []specs.LinuxIDMapping, r IDRange, t *Tenant) []specs.LinuxIDMapping {
+	want := []specs.LinuxIDMapping{{ContainerID: 0, HostID: r.Start, Size: r.Size}}
+	if len(m) == 0 {
+		p.decide(jp, ActionOverride, nil, want, "user namespace with tenant "+t.Name+"'s exclusive id range")
+		return want
+	}
+	inside := true
+	for _, e := range m {
+		if e.Size == 0 {
+			p.refuse(jp, "mapping of size 0")
+			return m
+		}
+		if e.HostID == 0 || (uint64(e.HostID) <= 0 && uint64(e.HostID)+uint64(e.Size) > 0) {
+			p.refuse(jp, fmt.Sprintf("maps host id 0 (%d %d %d)", e.ContainerID, e.HostID, e.Size))
+			return m
+		}
+		if uint64(e.ContainerID)+uint64(e.Size) > 1<<32-1 {
+			p.refuse(jp, "container range overflows")
+			return m
+		}
+		if !r.contains(uint64(e.HostID), uint64(e.Size)) {
+			inside = false
+		}
+	}
+	if inside {
+		return m
+	}
+	if t.ForeignIDMap == "override" {
+		p.decide(jp, ActionOverride, m, want, "the engine's mapping lies outside tenant "+t.Name+"'s range "+r.String())
+		return want
+	}
+	p.refuse(jp, fmt.Sprintf("mapping %v lies outside tenant %s's exclusive range %s", m, t.Name, r))
+	return m
+}

@@ -1,0 +1,229 @@
+package hardening
+
+import (
+	"fmt"
+	"math"
+	"sort"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// unifiedAllowed are cgroup v2 keys a bundle may set through linux.resources.unified.
+var unifiedAllowed = map[string]bool{"cpu.weight": true, "io.weight": true, "cpu.idle": true}
+
+// CgroupsPath is where a container's cgroup lives: "/<parent>/<tenant>/<id>" for
+// cgroupfs, "tenantrun-<tenant>.slice:tenantrun:<id>" with the systemd driver.
+func CgroupsPath(cfg *Config, t *Tenant, id string, systemd bool) string {
+	if systemd {
+		return fmt.Sprintf("%s-%s.slice:%s:%s", cfg.Defaults.CgroupParent, t.Name, cfg.Defaults.CgroupParent, id)
+	}
+	return fmt.Sprintf("/%s/%s/%s", cfg.Defaults.CgroupParent, t.Name, id)
+}
+
+// TenantCgroupPath is the tenant's parent cgroup (cgroupfs) that carries the
+// tenant-wide aggregate limits of TenantParentResources.
+func TenantCgroupPath(cfg *Config, t *Tenant) string {
+	return fmt.Sprintf("/%s/%s", cfg.Defaults.CgroupParent, t.Name)
+}
+
+// TenantParentResources are the tenant-wide aggregate limits (the [quota] table) the
+// runtime sets on TenantCgroupPath so all of a tenant's containers together stay within it.
+func TenantParentResources(t *Tenant) *specs.LinuxResources {
+	q := t.Quota
+	period := uint64(DefaultCPUPeriod)
+	quota := int64(math.Round(q.CPUs * float64(period)))
+	return &specs.LinuxResources{
+		Memory: &specs.LinuxMemory{Limit: &q.Memory, Swap: &q.Memory},
+		Pids:   &specs.LinuxPids{Limit: &q.Pids},
+		CPU:    &specs.LinuxCPU{Quota: &quota, Period: &period},
+	}
+}
+
+func (p *pol) enforceCgroups(s *specs.Spec, req Request) {
+	want := CgroupsPath(req.Config, req.Tenant, req.ContainerID, req.SystemdCgroup)
+	if s.Linux.CgroupsPath != want {
+		p.decide("linux.cgroupsPath", ActionOverride, s.Linux.CgroupsPath, want, "every container lives under its tenant's cgroup")
+		s.Linux.CgroupsPath = want
+	}
+	r, ds, refusals := clampResources(s.Linux.Resources, req.Tenant, true)
+	p.decisions = append(p.decisions, ds...) // refuse decisions included
+	p.refusals = append(p.refusals, refusals...)
+	s.Linux.Resources = r
+}
+
+// ClampResources clamps requested limits to the tenant's per-container maximum and
+// fills missing ones from it, so no container is ever unlimited. Settings that cannot
+// be clamped (realtime, unified keys outside the allowlist, rdma, ...) make it return
+// refuse decisions; callers should refuse when any decision has Action refuse. It does
+// not mutate r. Device rules are left as they are (Enforce owns them).
+func ClampResources(r *specs.LinuxResources, t *Tenant) (*specs.LinuxResources, []Decision) {
+	out, ds, _ := clampResources(r, t, true)
+	return out, ds
+}
+
+// ClampUpdate is ClampResources for `update`: only the limits present in r are
+// clamped (absent ones stay absent so the current values are kept), and -1/0
+// ("unlimited") becomes the tenant maximum.
+func ClampUpdate(r *specs.LinuxResources, t *Tenant) (*specs.LinuxResources, []Decision) {
+	out, ds, _ := clampResources(r, t, false)
+	return out, ds
+}
+
+func clampResources(in *specs.LinuxResources, t *Tenant, fill bool) (*specs.LinuxResources, []Decision, []Refusal) {
+	p := &pol{}
+	r := copyResources(in)
+	q := t.Container
+	const base = "linux.resources"
+
+	// memory: limit <= quota; swap = limit (memsw) so swap cannot bypass it.
+	if r.Memory == nil && fill {
+		r.Memory = &specs.LinuxMemory{}
+	}
+	if m := r.Memory; m != nil {
+		if m.Limit == nil && fill || m.Limit != nil && (*m.Limit <= 0 || *m.Limit > q.Memory) {
+			p.decide(base+".memory.limit", ActionClamp, ptrVal(m.Limit), q.Memory, "tenant per-container memory quota")
+			m.Limit = ptr(q.Memory)
+		}
+		if m.Limit != nil {
+			if m.Swap == nil || *m.Swap != *m.Limit {
+				p.decide(base+".memory.swap", ActionClamp, ptrVal(m.Swap), *m.Limit, "memory+swap equals the memory limit so swap cannot bypass it")
+				m.Swap = ptr(*m.Limit)
+			}
+			if m.Reservation != nil && (*m.Reservation < 0 || *m.Reservation > *m.Limit) {
+				p.decide(base+".memory.reservation", ActionClamp, *m.Reservation, *m.Limit, "reservation above the limit")
+				m.Reservation = ptr(*m.Limit)
+			}
+		} else if m.Swap != nil {
+			p.decide(base+".memory.swap", ActionClamp, *m.Swap, nil, "swap is tied to the memory limit")
+			m.Swap = nil
+		}
+		if m.Kernel != nil || m.KernelTCP != nil {
+			p.decide(base+".memory.kernel", ActionOverride, "set", nil, "kernel memory limits are deprecated and ignored")
+			m.Kernel, m.KernelTCP = nil, nil
+		}
+		if m.DisableOOMKiller != nil && *m.DisableOOMKiller {
+			p.refuse(base+".memory.disableOOMKiller", "a container without the OOM killer hangs at its limit and pins memory")
+		}
+		if m.Swappiness != nil && *m.Swappiness > 100 {
+			p.decide(base+".memory.swappiness", ActionClamp, *m.Swappiness, 100, "swappiness range is 0..100")
+			m.Swappiness = ptr(uint64(100))
+		}
+	}
+	// pids
+	if r.Pids == nil && fill {
+		r.Pids = &specs.LinuxPids{}
+	}
+	if pd := r.Pids; pd != nil {
+		if pd.Limit == nil && fill || pd.Limit != nil && (*pd.Limit <= 0 || *pd.Limit > q.Pids) {
+			p.decide(base+".pids.limit", ActionClamp, ptrVal(pd.Limit), q.Pids, "tenant per-container pids quota")
+			pd.Limit = ptr(q.Pids)
+		}
+	}
+	// cpu: quota/period <= cpus
+	if r.CPU == nil && fill {
+		r.CPU = &specs.LinuxCPU{}
+	}
+	if c := r.CPU; c != nil {
+		if c.RealtimeRuntime != nil && *c.RealtimeRuntime != 0 || c.RealtimePeriod != nil && *c.RealtimePeriod != 0 {
+			p.refuse(base+".cpu.realtimeRuntime", "real-time CPU time escapes CFS quotas")
+		}
+		if c.Cpus != "" {
+			p.refuse(base+".cpu.cpus", "cpuset pinning is not part of a tenant's quota")
+		}
+		if c.Mems != "" {
+			p.refuse(base+".cpu.mems", "NUMA node pinning is not part of a tenant's quota")
+		}
+		quotaSet := c.Quota != nil && *c.Quota > 0
+		if fill || c.Quota != nil || c.Period != nil {
+			period := uint64(DefaultCPUPeriod)
+			if c.Period != nil && *c.Period >= 1000 && *c.Period <= 1000000 {
+				period = *c.Period
+			}
+			max := int64(math.Round(q.CPUs * float64(period)))
+			if max < 1000 {
+				max = 1000
+			}
+			if !quotaSet || *c.Quota > max || c.Period == nil || *c.Period != period {
+				p.decide(base+".cpu.quota", ActionClamp, fmt.Sprintf("%v/%v", ptrVal(c.Quota), ptrVal(c.Period)), fmt.Sprintf("%d/%d", min(max, quotaOr(c.Quota, max)), period), fmt.Sprintf("tenant per-container cpus quota %.2f", q.CPUs))
+				nq := min(max, quotaOr(c.Quota, max))
+				c.Quota, c.Period = &nq, &period
+			}
+		}
+		if c.Burst != nil && *c.Burst != 0 {
+			p.decide(base+".cpu.burst", ActionClamp, *c.Burst, nil, "no CPU burst above the quota")
+			c.Burst = nil
+		}
+		if c.Shares != nil && (*c.Shares < 2 || *c.Shares > 1024) {
+			v := min(max(*c.Shares, 2), 1024)
+			p.decide(base+".cpu.shares", ActionClamp, *c.Shares, v, "shares between 2 and 1024")
+			c.Shares = &v
+		}
+	}
+	if len(r.HugepageLimits) > 0 {
+		for i, h := range r.HugepageLimits {
+			if h.Limit > 0 {
+				p.decide(fmt.Sprintf("%s.hugepageLimits[%d]", base, i), ActionClamp, h.Limit, 0, "hugepages are not part of a tenant's quota")
+				r.HugepageLimits[i].Limit = 0
+			}
+		}
+	}
+	if r.Network != nil {
+		p.refuse(base+".network", "net_cls class ids and priorities are host firewall and QoS inputs")
+	}
+	if len(r.Rdma) > 0 {
+		p.refuse(base+".rdma", "RDMA devices are not available to tenants")
+	}
+	if b := r.BlockIO; b != nil && b.Weight != nil && (*b.Weight < 10 || *b.Weight > 1000) {
+		p.refuse(base+".blockIO.weight", "weight must be 10..1000")
+	}
+	keys := make([]string, 0, len(r.Unified))
+	for k := range r.Unified {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if !unifiedAllowed[k] {
+			p.refuse(base+".unified", fmt.Sprintf("%q is written verbatim to the cgroup and is not on the allowlist", k))
+		}
+	}
+	return r, p.decisions, p.refusals
+}
+
+func quotaOr(q *int64, def int64) int64 {
+	if q == nil || *q <= 0 {
+		return def
+	}
+	return *q
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func ptrVal[T any](p *T) any {
+	if p == nil {
+		return nil
+	}
+	return *p
+}
+
+func copyResources(in *specs.LinuxResources) *specs.LinuxResources {
+	if in == nil {
+		return &specs.LinuxResources{}
+	}
+	r := *in
+	if in.Memory != nil {
+		m := *in.Memory
+		r.Memory = &m
+	}
+	if in.Pids != nil {
+		pd := *in.Pids
+		r.Pids = &pd
+	}
+	if in.CPU != nil {
+		c := *in.CPU
+		r.CPU = &c
+	}
+	if in.HugepageLimits != nil {
+		r.HugepageLimits = append([]specs.LinuxHugepageLimit(nil), in.HugepageLimits...)
+	}
+	return &r
+}

@@ -1,0 +1,105 @@
+package hardening
+
+import (
+	"fmt"
+	"path"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// enforceHooks refuses every hook whose path is not on the operator's allowlist.
+func (p *pol) enforceHooks(s *specs.Spec, cfg *Config) {
+	h := s.Hooks
+	if h == nil {
+		return
+	}
+	phases := []struct {
+		name  string
+		hooks []specs.Hook
+	}{
+		{"prestart", h.Prestart}, {"createRuntime", h.CreateRuntime}, {"createContainer", h.CreateContainer},
+		{"startContainer", h.StartContainer}, {"poststart", h.Poststart}, {"poststop", h.Poststop},
+	}
+	for _, ph := range phases {
+		for i, hk := range ph.hooks {
+			if !slices.Contains(cfg.Defaults.Hooks, hk.Path) {
+				p.refuse(fmt.Sprintf("hooks.%s[%d]", ph.name, i), fmt.Sprintf("hook %q runs a host program as root and is not on the operator's hooks allowlist", hk.Path))
+			}
+		}
+	}
+}
+
+// runtimeAnnotationPrefixes change what a runtime does (runc, crun, podman, CRI-O).
+var runtimeAnnotationPrefixes = []string{
+	"org.systemd.property.", "org.criu.", "run.oci.", "io.containers.trace-syscall",
+	"org.opencontainers.runc.", "runc.", "io.kubernetes.cri-o.Devices", "io.kubernetes.cri-o.seccomp",
+	"io.kubernetes.cri-o.userns-mode", "io.kubernetes.cri-o.umask", "io.kubernetes.cri-o.ShmSize",
+	"io.kubernetes.cri-o.cgroup2-mount-hierarchy-rw", "io.kubernetes.cri-o.UnifiedCgroup",
+	"io.kubernetes.cri-o.Devices", "io.kubernetes.cri-o.LinkLogs", "io.kubernetes.cri-o.PlatformRuntimePath",
+	"com.github.containers.", "io.github.containers.", "tenantrun.",
+}
+
+// enforceAnnotations refuses runtime-behaviour annotations.
+func (p *pol) enforceAnnotations(s *specs.Spec, cfg *Config) {
+	keys := make([]string, 0, len(s.Annotations))
+	for k := range s.Annotations {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		for _, pre := range append(runtimeAnnotationPrefixes, cfg.Defaults.RefusedAnnotations...) {
+			if strings.HasPrefix(k, pre) {
+				p.refuse("annotations", fmt.Sprintf("%q changes runtime behaviour (prefix %q)", k, pre))
+				break
+			}
+		}
+	}
+}
+
+// enforceRoot: the rootfs must be the bundle's or in engine storage; read-only.
+func (p *pol) enforceRoot(s *specs.Spec, req Request) {
+	if s.Root == nil || s.Root.Path == "" {
+		p.refuse("root.path", "missing")
+		return
+	}
+	rp := s.Root.Path
+	abs := rp
+	if !filepath.IsAbs(rp) {
+		abs = path.Join(req.Bundle, rp)
+	}
+	abs = path.Clean(abs)
+	if abs == "/" {
+		p.refuse("root.path", "the host's / as rootfs")
+		return
+	}
+	var base string
+	switch {
+	case req.Bundle != "" && abs != path.Clean(req.Bundle) && within(abs, path.Clean(req.Bundle)):
+		base = path.Clean(req.Bundle)
+	default:
+		for _, r := range req.Config.Defaults.EngineRoots {
+			if abs != r && within(abs, r) {
+				base = r
+				break
+			}
+		}
+	}
+	if base == "" {
+		p.refuse("root.path", fmt.Sprintf("%q is outside the bundle and the engines' storage", rp))
+	} else {
+		rel := strings.TrimPrefix(strings.TrimPrefix(abs, base), "/")
+		if _, kind, err := req.Host.ResolveBeneath(base, rel); err != nil {
+			p.refuse("root.path", fmt.Sprintf("%q does not resolve inside %s: %v", rp, base, err))
+		} else if kind != KindDir {
+			p.refuse("root.path", fmt.Sprintf("%q is a %s, not a directory", rp, kind))
+		}
+	}
+	if !s.Root.Readonly {
+		s.Root.Readonly = true
+		p.decide("root.readonly", ActionOverride, false, true, "the image stays read-only; scratch space is tmpfs")
+	}
+}

@@ -1,0 +1,141 @@
+// Package hardening is tenantrun's policy engine: it turns whatever an engine or a tenant
+// put into a bundle's config.json (or an exec process.json) into a spec that satisfies the
+// tenant's policy, or refuses it. Rules are pure functions over specs.Spec; the only I/O
+// goes through the Host interface (see host_linux.go for the real one).
+package hardening
+
+import (
+	"fmt"
+	"strings"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// Action is what a rule did with a field.
+type Action string
+
+const (
+	// ActionOverride replaced the value with the safe one.
+	ActionOverride Action = "override"
+	// ActionClamp lowered (or filled) a value to the tenant's limit.
+	ActionClamp Action = "clamp"
+	// ActionRefuse refused the bundle because of this field.
+	ActionRefuse Action = "refuse"
+	// ActionAllow records a value that was checked and kept (only for noteworthy cases).
+	ActionAllow Action = "allow"
+)
+
+// Decision records one thing the policy did: the JSON path of the field, the action,
+// the old and new value and why.
+type Decision struct {
+	Path   string `json:"path"`
+	Action Action `json:"action"`
+	Old    any    `json:"old,omitempty"`
+	New    any    `json:"new,omitempty"`
+	Reason string `json:"reason"`
+}
+
+// Refusal is one refused field.
+type Refusal struct {
+	Path   string `json:"path"`
+	Reason string `json:"reason"`
+}
+
+// RefusedError is returned when a bundle or process is refused. Its message starts
+// with "refused:" and names the JSON path of every offending field.
+type RefusedError struct {
+	Refusals []Refusal
+}
+
+func (e *RefusedError) Error() string {
+	parts := make([]string, 0, len(e.Refusals))
+	for _, r := range e.Refusals {
+		parts = append(parts, r.Path+": "+r.Reason)
+	}
+	return "refused: " + strings.Join(parts, "; ")
+}
+
+// Paths lists the refused JSON paths.
+func (e *RefusedError) Paths() []string {
+	out := make([]string, 0, len(e.Refusals))
+	for _, r := range e.Refusals {
+		out = append(out, r.Path)
+	}
+	return out
+}
+
+// Request is the input of Enforce.
+type Request struct {
+	Spec          *specs.Spec
+	Bundle        string // absolute bundle directory
+	ContainerID   string
+	Tenant        *Tenant
+	Config        *Config
+	Host          Host
+	ConsoleSocket bool // the engine passed --console-socket
+	SystemdCgroup bool // --systemd-cgroup
+}
+
+// ProcessRequest is the input of EnforceProcess (exec's process.json).
+type ProcessRequest struct {
+	Process       *specs.Process
+	ContainerID   string
+	Tenant        *Tenant
+	Config        *Config
+	ConsoleSocket bool
+	// Spec is the container's (already enforced) config, if the runtime has it; used to
+	// check ids against the container's mappings. May be nil.
+	Spec *specs.Spec
+}
+
+// FileKind is what a resolved path is.
+type FileKind int
+
+const (
+	KindOther FileKind = iota
+	KindDir
+	KindFile
+	KindSocket
+	KindSymlink
+	KindDevice
+)
+
+func (k FileKind) String() string {
+	switch k {
+	case KindDir:
+		return "directory"
+	case KindFile:
+		return "regular file"
+	case KindSocket:
+		return "socket"
+	case KindSymlink:
+		return "symlink"
+	case KindDevice:
+		return "device"
+	}
+	return "special file"
+}
+
+// Host is everything the policy needs to know about the machine. All I/O of the
+// package goes through it, so rules are testable with a fake.
+type Host interface {
+	// ResolveBeneath resolves rel inside root without ever leaving root (symlinks
+	// included, as openat2 RESOLVE_BENEATH|RESOLVE_NO_MAGICLINKS does) and returns the
+	// resolved absolute path and what it is. An escape or a missing path is an error.
+	ResolveBeneath(root, rel string) (resolved string, kind FileKind, err error)
+	// NamespaceInode identifies the namespace a path (e.g. /proc/PID/ns/net) refers to.
+	NamespaceInode(path string) (NSID, error)
+	// HostNamespaceInode identifies the host's namespace of an OCI type (/proc/1/ns/*).
+	HostNamespaceInode(nsType specs.LinuxNamespaceType) (NSID, error)
+	// NamespaceTenant says which tenant's container owns the namespace at path, from
+	// the runtime's state. found is false when no container of any tenant owns it.
+	NamespaceTenant(path string, id NSID) (tenant string, found bool)
+}
+
+// NSID identifies a namespace (device and inode of the nsfs file).
+type NSID struct {
+	Dev uint64
+	Ino uint64
+}
+
+func (n NSID) String() string { return fmt.Sprintf("%d:%d", n.Dev, n.Ino) }
