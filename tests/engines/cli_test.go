@@ -1,0 +1,235 @@
+package engines
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tenantrun/tenantrun/internal/testutil"
+)
+
+// dockerish drives the two engines whose CLIs are alike: podman and docker.
+type dockerish struct {
+	name    string   // "podman" or "docker"
+	base    []string // the CLI with its private-state flags
+	runtime string   // --runtime value for tenant alpha
+	roots   []string // runtime state roots that must be empty after each test
+	netNone []string // flags that select no network
+}
+
+func podmanEngine() *dockerish {
+	return &dockerish{
+		name: "podman",
+		base: []string{"podman", "--root", filepath.Join(engState, "podman", "root"), "--runroot", filepath.Join(engRun, "podman", "runroot"),
+			"--cgroup-manager=cgroupfs", "--events-backend=file", "--tmpdir", filepath.Join(engRun, "podman", "tmp")},
+		runtime: "tenantrun-alpha",
+		netNone: []string{"--network", "none"},
+	}
+}
+
+func dockerEngine() *dockerish {
+	return &dockerish{
+		name:    "docker",
+		base:    []string{"/usr/bin/docker", "-H", "unix://" + filepath.Join(engRun, "docker.sock")},
+		runtime: "tenantrun-alpha",
+		netNone: []string{"--network", "none"},
+	}
+}
+
+func (e *dockerish) argv(args ...string) []string {
+	return append(append([]string(nil), e.base...), args...)
+}
+
+func (e *dockerish) call(t testing.TB, args ...string) res {
+	t.Helper()
+	return call(t, 90*time.Second, e.argv(args...)...)
+}
+
+func (e *dockerish) must(t testing.TB, args ...string) res {
+	t.Helper()
+	return must(t, e.argv(args...)...)
+}
+
+// runtimeRoots: where the runtime behind --runtime keeps state for this engine.
+func (e *dockerish) runtimeRoots(t testing.TB, runtime string) []string {
+	if e.name == "docker" {
+		return []string{filepath.Join(engRun, "docker-exec", "runtime-"+runtime, "moby")}
+	}
+	if hardened(t) && strings.HasPrefix(runtime, "tenantrun") {
+		return []string{filepath.Join(engRun, "tenantrun-root")}
+	}
+	return []string{filepath.Join(engRun, "runc-root")}
+}
+
+func (e *dockerish) status(t testing.TB, name string) string {
+	t.Helper()
+	r := e.call(t, "inspect", "--format", "{{.State.Status}}", name)
+	return strings.TrimSpace(r.stdout)
+}
+
+func (e *dockerish) pid(t testing.TB, name string) int {
+	t.Helper()
+	r := e.must(t, "inspect", "--format", "{{.State.Pid}}", name)
+	p, _ := strconv.Atoi(strings.TrimSpace(r.stdout))
+	return p
+}
+
+func (e *dockerish) fullID(t testing.TB, name string) string {
+	t.Helper()
+	r := e.must(t, "inspect", "--format", "{{.Id}}", name)
+	return strings.TrimSpace(r.stdout)
+}
+
+// start runs a detached container that keeps running and registers its removal.
+func (e *dockerish) start(t *testing.T, lc *testutil.LeakChecker, runtime string, extra ...string) string {
+	t.Helper()
+	name := randName("tr-" + e.name)
+	args := append([]string{"run", "-d", "--name", name, "--runtime", runtime}, e.netNone...)
+	args = append(args, extra...)
+	args = append(args, busybox, "sh", "-c", "echo started; trap 'exit 0' TERM; while true; do sleep 0.2; done")
+	t.Cleanup(func() { e.call(t, "rm", "-f", name) })
+	e.must(t, args...)
+	lc.AddID(e.fullID(t, name))
+	lc.ObservePID(e.pid(t, name))
+	return name
+}
+
+func (e *dockerish) waitStatus(t testing.TB, name, want string) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	got := ""
+	for time.Now().Before(deadline) {
+		if got = e.status(t, name); got == want {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Errorf("%s %s: status %q, want %q", e.name, name, got, want)
+}
+
+// ---- the scenarios shared by podman and docker
+
+func (e *dockerish) testRunProbe(t *testing.T, network bool) {
+	lc := leakCheck(t, e.runtimeRoots(t, e.runtime)...)
+	_ = lc
+	name := randName("tr-" + e.name)
+	args := []string{"run", "--rm", "--name", name, "--runtime", e.runtime}
+	if !network {
+		args = append(args, e.netNone...)
+	}
+	r := e.must(t, append(args, busybox, "sh", "-c", probeScript)...)
+	checkHardened(t, e.name, "alpha", parseProbe(t, r.stdout))
+}
+
+func (e *dockerish) testLifecycle(t *testing.T) {
+	lc := leakCheck(t, e.runtimeRoots(t, e.runtime)...)
+	name := e.start(t, lc, e.runtime)
+	if r := e.must(t, "exec", name, "echo", "from-exec"); !strings.Contains(r.stdout, "from-exec") {
+		t.Errorf("exec output: %s", r)
+	}
+	// exec with a tty: the engine's CLI needs a terminal of its own
+	r := call(t, 60*time.Second, withTTY(e.argv("exec", "-t", name, "tty"))...)
+	if r.code != 0 || !strings.Contains(r.stdout, "/dev/pts/") {
+		t.Errorf("exec -t tty: %s", r)
+	}
+	// the exec process gets the same policy as the init process
+	p := parseProbe(t, e.must(t, "exec", name, "sh", "-c", probeScript).stdout)
+	checkHardened(t, e.name+" exec", "alpha", p)
+	time.Sleep(300 * time.Millisecond)
+	if r := e.must(t, "logs", name); !strings.Contains(r.out(), "started") {
+		t.Errorf("logs: %s", r)
+	}
+	if r := e.must(t, "top", name); !strings.Contains(r.stdout, "sleep") && !strings.Contains(r.stdout, "sh -c") {
+		t.Errorf("top: %s", r)
+	}
+	e.must(t, "pause", name)
+	e.waitStatus(t, name, "paused")
+	e.must(t, "unpause", name)
+	e.waitStatus(t, name, "running")
+	// update: memory limit, checked in the container's cgroup from the host
+	r = e.call(t, "update", "--memory", "96m", "--memory-swap", "96m", name)
+	if r.code != 0 {
+		t.Errorf("update: %s", r)
+	} else if v, err := cgroupValue(e.pid(t, name), "memory", "memory.limit_in_bytes"); err != nil {
+		t.Errorf("update: cannot read the memory limit: %v", err)
+	} else if v != fmt.Sprint(96<<20) {
+		t.Errorf("update: memory.limit_in_bytes = %s, want %d", v, 96<<20)
+	}
+	stop := []string{"stop", "-t", "5", name}
+	e.must(t, stop...)
+	e.waitStatus(t, name, "exited")
+	e.must(t, "rm", name)
+}
+
+func (e *dockerish) testKill(t *testing.T) {
+	lc := leakCheck(t, e.runtimeRoots(t, e.runtime)...)
+	name := e.start(t, lc, e.runtime)
+	e.must(t, "kill", "-s", "USR1", name) // a signal the shell ignores: still running
+	time.Sleep(300 * time.Millisecond)
+	if s := e.status(t, name); s != "running" {
+		t.Errorf("after kill -s USR1: status %q", s)
+	}
+	e.must(t, "kill", name) // SIGKILL
+	e.waitStatus(t, name, "exited")
+	e.must(t, "rm", name)
+}
+
+// testReadOnlyApp: an app with a read-only root writes to its tmpfs and to a volume under the
+// tenant's bind_roots.
+func (e *dockerish) testReadOnlyApp(t *testing.T) {
+	lc := leakCheck(t, e.runtimeRoots(t, e.runtime)...)
+	vol := volumeDir(t, "alpha")
+	lc.AddPath(vol)
+	args := append([]string{"run", "--rm", "--read-only", "--runtime", e.runtime, "-v", vol + ":/data"}, e.netNone...)
+	if e.name == "docker" {
+		args = append(args, "--tmpfs", "/tmp")
+	}
+	r := e.must(t, append(args, busybox, "sh", "-c",
+		"echo scratch >/tmp/s && cat /tmp/s && echo hello >/data/written && if touch /x 2>/dev/null; then echo ROOT-WRITABLE; fi")...)
+	if !strings.Contains(r.stdout, "scratch") || strings.Contains(r.stdout, "ROOT-WRITABLE") {
+		t.Errorf("read-only app: %s", r)
+	}
+	checkVolumeWrite(t, e.name, "alpha", vol)
+}
+
+func (e *dockerish) testRefusals(t *testing.T, privileged bool) {
+	if privileged {
+		t.Run("privileged", func(t *testing.T) {
+			leakCheck(t, e.runtimeRoots(t, e.runtime)...)
+			name := randName("tr-" + e.name)
+			t.Cleanup(func() { e.call(t, "rm", "-f", name) })
+			r := e.call(t, append(append([]string{"run", "--rm", "--name", name, "--privileged", "--runtime", e.runtime}, e.netNone...), busybox, "true")...)
+			checkRefused(t, e.name+" --privileged", r, `refused`)
+		})
+	}
+	t.Run("host-socket", func(t *testing.T) {
+		leakCheck(t, e.runtimeRoots(t, e.runtime)...)
+		sock := filepath.Join(engRun, "docker.sock")
+		if _, err := os.Stat(sock); err != nil {
+			sock = filepath.Join(engRun, "containerd", "containerd.sock")
+		}
+		name := randName("tr-" + e.name)
+		t.Cleanup(func() { e.call(t, "rm", "-f", name) })
+		r := e.call(t, append(append([]string{"run", "--rm", "--name", name, "--runtime", e.runtime, "-v", sock + ":/var/run/docker.sock"}, e.netNone...), busybox, "true")...)
+		checkRefused(t, e.name+" -v docker.sock", r, `mounts\[\d+\]\.source`)
+	})
+}
+
+// testForgedAnnotation: a tenant-chosen annotation naming another tenant changes nothing.
+func (e *dockerish) testForgedAnnotation(t *testing.T, flag string) {
+	leakCheck(t, e.runtimeRoots(t, e.runtime)...)
+	for _, c := range []struct{ runtime, tenant string }{{"tenantrun-alpha", "alpha"}, {"tenantrun-beta", "beta"}} {
+		forged := "beta"
+		if c.tenant == "beta" {
+			forged = "alpha"
+		}
+		args := append([]string{"run", "--rm", "--runtime", c.runtime, flag, "io.kubernetes.cri.sandbox-namespace=" + forged}, e.netNone...)
+		r := e.must(t, append(args, busybox, "sh", "-c", probeScript)...)
+		p := parseProbe(t, r.stdout)
+		checkHardened(t, e.name+" forged annotation via "+c.runtime, c.tenant, p)
+	}
+}
