@@ -1,0 +1,134 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+)
+
+// Categories of an expected non-pass.
+var categories = map[string]string{
+	"env":    "environment of this machine",
+	"suite":  "bug in the suite",
+	"policy": "policy decision in enforcing mode",
+	"runc":   "known gap of Debian's runc (baseline only)",
+}
+
+// Target names an expectation can apply to.
+var targetSets = map[string][]string{
+	"runc":        {"runc"},
+	"passthrough": {"passthrough"},
+	"enforcing":   {"enforcing"},
+	"tenantrun":   {"passthrough", "enforcing"},
+	"all":         {"runc", "passthrough", "enforcing"},
+}
+
+// Expectation is one line of expected.txt:
+//
+//	target | program | category | assertion | why
+//
+// assertion is the TAP description (or skip reason) exactly, where '*' matches any run
+// of characters; program-level failures use "(exit status N)", "(timeout)",
+// "(plan mismatch)". Status is "fail" by default; "skip:" in front of the assertion
+// makes the entry about a skipped point instead.
+type Expectation struct {
+	Line      int
+	Target    string
+	Program   string
+	Category  string
+	Status    Status
+	Assertion string
+	Why       string
+	used      map[string]bool // target -> matched in this run
+}
+
+// LoadExpected parses expected.txt.
+func LoadExpected(path string) ([]*Expectation, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return ParseExpected(f, path)
+}
+
+// ParseExpected parses the expected.txt format; every malformed line is an error.
+func ParseExpected(r io.Reader, name string) ([]*Expectation, error) {
+	var out []*Expectation
+	sc := bufio.NewScanner(r)
+	n := 0
+	for sc.Scan() {
+		n++
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		f := strings.SplitN(line, "|", 5)
+		if len(f) != 5 {
+			return nil, fmt.Errorf("%s:%d: want 5 fields 'target | program | category | assertion | why'", name, n)
+		}
+		for i := range f {
+			f[i] = strings.TrimSpace(f[i])
+		}
+		e := &Expectation{Line: n, Target: f[0], Program: f[1], Category: f[2], Status: Fail, Assertion: f[3], Why: f[4], used: map[string]bool{}}
+		if _, ok := targetSets[e.Target]; !ok {
+			return nil, fmt.Errorf("%s:%d: unknown target %q", name, n, e.Target)
+		}
+		if _, ok := categories[e.Category]; !ok {
+			return nil, fmt.Errorf("%s:%d: unknown category %q", name, n, e.Category)
+		}
+		if e.Category == "policy" && e.Target != "enforcing" {
+			return nil, fmt.Errorf("%s:%d: category policy only applies to target enforcing", name, n)
+		}
+		if e.Category == "runc" && e.Target != "runc" {
+			return nil, fmt.Errorf("%s:%d: category runc only applies to target runc", name, n)
+		}
+		if strings.HasPrefix(e.Assertion, "skip:") {
+			e.Status = Skip
+			e.Assertion = strings.TrimSpace(strings.TrimPrefix(e.Assertion, "skip:"))
+		}
+		if e.Program == "" || e.Assertion == "" || e.Why == "" {
+			return nil, fmt.Errorf("%s:%d: empty program, assertion or why", name, n)
+		}
+		out = append(out, e)
+	}
+	return out, sc.Err()
+}
+
+// AppliesTo reports whether e covers target.
+func (e *Expectation) AppliesTo(target string) bool {
+	for _, t := range targetSets[e.Target] {
+		if t == target {
+			return true
+		}
+	}
+	return false
+}
+
+// Match reports whether e covers a point of program in target.
+func (e *Expectation) Match(target, program string, st Status, desc string) bool {
+	return e.AppliesTo(target) && e.Program == program && e.Status == st && globMatch(e.Assertion, desc)
+}
+
+// globMatch matches s against pattern where only '*' is special (descriptions are full of
+// '[', '?' and '/', so path.Match will not do).
+func globMatch(pattern, s string) bool {
+	parts := strings.Split(pattern, "*")
+	if len(parts) == 1 {
+		return pattern == s
+	}
+	if !strings.HasPrefix(s, parts[0]) {
+		return false
+	}
+	s = s[len(parts[0]):]
+	for i := 1; i < len(parts)-1; i++ {
+		j := strings.Index(s, parts[i])
+		if j < 0 {
+			return false
+		}
+		s = s[j+len(parts[i]):]
+	}
+	return strings.HasSuffix(s, parts[len(parts)-1])
+}
