@@ -93,3 +93,21 @@ func FillerNames(dir string) []string {
 	}
 	return out
 }
+
+// CopyFile copies src to dst with mode, or fails the test.
+func CopyFile(t testing.TB, src, dst string, mode os.FileMode) {
+	t.Helper()
+	if err := copyFile(src, dst, mode); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// HashFile is the hex sha256 of a file, or fails the test.
+func HashFile(t testing.TB, path string) string {
+	t.Helper()
+	h, err := fileHash(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
