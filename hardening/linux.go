@@ -40,10 +40,11 @@ var fuseDevice = devKey{"c", 10, 229}
 
 func i64(v int64) *int64 { return &v }
 
-// DefaultDeviceRules: deny everything, then allow the default device set and ptys.
+// defaultDeviceRules: deny everything, then allow the default device set, the console
+// (libcontainer allows c 5:1 itself) and ptys.
 func defaultDeviceRules(fuse bool) []specs.LinuxDeviceCgroup {
 	r := []specs.LinuxDeviceCgroup{{Allow: false, Access: "rwm"}}
-	keys := []devKey{{"c", 1, 3}, {"c", 1, 5}, {"c", 1, 7}, {"c", 1, 8}, {"c", 1, 9}, {"c", 5, 0}, {"c", 5, 2}}
+	keys := []devKey{{"c", 1, 3}, {"c", 1, 5}, {"c", 1, 7}, {"c", 1, 8}, {"c", 1, 9}, {"c", 5, 0}, {"c", 5, 1}, {"c", 5, 2}}
 	if fuse {
 		keys = append(keys, fuseDevice)
 	}

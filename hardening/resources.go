@@ -173,7 +173,7 @@ func clampResources(in *specs.LinuxResources, t *Tenant, fill bool) (*specs.Linu
 	if len(r.Rdma) > 0 {
 		p.refuse(base+".rdma", "RDMA devices are not available to tenants")
 	}
-	if b := r.BlockIO; b != nil && b.Weight != nil && (*b.Weight < 10 || *b.Weight > 1000) {
+	if b := r.BlockIO; b != nil && b.Weight != nil && *b.Weight != 0 && (*b.Weight < 10 || *b.Weight > 1000) {
 		p.refuse(base+".blockIO.weight", "weight must be 10..1000")
 	}
 	keys := make([]string, 0, len(r.Unified))
