@@ -138,7 +138,7 @@ func (p *pol) enforceMounts(s *specs.Spec, req Request) {
 	}
 }
 
-func sysDest(d string) bool { return within(d, "/proc") || within(d, "/sys") }
+func sysDest(d string) bool  { return within(d, "/proc") || within(d, "/sys") }
 func underDev(d string) bool { return within(d, "/dev") }
 
 func (p *pol) checkBindDest(ip, d string) {
