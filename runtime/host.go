@@ -47,4 +47,3 @@ func destroyCgroup(path string, systemd bool) {
 	}
 }
 
-func releaseTenantParent(s *sidecar) {}

@@ -1,0 +1,443 @@
+package runtime
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/opencontainers/cgroups"
+)
+
+func TestTenantLimitsFromQuota(t *testing.T) {
+	for _, c := range []struct {
+		mem, pids int64
+		cpus      float64
+		want      tenantLimits
+	}{
+		{256 << 20, 64, 1, tenantLimits{MemoryBytes: 256 << 20, Pids: 64, CPUQuota: 100000, CPUPeriod: 100000}},
+		{512 << 20, 256, 2.5, tenantLimits{MemoryBytes: 512 << 20, Pids: 256, CPUQuota: 250000, CPUPeriod: 100000}},
+		{0, 0, 0, tenantLimits{}},
+		{-1, -1, -1, tenantLimits{}},
+		{1, 1, 0.001, tenantLimits{MemoryBytes: 1, Pids: 1, CPUQuota: 1000, CPUPeriod: 100000}}, // kernel minimum 1 ms
+		{0, 0, 0.333, tenantLimits{CPUQuota: 33300, CPUPeriod: 100000}},
+	} {
+		if got := tenantLimitsFromQuota(c.mem, c.pids, c.cpus); got != c.want {
+			t.Errorf("tenantLimitsFromQuota(%d, %d, %v) = %+v, want %+v", c.mem, c.pids, c.cpus, got, c.want)
+		}
+	}
+}
+
+func TestTenantResources(t *testing.T) {
+	r := tenantResources(tenantLimits{MemoryBytes: 256 << 20, Pids: 64, CPUQuota: 50000, CPUPeriod: 100000, BlkioWeight: 300}, true)
+	if r.Memory != 256<<20 || r.MemorySwap != 256<<20 {
+		t.Errorf("memory %d swap %d: memory+swap must equal memory so swap cannot bypass the limit", r.Memory, r.MemorySwap)
+	}
+	if r.PidsLimit == nil || *r.PidsLimit != 64 {
+		t.Errorf("pids %v", r.PidsLimit)
+	}
+	if r.CpuQuota != 50000 || r.CpuPeriod != 100000 {
+		t.Errorf("cpu %d/%d", r.CpuQuota, r.CpuPeriod)
+	}
+	if r.BlkioWeight != 300 {
+		t.Errorf("blkio weight %d", r.BlkioWeight)
+	}
+	if !r.SkipDevices {
+		t.Error("the parent must never get device rules")
+	}
+	// v2 conversion of the same request: swap.max 0, io.weight scaled.
+	if sw, err := cgroups.ConvertMemorySwapToCgroupV2Value(r.MemorySwap, r.Memory); err != nil || sw != 0 {
+		t.Errorf("v2 memory.swap.max = %d, %v; want 0", sw, err)
+	}
+	if w := cgroups.ConvertBlkIOToIOWeightValue(r.BlkioWeight); w != 2930 {
+		t.Errorf("v2 io.weight = %d", w)
+	}
+	// No I/O weight file: no weight written.
+	if r := tenantResources(tenantLimits{BlkioWeight: 300}, false); r.BlkioWeight != 0 {
+		t.Errorf("weight written without a weight file: %d", r.BlkioWeight)
+	}
+	// Zero limits are written as unlimited (an update that lifts a limit takes effect).
+	z := tenantResources(tenantLimits{}, true)
+	if z.Memory != -1 || z.MemorySwap != -1 || z.PidsLimit == nil || *z.PidsLimit != -1 || z.CpuQuota != -1 {
+		t.Errorf("unlimited: %+v pids %v", z, z.PidsLimit)
+	}
+	if sw, err := cgroups.ConvertMemorySwapToCgroupV2Value(z.MemorySwap, z.Memory); err != nil || sw != -1 {
+		t.Errorf("v2 unlimited swap = %d, %v", sw, err)
+	}
+	// A quota without a period gets the default period.
+	if r := tenantResources(tenantLimits{CPUQuota: 20000}, false); r.CpuPeriod != defaultTenantCPUPeriod {
+		t.Errorf("period %d", r.CpuPeriod)
+	}
+}
+
+func TestValidateTenantParent(t *testing.T) {
+	good := []struct {
+		p  string
+		sd bool
+	}{{"/tenantrun/t1", false}, {"/x", false}, {"tenantrun-t1.slice", true}, {"t1.slice", true}}
+	for _, c := range good {
+		if err := validateTenantParent(c.p, c.sd); err != nil {
+			t.Errorf("%q systemd=%v: %v", c.p, c.sd, err)
+		}
+	}
+	bad := []struct {
+		p  string
+		sd bool
+	}{
+		{"", false}, {"/", false}, {"tenantrun/t1", false}, {"/tenantrun/../x", false}, {"/tenantrun//t1", false},
+		{"/tenantrun/t1/", false}, {"tenantrun-t1.slice", false},
+		{"", true}, {"/tenantrun/t1", true}, {"tenantrun-t1", true}, {"-.slice", true}, {"a--b.slice", true},
+		{"-a.slice", true}, {"x:y.slice", true}, {".slice", true},
+	}
+	for _, c := range bad {
+		if err := validateTenantParent(c.p, c.sd); err == nil {
+			t.Errorf("%q systemd=%v accepted", c.p, c.sd)
+		}
+	}
+}
+
+func TestSystemdTenantParent(t *testing.T) {
+	for _, c := range []struct{ slice, parent, path string }{
+		{"tenantrun-t1.slice", "tenantrun.slice", "/tenantrun.slice/tenantrun-t1.slice"},
+		{"t1.slice", "-.slice", "/t1.slice"},
+		{"a-b-c.slice", "a-b.slice", "/a.slice/a-b.slice/a-b-c.slice"},
+	} {
+		p, err := systemdSliceParent(c.slice)
+		if err != nil || p != c.parent {
+			t.Errorf("systemdSliceParent(%q) = %q, %v; want %q", c.slice, p, err, c.parent)
+		}
+		inner, err := tenantParentInner(c.slice, true)
+		if err != nil || inner != c.path {
+			t.Errorf("tenantParentInner(%q) = %q, %v; want %q", c.slice, inner, err, c.path)
+		}
+		// The driver places the unit at ExpandSlice(Parent)/Name: the same path as
+		// libcontainer's "tenantrun-t1.slice:tenantrun:<id>" puts the container beneath.
+		cg, err := tenantCgroupConfig(c.slice, true, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !cg.Systemd || cg.Name != c.slice || cg.Parent != c.parent || cg.Path != "" {
+			t.Errorf("config %+v", cg)
+		}
+		base, err := systemdExpandSlice(cg.Parent)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := filepath.Join(base, cg.Name); got != c.path {
+			t.Errorf("unit path %q, want %q", got, c.path)
+		}
+		if cg.Resources == nil || !cg.Resources.SkipDevices {
+			t.Errorf("resources %+v", cg.Resources)
+		}
+	}
+	for _, s := range []string{"tenantrun", "-.slice", ".slice", "-a.slice", "a-.slice"} {
+		if p, err := systemdSliceParent(s); err == nil {
+			t.Errorf("systemdSliceParent(%q) = %q, want an error", s, p)
+		}
+	}
+	cg, err := tenantCgroupConfig("/tenantrun/t1", false, nil)
+	if err != nil || cg.Path != "/tenantrun/t1" || cg.Systemd || cg.Name != "" {
+		t.Errorf("cgroupfs config %+v, %v", cg, err)
+	}
+}
+
+func TestTenantLockKey(t *testing.T) {
+	seen := map[string]string{}
+	for _, c := range []struct {
+		p  string
+		sd bool
+	}{{"/tenantrun/t1", false}, {"/tenantrun_t1", false}, {"/tenantrun/t1/x", false}, {"tenantrun-t1.slice", true}, {"/tenantrun-t1.slice", false}} {
+		k := tenantLockKey(c.p, c.sd)
+		if strings.Contains(k, "/") {
+			t.Errorf("key %q has a slash", k)
+		}
+		if o, dup := seen[k]; dup {
+			t.Errorf("key %q for both %q and %q", k, o, c.p)
+		}
+		seen[k] = c.p
+	}
+}
+
+func TestCandidateDirs(t *testing.T) {
+	paths := map[string]string{
+		"memory": "/sys/fs/cgroup/memory/tenantrun/t1",
+		"cpu":    "/sys/fs/cgroup/cpu/tenantrun/t1",
+		"":       "/sys/fs/cgroup/unified/tenantrun/t1",
+	}
+	got := candidateDirs(paths, "/tenantrun/t1")
+	want := []string{
+		"/sys/fs/cgroup/cpu/tenantrun", "/sys/fs/cgroup/cpu/tenantrun/t1",
+		"/sys/fs/cgroup/memory/tenantrun", "/sys/fs/cgroup/memory/tenantrun/t1",
+		"/sys/fs/cgroup/unified/tenantrun", "/sys/fs/cgroup/unified/tenantrun/t1",
+	}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("got %v\nwant %v", got, want)
+	}
+	v2 := candidateDirs(map[string]string{"": "/sys/fs/cgroup/tenantrun.slice/tenantrun-t1.slice"}, "/tenantrun.slice/tenantrun-t1.slice")
+	if strings.Join(v2, " ") != "/sys/fs/cgroup/tenantrun.slice /sys/fs/cgroup/tenantrun.slice/tenantrun-t1.slice" {
+		t.Errorf("v2 %v", v2)
+	}
+}
+
+// --- real kernel (root) -----------------------------------------------------------------
+
+func requireRootCgroupfs(t *testing.T) {
+	t.Helper()
+	ci := os.Getenv("CI") == "true" || os.Getenv("CI") == "1"
+	why := ""
+	switch {
+	case os.Geteuid() != 0:
+		why = "must run as root (creates real cgroups)"
+	default:
+		if _, err := os.Stat("/sys/fs/cgroup"); err != nil {
+			why = "no /sys/fs/cgroup"
+		}
+	}
+	if why == "" {
+		return
+	}
+	if ci {
+		t.Fatalf("prerequisite missing (CI=true, so this fails instead of skipping): %s", why)
+	}
+	t.Skip(why)
+}
+
+// withTestLockDir points the locks and the record at a private dir for the test.
+func withTestLockDir(t *testing.T) {
+	old := tenantLockDir
+	tenantLockDir = t.TempDir()
+	t.Cleanup(func() { tenantLockDir = old })
+}
+
+// hierarchyDirs lists <mount>/<inner> for every cgroup hierarchy mounted under /sys/fs/cgroup.
+func hierarchyDirs(t *testing.T, inner string) []string {
+	t.Helper()
+	if cgroups.IsCgroup2UnifiedMode() {
+		return []string{filepath.Join("/sys/fs/cgroup", inner)}
+	}
+	ents, err := os.ReadDir("/sys/fs/cgroup")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, e := range ents {
+		if !e.IsDir() {
+			continue
+		}
+		mp := filepath.Join("/sys/fs/cgroup", e.Name())
+		var st syscall.Statfs_t
+		if syscall.Statfs(mp, &st) != nil || (st.Type != 0x27e0eb && st.Type != 0x63677270) {
+			continue
+		}
+		if fi, err := os.Lstat(mp); err != nil || fi.Mode()&os.ModeSymlink != 0 {
+			continue
+		}
+		out = append(out, filepath.Join(mp, inner))
+	}
+	sort.Strings(out)
+	return out
+}
+
+func readTrim(t *testing.T, p string) string {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(b))
+}
+
+func TestTenantParentLifecycleRealKernel(t *testing.T) {
+	requireRootCgroupfs(t)
+	withTestLockDir(t)
+	top := fmt.Sprintf("/tenantrun-test-%d", os.Getpid())
+	parent := top + "/t1"
+	topDirs := hierarchyDirs(t, top)
+	t.Cleanup(func() { // safety net: never leave our test dirs behind
+		for _, d := range hierarchyDirs(t, parent+"/c1") {
+			_ = os.Remove(d)
+		}
+		for _, d := range hierarchyDirs(t, parent) {
+			_ = os.Remove(d)
+		}
+		for _, d := range topDirs {
+			_ = os.Remove(d)
+		}
+	})
+	l := tenantLimits{MemoryBytes: 256 << 20, Pids: 64, CPUQuota: 50000, CPUPeriod: 100000, BlkioWeight: 200}
+	unlock, err := ensureTenantParent(parent, false, l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range hierarchyDirs(t, parent) {
+		if _, err := os.Stat(d); err != nil {
+			t.Errorf("parent missing in a hierarchy: %v", err)
+		}
+	}
+	v2 := cgroups.IsCgroup2UnifiedMode()
+	if !v2 {
+		cg := "/sys/fs/cgroup"
+		if got := readTrim(t, cg+"/memory"+parent+"/memory.limit_in_bytes"); got != strconv.Itoa(256<<20) {
+			t.Errorf("memory.limit_in_bytes %s", got)
+		}
+		if _, err := os.Stat(cg + "/memory" + parent + "/memory.memsw.limit_in_bytes"); err == nil {
+			if got := readTrim(t, cg+"/memory"+parent+"/memory.memsw.limit_in_bytes"); got != strconv.Itoa(256<<20) {
+				t.Errorf("memory.memsw.limit_in_bytes %s", got)
+			}
+		}
+		if got := readTrim(t, cg+"/memory"+parent+"/memory.use_hierarchy"); got != "1" {
+			t.Errorf("memory.use_hierarchy %s", got)
+		}
+		if got := readTrim(t, cg+"/pids"+parent+"/pids.max"); got != "64" {
+			t.Errorf("pids.max %s", got)
+		}
+		if got := readTrim(t, cg+"/cpu"+parent+"/cpu.cfs_quota_us"); got != "50000" {
+			t.Errorf("cpu.cfs_quota_us %s", got)
+		}
+		if got := readTrim(t, cg+"/cpuset"+parent+"/cpuset.cpus"); got == "" || got != readTrim(t, cg+"/cpuset/cpuset.cpus") {
+			t.Errorf("cpuset.cpus %q not copied from the root", got)
+		}
+		if got := readTrim(t, cg+"/cpuset"+parent+"/cpuset.mems"); got == "" {
+			t.Error("cpuset.mems empty")
+		}
+	} else {
+		d := "/sys/fs/cgroup" + parent
+		for f, want := range map[string]string{"memory.max": strconv.Itoa(256 << 20), "memory.swap.max": "0", "pids.max": "64", "cpu.max": "50000 100000"} {
+			if got := readTrim(t, filepath.Join(d, f)); got != want {
+				t.Errorf("%s = %s, want %s", f, got, want)
+			}
+		}
+	}
+	// Update in place (a second create with new limits): lifts memory, lowers pids.
+	unlock2, err := ensureTenantParent(parent, false, tenantLimits{Pids: 32, CPUQuota: 50000, CPUPeriod: 100000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !v2 {
+		if got := readTrim(t, "/sys/fs/cgroup/pids"+parent+"/pids.max"); got != "32" {
+			t.Errorf("updated pids.max %s", got)
+		}
+		if got := readTrim(t, "/sys/fs/cgroup/memory"+parent+"/memory.limit_in_bytes"); got == strconv.Itoa(256<<20) {
+			t.Errorf("memory limit not lifted: %s", got)
+		}
+	}
+	// A child (as libcontainer would create for a container) keeps the parent alive.
+	child := parent + "/c1"
+	for _, d := range hierarchyDirs(t, child) {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	side := &sidecar{CgroupParent: parent}
+	// While this process holds the create lock, release is deferred to unlock.
+	releaseTenantParent(side)
+	if _, err := os.Stat(hierarchyDirs(t, parent)[0]); err != nil {
+		t.Fatal("released while a create held the lock")
+	}
+	unlock()
+	unlock2()
+	unlock2() // idempotent
+	if _, err := os.Stat(hierarchyDirs(t, parent)[0]); err != nil {
+		t.Fatal("parent with a child cgroup was removed")
+	}
+	// Another process holding the create lock (flock, as a concurrent `create` does) keeps it.
+	for _, d := range hierarchyDirs(t, child) {
+		if err := os.Remove(d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lockPath := filepath.Join(tenantLockDir, tenantLockKey(parent, false)+".lock")
+	holder := exec.Command("flock", "-o", "-s", lockPath, "sleep", "30")
+	holder.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := holder.Start(); err == nil {
+		time.Sleep(300 * time.Millisecond)
+		releaseTenantParent(side)
+		if _, err := os.Stat(hierarchyDirs(t, parent)[0]); err != nil {
+			t.Error("released while another process's create held the lock")
+		}
+		_ = syscall.Kill(-holder.Process.Pid, syscall.SIGKILL) // flock and its sleep
+		_ = holder.Wait()
+	} else {
+		t.Logf("flock(1) not available (%v): cross-process lock not exercised", err)
+	}
+	// Now nothing holds it and it is empty: removed in every hierarchy, and the top dir that
+	// ensureTenantParent created with it too.
+	releaseTenantParent(side)
+	for _, d := range append(hierarchyDirs(t, parent), topDirs...) {
+		if _, err := os.Stat(d); err == nil {
+			t.Errorf("left behind: %s", d)
+		}
+	}
+	if rec, err := readCreated(); err != nil || len(rec) != 0 {
+		t.Errorf("record after release: %v, %v", rec, err)
+	}
+}
+
+func TestTenantParentNeverRemovesForeign(t *testing.T) {
+	requireRootCgroupfs(t)
+	withTestLockDir(t)
+	top := fmt.Sprintf("/tenantrun-test-%d-foreign", os.Getpid())
+	parent := top + "/t1"
+	// The top exists before (an operator made it): tenantrun may create t1 in it and remove
+	// t1, never the top.
+	topDirs := hierarchyDirs(t, top)
+	for _, d := range topDirs {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() {
+		for _, d := range hierarchyDirs(t, parent) {
+			_ = os.Remove(d)
+		}
+		for _, d := range topDirs {
+			_ = os.Remove(d)
+		}
+	})
+	unlock, err := ensureTenantParent(parent, false, tenantLimits{Pids: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	unlock()
+	releaseTenantParent(&sidecar{CgroupParent: parent})
+	for _, d := range hierarchyDirs(t, parent) {
+		if _, err := os.Stat(d); err == nil {
+			t.Errorf("tenant parent left: %s", d)
+		}
+	}
+	for _, d := range topDirs {
+		if _, err := os.Stat(d); err != nil {
+			t.Errorf("pre-existing top removed: %s", d)
+		}
+	}
+	// A parent tenantrun did not create at all is never removed either.
+	for _, d := range hierarchyDirs(t, parent) {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	releaseTenantParent(&sidecar{CgroupParent: parent})
+	for _, d := range hierarchyDirs(t, parent) {
+		if _, err := os.Stat(d); err != nil {
+			t.Errorf("foreign parent removed: %s", d)
+		}
+	}
+}
+
+func TestTenantParentRejectsBadInput(t *testing.T) {
+	withTestLockDir(t)
+	for _, p := range []string{"", "/", "relative/x", "/a/../b"} {
+		if _, err := ensureTenantParent(p, false, tenantLimits{}); err == nil {
+			t.Errorf("ensureTenantParent(%q) accepted", p)
+		}
+	}
+	releaseTenantParent(nil)
+	releaseTenantParent(&sidecar{})
+	releaseTenantParent(&sidecar{CgroupParent: "/"}) // refused, nothing happens
+}
