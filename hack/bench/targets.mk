@@ -1,0 +1,9 @@
+# Benchmark targets (hack/bench). `make bench` itself is in the top Makefile.
+bench-quick: deps build ## a short benchmark run (small sizes) written to /tmp/tenantrun-bench-quick.md
+	BENCH_N=8 BENCH_EXEC_N=5 BENCH_LIST_COUNT=100 BENCH_LIST_N=5 BENCH_CONC=40 BENCH_TENANTS=4 BENCH_PHASE_N=5 \
+	  BENCH_OUT=/tmp/tenantrun-bench-quick.md hack/bench/run.sh
+
+bench-go: ## Go micro-benchmarks of the policy and runtime paths (no root needed for the policy ones)
+	nice $(GO) test -tags '$(GOTAGS)' -run '^$$' -bench . -benchmem ./hardening/ ./runtime/
+
+.PHONY: bench-quick bench-go
