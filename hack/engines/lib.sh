@@ -52,7 +52,7 @@ podman_cmd() {
     --events-backend=file --tmpdir "$PODMAN_TMPDIR" "$@"
 }
 ctr_cmd() { ctr --address "$CTRD_SOCK" "$@"; }
-crictl_cmd() { crictl --runtime-endpoint "unix://$CTRD_SOCK" --image-endpoint "unix://$CTRD_SOCK" "$@"; }
+crictl_cmd() { crictl --config "$ENG_RUN/crictl.yaml" --runtime-endpoint "unix://$CTRD_SOCK" --image-endpoint "unix://$CTRD_SOCK" "$@"; }
 docker_cmd() { /usr/bin/docker -H "$DOCKER_HOST" "$@"; }
 
 # Is the process in pidfile $1 alive and is its command $2?

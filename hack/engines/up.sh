@@ -147,6 +147,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
         BinaryName = "$WRAP_DIR/tenantrun-alpha"
         Root = "$ENG_RUN/cri-tenantrun-alpha"
 C
+  printf 'runtime-endpoint: unix://%s\nimage-endpoint: unix://%s\ntimeout: 60\n' "$CTRD_SOCK" "$CTRD_SOCK" >"$ENG_RUN/crictl.yaml"
   if pid_alive "$CTRD_PID" containerd; then log "containerd already up (pid $(cat "$CTRD_PID"))"; return; fi
   # containerd 1.6 puts shim sockets under /run/containerd/s (hard-coded); note whether we create it
   [ -e /run/containerd ] || touch "$ENG_RUN/created-run-containerd"

@@ -94,6 +94,7 @@ func (r res) String() string {
 // short abbreviates the private-state flags in logged command lines.
 func short(argv []string) string {
 	s := strings.Join(argv, " ")
+	s = strings.ReplaceAll(s, engCache+"/bin/", "")
 	for _, f := range []string{"--root " + engState + "/podman/root --runroot " + engRun + "/podman/runroot --cgroup-manager=cgroupfs --events-backend=file --tmpdir " + engRun + "/podman/tmp ",
 		"-H unix://" + engRun + "/docker.sock ", "--address " + engRun + "/containerd/containerd.sock ", "--runtime-endpoint unix://" + engRun + "/containerd/containerd.sock --image-endpoint unix://" + engRun + "/containerd/containerd.sock "} {
 		s = strings.ReplaceAll(s, f, "")
@@ -149,11 +150,14 @@ func call(t testing.TB, timeout time.Duration, argv ...string) res {
 		if ee, ok := err.(*exec.ExitError); ok {
 			r.code = ee.ExitCode()
 		}
+		if _, ok := err.(*exec.ExitError); !ok {
+			r.stderr += "\n(" + err.Error() + ")"
+		}
 		if ctx.Err() != nil {
 			r.stderr += "\n(TIMED OUT after " + timeout.String() + ")"
 		}
 	}
-	t.Logf("%s -> %d (%v)", short(argv), r.code, r.dur.Round(time.Millisecond))
+	t.Logf("%s -> %d (%v)", strings.ReplaceAll(short(argv), probeScript, "$PROBE"), r.code, r.dur.Round(time.Millisecond))
 	return r
 }
 
