@@ -46,4 +46,3 @@ func destroyCgroup(path string, systemd bool) {
 		logrus.Warnf("removing cgroup %s: %v", path, err)
 	}
 }
-

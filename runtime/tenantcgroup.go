@@ -206,7 +206,7 @@ var tenantHeld = struct {
 	pending map[string]*sidecar
 }{n: map[string]int{}, pending: map[string]*sidecar{}}
 
-func lockFile(path string, how int) (*os.File, error) {
+func tenantLockFile(path string, how int) (*os.File, error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|unix.O_CLOEXEC, 0o600)
 	if err != nil {
 		return nil, err
@@ -244,7 +244,7 @@ func ensureTenantParent(parent string, systemd bool, l tenantLimits) (unlock fun
 		return nil, err
 	}
 	key := tenantLockKey(parent, systemd)
-	tl, err := lockFile(filepath.Join(tenantLockDir, key+".lock"), unix.LOCK_SH)
+	tl, err := tenantLockFile(filepath.Join(tenantLockDir, key+".lock"), unix.LOCK_SH)
 	if err != nil {
 		return nil, fmt.Errorf("tenant cgroup %s: lock: %w", parent, err)
 	}
@@ -277,7 +277,7 @@ func ensureTenantParent(parent string, systemd bool, l tenantLimits) (unlock fun
 }
 
 func setupTenantParent(parent string, systemd bool, l tenantLimits) error {
-	sl, err := lockFile(filepath.Join(tenantLockDir, ".setup.lock"), unix.LOCK_EX)
+	sl, err := tenantLockFile(filepath.Join(tenantLockDir, ".setup.lock"), unix.LOCK_EX)
 	if err != nil {
 		return fmt.Errorf("tenant cgroup %s: lock: %w", parent, err)
 	}
@@ -529,7 +529,7 @@ func releaseTenantParent(s *sidecar) {
 	if _, err := os.Stat(tenantLockDir); err != nil {
 		return // nothing was ever created by tenantrun on this boot
 	}
-	tl, err := lockFile(filepath.Join(tenantLockDir, key+".lock"), unix.LOCK_EX|unix.LOCK_NB)
+	tl, err := tenantLockFile(filepath.Join(tenantLockDir, key+".lock"), unix.LOCK_EX|unix.LOCK_NB)
 	if err != nil {
 		if errors.Is(err, unix.EWOULDBLOCK) {
 			logrus.Debugf("tenant cgroup %s: a create is in progress, keeping it", parent)
@@ -539,7 +539,7 @@ func releaseTenantParent(s *sidecar) {
 		return
 	}
 	defer tl.Close()
-	sl, err := lockFile(filepath.Join(tenantLockDir, ".setup.lock"), unix.LOCK_EX)
+	sl, err := tenantLockFile(filepath.Join(tenantLockDir, ".setup.lock"), unix.LOCK_EX)
 	if err != nil {
 		logrus.Warnf("tenant cgroup %s: lock: %v", parent, err)
 		return
