@@ -1,0 +1,95 @@
+package testutil
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// TestLeakCheckerFindsAndReaps plants one leak of each kind the checker knows and proves it
+// reports each, then removes them all.
+func TestLeakCheckerFindsAndReaps(t *testing.T) {
+	RequireRoot(t)
+	Require(t, len(CgroupHierarchies()) > 0, "cgroup hierarchies mounted under /sys/fs/cgroup")
+	id := NewID() + "-selftest"
+	state := TempDir(t, "state")
+	paths := TempDir(t, "paths")
+	lc := NewLeakChecker(LeakScope{IDs: []string{id}, StateRoots: []string{state}, Paths: []string{paths}})
+	lc.Wait = 0
+	if l := lc.Leaks(); len(l) != 0 {
+		t.Fatalf("leaks before planting anything: %v", l)
+	}
+
+	// A state dir entry.
+	if err := os.Mkdir(filepath.Join(state, id), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	// A cgroup named after the id in the pids hierarchy, under a new parent, with a process.
+	hier := "pids"
+	if _, err := os.Stat(filepath.Join(CgroupRoot, hier)); err != nil {
+		hier = CgroupHierarchies()[0]
+	}
+	parent := filepath.Join(CgroupRoot, hier, "trt-selftest-parent-"+id[3:9])
+	cg := filepath.Join(parent, id)
+	if err := os.MkdirAll(cg, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("sleep", "60")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go cmd.Wait()
+	if err := os.WriteFile(filepath.Join(cg, "cgroup.procs"), []byte(strconv.Itoa(cmd.Process.Pid)), 0o644); err != nil {
+		t.Fatalf("move into cgroup: %v", err)
+	}
+	lc.ObservePID(cmd.Process.Pid)
+	// A mount under the test's paths.
+	mnt := filepath.Join(paths, "m")
+	if err := os.Mkdir(mnt, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mount("tmpfs", mnt, "tmpfs", 0, "size=4k"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = unix.Unmount(mnt, unix.MNT_DETACH); _ = os.Remove(cg); _ = os.Remove(parent) })
+
+	leaks := strings.Join(lc.Leaks(), "\n")
+	for _, want := range []string{
+		"state root " + state,
+		"cgroup " + cg,
+		"process " + strconv.Itoa(cmd.Process.Pid),
+		"mount (path " + paths,
+	} {
+		if !strings.Contains(leaks, want) {
+			t.Errorf("leak report lacks %q:\n%s", want, leaks)
+		}
+	}
+	// Once the process and cgroup are gone, the parent created "for the container" still counts.
+	lc.Reap()
+	os.Remove(filepath.Join(state, id))
+	deadline := time.Now().Add(3 * time.Second)
+	for ProcAlive(cmd.Process.Pid) && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if l := lc.Leaks(); len(l) != 0 {
+		t.Errorf("after Reap: %v", l)
+	}
+	if _, err := os.Stat(parent); err == nil {
+		t.Errorf("Reap left the new parent %s", parent)
+	}
+}
+
+func TestCgroupHierarchiesAndProcCgroups(t *testing.T) {
+	h := CgroupHierarchies()
+	if len(h) == 0 {
+		t.Skip("no cgroup hierarchies")
+	}
+	t.Logf("hierarchies: %v", h)
+	t.Logf("own cgroups: %v", ProcCgroupDirs(os.Getpid()))
+}
