@@ -1,0 +1,404 @@
+package integration
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	tu "github.com/tenantrun/tenantrun/internal/testutil"
+)
+
+// Issue 4: the forced user namespace with unmodified root-owned images. Tenant t1 owns host IDs
+// 300000-365535, t2 owns 400000-465535. Each test drives bin/tenantrun end to end and checks
+// that the mounts tenantrun records for the container (its idmapped rootfs) are gone after
+// delete, besides the harness's leak check (state dirs, cgroups in every hierarchy, mounts,
+// processes).
+
+const (
+	t1Base = 300000
+	t2Base = 400000
+)
+
+// idmapHarness is a harness whose runtime uses a config with tenants t1 and t2; both may bind
+// from bindRoot (so that the test can show that ownership, not configuration, keeps t2 out of
+// t1's files) and engineRoot holds "engine" per-container files.
+func idmapHarness(t *testing.T, bindRoot, engineRoot string) *tu.H {
+	t.Helper()
+	tu.TenantrunOnly(t)
+	h := tu.New(t)
+	cfg := filepath.Join(tu.TempDir(t, "cfg"), "tenantrun.toml")
+	roots := ""
+	if bindRoot != "" {
+		roots = fmt.Sprintf("bind_roots = [%q]\n", bindRoot)
+	}
+	engine := ""
+	if engineRoot != "" {
+		engine = fmt.Sprintf("[defaults]\nengine_roots = [%q]\n", engineRoot)
+	}
+	tu.WriteFile(t, cfg, fmt.Sprintf(`%s
+[tenants.t1]
+uid_range = "%d:65536"
+%s
+[tenants.t2]
+uid_range = "%d:65536"
+%s`, engine, t1Base, roots, t2Base, roots))
+	h.RT.Config = cfg
+	h.RT.Tenant = "t1"
+	return h
+}
+
+// as returns a copy of the harness's runtime for another tenant (same state root).
+func as(h *tu.H, tenant string) *tu.Runtime {
+	rt := *h.RT
+	rt.Tenant = tenant
+	return &rt
+}
+
+// writeRootOnly writes a new root-owned file (never a hard link into the shared busybox
+// template) with the given mode.
+func writeRootOnly(t *testing.T, path, content string, mode os.FileMode) {
+	t.Helper()
+	_ = os.Remove(path) // the bundle's rootfs hard-links the template: never write through
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(content), mode); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(path, mode); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(path, 0, 0); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// recordedMounts reads the host mounts tenantrun recorded for a container (its sidecar).
+func recordedMounts(t *testing.T, h *tu.H, id string) []string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(h.RT.Root, id, "tenantrun.json"))
+	if err != nil {
+		t.Fatalf("container record: %v", err)
+	}
+	var side struct {
+		Mounts []string `json:"mounts"`
+	}
+	if err := json.Unmarshal(data, &side); err != nil {
+		t.Fatalf("container record: %v", err)
+	}
+	return side.Mounts
+}
+
+type mountLine struct{ point, root, fstype, opts, super, line string }
+
+// mountTable parses a mountinfo file (mount point -> its last, i.e. topmost, entry).
+func mountTable(t *testing.T, path string) map[string]mountLine {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	out := map[string]mountLine{}
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		sep := -1
+		for i, x := range fields {
+			if x == "-" {
+				sep = i
+				break
+			}
+		}
+		if len(fields) < 6 || sep < 0 || sep+3 > len(fields)-1 {
+			continue
+		}
+		m := mountLine{point: fields[4], root: fields[3], opts: fields[5], fstype: fields[sep+1], super: fields[sep+3], line: sc.Text()}
+		out[m.point] = m
+	}
+	return out
+}
+
+// checkRecordedMounts: while the container exists, what tenantrun recorded is mounted, and it
+// is an idmapped mount (plain rootfs) or an overlay (overlay rootfs).
+func checkRecordedMounts(t *testing.T, mounts []string, wantType string) {
+	t.Helper()
+	if len(mounts) == 0 {
+		t.Fatalf("tenantrun recorded no host mount for the container: no idmapped rootfs?")
+	}
+	tab := mountTable(t, "/proc/self/mountinfo")
+	root := mounts[len(mounts)-1]
+	for _, m := range mounts {
+		if _, ok := tab[m]; !ok {
+			t.Errorf("recorded mount %s is not mounted", m)
+		}
+	}
+	m := tab[root]
+	switch wantType {
+	case "overlay":
+		if m.fstype != "overlay" {
+			t.Errorf("rootfs mount %s: %q, want a new overlay", root, m.line)
+		}
+	default:
+		if !strings.Contains(","+m.opts+",", ",idmapped,") {
+			t.Errorf("rootfs mount %s is not idmapped: %q", root, m.line)
+		}
+	}
+}
+
+// checkGone: after delete none of the recorded mounts is mounted and their directories are gone.
+func checkGone(t *testing.T, mounts []string) {
+	t.Helper()
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		tab := mountTable(t, "/proc/self/mountinfo")
+		var left []string
+		for _, m := range mounts {
+			if _, ok := tab[m]; ok {
+				left = append(left, "mounted: "+m)
+			} else if _, err := os.Lstat(m); err == nil {
+				left = append(left, "directory left: "+m)
+			}
+		}
+		if len(left) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("after delete: %s", strings.Join(left, "; "))
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// hostUID is the real uid of a host process (/proc/PID/status).
+func hostUID(t *testing.T, pid int) string {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "Uid:"); ok {
+			return strings.Fields(v)[0]
+		}
+	}
+	return ""
+}
+
+const idProbe = `id -u; id -g; cat /proc/self/uid_map; cat /proc/self/gid_map; cat /etc/secret; stat -c %u:%g /etc/secret; echo end`
+
+func wantIDProbe(base int) string {
+	return fmt.Sprintf("0\n0\n0 %d 65536\n0 %d 65536\ns3cret\n0:0\nend", base, base)
+}
+
+func squeeze(s string) string {
+	var lines []string
+	for _, l := range strings.Split(strings.TrimSpace(s), "\n") {
+		lines = append(lines, strings.Join(strings.Fields(l), " "))
+	}
+	return strings.Join(lines, "\n")
+}
+
+// runningChecks: container view (uid 0, the tenant range in uid_map, the 0600 root file
+// readable), host view (the init runs as the tenant's base uid) and the root mount inside.
+func runningChecks(t *testing.T, h *tu.H, id string, pid int, base int, rootType string) {
+	t.Helper()
+	if got, want := squeeze(h.Sh(id, idProbe)), wantIDProbe(base); got != want {
+		t.Errorf("inside the container:\n%s\nwant\n%s", got, want)
+	}
+	if u := hostUID(t, pid); u != fmt.Sprint(base) {
+		t.Errorf("container init runs as host uid %s, want %d", u, base)
+	}
+	if got := squeeze(tu.ReadTrim(fmt.Sprintf("/proc/%d/uid_map", pid))); got != fmt.Sprintf("0 %d 65536", base) {
+		t.Errorf("/proc/%d/uid_map seen from the host: %q", pid, got)
+	}
+	in := mountTable(t, fmt.Sprintf("/proc/%d/mountinfo", pid))["/"]
+	if rootType == "overlay" {
+		if in.fstype != "overlay" {
+			t.Errorf("container root: %q, want an overlay", in.line)
+		}
+	} else if !strings.Contains(","+in.opts+",", ",idmapped,") {
+		t.Errorf("container root is not an idmapped mount: %q", in.line)
+	}
+	if !strings.Contains(","+in.opts+",", ",ro,") {
+		t.Errorf("container root is not read-only: %q", in.line)
+	}
+}
+
+func TestIdmapPlainRootfs(t *testing.T) {
+	h := idmapHarness(t, "", "")
+	b := h.Bundle(tu.WithShell(sleeper))
+	writeRootOnly(t, filepath.Join(b.Rootfs(), "etc/secret"), "s3cret\n", 0o600)
+	id := h.ID("idmap")
+	st := h.RunDetached(id, b)
+	mounts := recordedMounts(t, h, id)
+	checkRecordedMounts(t, mounts, "bind")
+	runningChecks(t, h, id, st.Pid, t1Base, "bind")
+	// The image itself is untouched: still owned by host root.
+	var s unix.Stat_t
+	if err := unix.Stat(filepath.Join(b.Rootfs(), "etc/secret"), &s); err != nil || s.Uid != 0 {
+		t.Errorf("image file owner changed: uid %d (%v)", s.Uid, err)
+	}
+	h.Delete(id)
+	checkGone(t, mounts)
+
+	// A foreground run (create + start + wait + delete in one call) works the same.
+	fg := h.ID("idmapfg")
+	b.Patch(tu.WithShell(idProbe))
+	r := h.R("run", "--bundle", b.Dir, fg)
+	if r.Code != 0 || squeeze(r.Stdout) != wantIDProbe(t1Base) {
+		t.Errorf("foreground run: %s", r)
+	}
+}
+
+// TestIdmapOverlayRootfs gives tenantrun the rootfs the way podman and containerd do: an
+// overlay mount (image layers + the container's upper layer) at the bundle's rootfs.
+func TestIdmapOverlayRootfs(t *testing.T) {
+	// A volume whose mount point the image lacks: libcontainer must be able to create it.
+	vol := tu.TempDir(t, "ovlvol")
+	if err := os.Chown(vol, t1Base, t1Base); err != nil {
+		t.Fatal(err)
+	}
+	h := idmapHarness(t, vol, "")
+	b := h.Bundle(tu.WithShell(sleeper), tu.WithMount(specMount("/data", vol)))
+	layers := tu.TempDir(t, "layers")
+	base, app, upper, work := filepath.Join(layers, "base"), filepath.Join(layers, "app"), filepath.Join(layers, "upper"), filepath.Join(layers, "work")
+	if err := tu.CopyRootfs(tu.BusyboxRootfs(t), base); err != nil {
+		t.Fatal(err)
+	}
+	writeRootOnly(t, filepath.Join(app, "etc/secret"), "s3cret\n", 0o600)
+	writeRootOnly(t, filepath.Join(app, "etc/removed"), "x", 0o644)
+	for _, d := range []string{upper + "/etc", work} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := unix.Mknod(filepath.Join(upper, "etc/removed"), unix.S_IFCHR, 0); err != nil { // a whiteout
+		t.Fatal(err)
+	}
+	writeRootOnly(t, filepath.Join(upper, "etc/motd"), "from the container layer\n", 0o600)
+	opts := fmt.Sprintf("lowerdir=%s:%s,upperdir=%s,workdir=%s", app, base, upper, work)
+	if err := unix.Mount("overlay", b.Rootfs(), "overlay", 0, opts); err != nil {
+		tu.Require(t, false, "overlayfs: "+err.Error())
+	}
+	t.Cleanup(func() { _ = unix.Unmount(b.Rootfs(), unix.MNT_DETACH) })
+	id := h.ID("idmapovl")
+	st := h.RunDetached(id, b)
+	mounts := recordedMounts(t, h, id)
+	checkRecordedMounts(t, mounts, "overlay")
+	runningChecks(t, h, id, st.Pid, t1Base, "overlay")
+	if got := h.Sh(id, `cat /etc/motd; [ -e /etc/removed ] && echo WHITEOUT-IGNORED; touch /data/ok && echo vol-ok`); got != "from the container layer\nvol-ok" {
+		t.Errorf("overlay content: %q", got)
+	}
+	h.Delete(id)
+	checkGone(t, mounts)
+	// Nothing tenantrun did landed in the engine's layers (the /data mount point is in its
+	// private scratch layer).
+	for _, l := range []string{upper, app, base} {
+		if _, err := os.Lstat(filepath.Join(l, "data")); err == nil {
+			t.Errorf("tenantrun wrote a mount point into the engine's layer %s", l)
+		}
+	}
+}
+
+func specMount(dest, src string) specs.Mount {
+	return specs.Mount{Destination: dest, Type: "bind", Source: src, Options: []string{"rbind", "rw"}}
+}
+
+// TestIdmapVolumes: bind roots are not idmapped. The operator prepares a tenant's bind root
+// (chown <base>:<base>, mode 0700); what the container's root writes lands on the host owned by
+// the tenant's base ID; another tenant's root can neither read nor write it, even when it is
+// handed the same directory; a bind root left owned by host root stays unwritable; engine
+// per-container files (hosts) stay readable.
+func TestIdmapVolumes(t *testing.T) {
+	volRoot := tu.TempDir(t, "vols")
+	engine := tu.TempDir(t, "engine")
+	h := idmapHarness(t, volRoot, engine)
+	t1dir := filepath.Join(volRoot, "t1")
+	if err := os.Mkdir(t1dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	// What the operator does once per tenant (docs/userns.md).
+	if err := os.Chown(t1dir, t1Base, t1Base); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(t1dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	unprepared := filepath.Join(volRoot, "unprepared")
+	if err := os.Mkdir(unprepared, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	hosts := filepath.Join(engine, "hosts")
+	writeRootOnly(t, hosts, "127.0.0.1 localhost engine-hosts\n", 0o644)
+
+	b := h.Bundle(tu.WithShell(`echo hello > /data/f && mkdir /data/d && echo p > /data/d/private && chmod 600 /data/d/private && ls /data | wc -l; grep -c engine-hosts /etc/hosts; if touch /root-owned/x 2>/dev/null; then echo WROTE-INTO-HOST-ROOT-DIR; else echo denied; fi`),
+		tu.WithMount(specMount("/data", t1dir)), tu.WithMount(specMount("/root-owned", unprepared)),
+		tu.WithMount(specs.Mount{Destination: "/etc/hosts", Type: "bind", Source: hosts, Options: []string{"rbind", "ro"}}))
+	r := h.R("run", "--bundle", b.Dir, h.ID("vol1"))
+	if r.Code != 0 || squeeze(r.Stdout) != "2\n1\ndenied" {
+		t.Fatalf("t1 writing its volume: %s", r)
+	}
+	for _, p := range []string{"f", "d", "d/private"} {
+		var s unix.Stat_t
+		if err := unix.Lstat(filepath.Join(t1dir, p), &s); err != nil {
+			t.Fatal(err)
+		}
+		if s.Uid != t1Base || s.Gid != t1Base {
+			t.Errorf("host owner of %s written by t1's root: %d:%d, want %d:%d", p, s.Uid, s.Gid, t1Base, t1Base)
+		}
+	}
+	if ents, _ := os.ReadDir(unprepared); len(ents) != 0 {
+		t.Errorf("t1 wrote into a bind root owned by host root: %v", ents)
+	}
+
+	// t2's root gets the very same directory mounted (an operator mistake) and still cannot
+	// list, read or write t1's files.
+	b2 := h.Bundle(tu.WithShell(`id -u; cat /proc/self/uid_map; ls /data >/dev/null 2>&1 && echo LISTED; cat /data/f 2>/dev/null && echo READ; cat /data/d/private 2>/dev/null && echo READ-PRIVATE; touch /data/x 2>/dev/null && echo WROTE; echo end`),
+		tu.WithMount(specMount("/data", t1dir)))
+	rt2 := as(h, "t2")
+	id2 := h.ID("vol2")
+	r = rt2.Run(t, "run", "--bundle", b2.Dir, id2)
+	if r.Code != 0 || squeeze(r.Stdout) != fmt.Sprintf("0\n0 %d 65536\nend", t2Base) {
+		t.Errorf("t2 against t1's volume (want no access at all): %s", r)
+	}
+	if _, err := os.Lstat(filepath.Join(t1dir, "x")); err == nil {
+		t.Errorf("t2 created a file in t1's volume")
+	}
+}
+
+// TestIdmapCrashDuringCreate: tenantrun SIGKILLed after libcontainer created the container
+// (idmapped rootfs mounted and recorded); `delete --force` removes everything.
+func TestIdmapCrashDuringCreate(t *testing.T) {
+	h := idmapHarness(t, "", "")
+	b := h.Bundle(tu.WithShell(sleeper))
+	id := h.ID("idmapcrash")
+	r := h.RT.RunCall(t, tu.Call{Env: []string{"TENANTRUN_FAILPOINT=create:after-libcontainer-create"}, Timeout: 30 * time.Second}, "create", "--bundle", b.Dir, id)
+	if r.Signal != syscall.SIGKILL {
+		t.Fatalf("tenantrun did not die at the failpoint: %s", r)
+	}
+	mounts := recordedMounts(t, h, id)
+	checkRecordedMounts(t, mounts, "bind")
+	if d := h.R("delete", "--force", id); d.Code != 0 {
+		t.Errorf("delete --force after the crash: %s", d)
+	}
+	checkGone(t, mounts)
+	if leaks := h.Leaks.Leaks(); len(leaks) > 0 {
+		t.Errorf("after delete --force: %q", leaks)
+	}
+	// The id is reusable.
+	st := h.RunDetached(id, b)
+	runningChecks(t, h, id, st.Pid, t1Base, "bind")
+	h.Delete(id)
+}
