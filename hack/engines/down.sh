@@ -50,9 +50,18 @@ for pid in $(pgrep -x containerd-shim || true); do
   fi
 done
 if [ -f "$ENG_RUN/created-run-containerd" ]; then
-  rmdir /run/containerd/s /run/containerd 2>/dev/null || true
+  rmdir /run/containerd/s /run/containerd/fifo /run/containerd 2>/dev/null || true
   [ -e /run/containerd ] || rm -f "$ENG_RUN/created-run-containerd"
 fi
+# ---- cgroup parents our engines created (rmdir only removes a cgroup without tasks or children)
+cg=(tenantrun-test tenantrun-test-docker tenantrun-test-cri trtest-tenants)
+[ -f "$ENG_RUN/created-libpod-parent" ] && cg+=(libpod_parent)
+for h in /sys/fs/cgroup/*/; do
+  for d in "${cg[@]}"; do
+    [ -d "$h$d" ] && find "$h$d" -depth -type d -exec rmdir {} + 2>/dev/null || true
+  done
+done
+[ -d /sys/fs/cgroup/memory/libpod_parent ] || rm -f "$ENG_RUN/created-libpod-parent"
 # ---- CNI bridges we created
 for br in trtest-pod0 trtest-cri0; do
   ip link show "$br" >/dev/null 2>&1 && ip link del "$br" || true

@@ -50,6 +50,8 @@ else
 fi
 
 up_podman() {
+  # podman's cgroupfs parent is always libpod_parent: remember whether we made it (down.sh)
+  [ -e /sys/fs/cgroup/memory/libpod_parent ] || touch "$ENG_RUN/created-libpod-parent"
   mkdir -p "$PODMAN_ROOT" "$PODMAN_RUNROOT" "$PODMAN_TMPDIR" "$ENG_RUN/podman/cni" "$ENG_STATE/podman/volumes"
   cat >"$PODMAN_STORAGE_CONF" <<C
 [storage]

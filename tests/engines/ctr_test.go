@@ -99,14 +99,14 @@ func TestCtr(t *testing.T) {
 		must(t, c.runArgs(w, "-d", "--log-uri", "file://"+logf, busybox, id, "sh", "-c",
 			"echo started; trap 'exit 0' TERM; while true; do sleep 0.2; done")...)
 		c.waitStatus(t, id, "RUNNING")
-		if r := must(t, c.argv("tasks", "exec", "--exec-id", "e1", id, "echo", "from-exec")...); !strings.Contains(r.stdout, "from-exec") {
+		if r := must(t, c.argv("tasks", "exec", "--fifo-dir", c.fifo, "--exec-id", "e1", id, "echo", "from-exec")...); !strings.Contains(r.stdout, "from-exec") {
 			t.Errorf("exec: %s", r)
 		}
-		r := call(t, 60*time.Second, withTTY(c.argv("tasks", "exec", "-t", "--exec-id", "e2", id, "tty"))...)
+		r := call(t, 60*time.Second, withTTY(c.argv("tasks", "exec", "--fifo-dir", c.fifo, "-t", "--exec-id", "e2", id, "tty"))...)
 		if r.code != 0 || !strings.Contains(r.stdout, "/dev/pts/") {
 			t.Errorf("exec -t tty: %s", r)
 		}
-		p := parseProbe(t, must(t, c.argv("tasks", "exec", "--exec-id", "e3", id, "sh", "-c", probeScript)...).stdout)
+		p := parseProbe(t, must(t, c.argv("tasks", "exec", "--fifo-dir", c.fifo, "--exec-id", "e3", id, "sh", "-c", probeScript)...).stdout)
 		checkHardened(t, "ctr exec", "alpha", p)
 		if b, _ := os.ReadFile(logf); !strings.Contains(string(b), "started") {
 			t.Errorf("log file %s: %q", logf, b)
