@@ -1,7 +1,6 @@
 package hardening
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -44,15 +43,21 @@ func Enforce(req Request) (*specs.Spec, []Decision, error) {
 	if req.Tenant == nil || req.Config == nil || req.Host == nil {
 		return nil, nil, errors.New("hardening: Enforce needs Tenant, Config and Host")
 	}
-	s, err := copySpec(req.Spec)
-	if err != nil {
-		return nil, nil, err
-	}
 	if req.Tenant.Trusted {
+		s, err := copySpec(req.Spec)
+		if err != nil {
+			return nil, nil, err
+		}
 		if err := Validate(s); err != nil {
 			return nil, nil, err
 		}
 		return s, nil, nil
+	}
+	// The bundle's seccomp section is only read (enforceSeccomp always replaces it with a
+	// fresh copy of the tenant's profile), so it is not copied: it is most of the bytes.
+	s, err := copySpecExceptSeccomp(req.Spec)
+	if err != nil {
+		return nil, nil, err
 	}
 	p := &pol{}
 	if r := checkOCIVersion(s.Version); r != "" {
@@ -129,27 +134,29 @@ func validContainerID(id string) bool {
 }
 
 func copySpec(s *specs.Spec) (*specs.Spec, error) {
-	b, err := json.Marshal(s)
+	return deepCopy(s), nil
+}
+
+func copySpecExceptSeccomp(in *specs.Spec) (*specs.Spec, error) {
+	tmp := *in
+	var sc *specs.LinuxSeccomp
+	if in.Linux != nil {
+		l := *in.Linux
+		sc, l.Seccomp = l.Seccomp, nil
+		tmp.Linux = &l
+	}
+	out, err := copySpec(&tmp)
 	if err != nil {
-		return nil, fmt.Errorf("hardening: copy spec: %w", err)
+		return nil, err
 	}
-	var out specs.Spec
-	if err := json.Unmarshal(b, &out); err != nil {
-		return nil, fmt.Errorf("hardening: copy spec: %w", err)
+	if sc != nil {
+		out.Linux.Seccomp = sc // read-only; replaced by enforceSeccomp
 	}
-	return &out, nil
+	return out, nil
 }
 
 func copyProcess(pr *specs.Process) (*specs.Process, error) {
-	b, err := json.Marshal(pr)
-	if err != nil {
-		return nil, fmt.Errorf("hardening: copy process: %w", err)
-	}
-	var out specs.Process
-	if err := json.Unmarshal(b, &out); err != nil {
-		return nil, fmt.Errorf("hardening: copy process: %w", err)
-	}
-	return &out, nil
+	return deepCopy(pr), nil
 }
 
 // EnforceProcess applies the process rules (capabilities, user, cwd, args, env,

@@ -48,8 +48,8 @@ func (p *pol) enforceSeccomp(s *specs.Spec, t *Tenant, cfg *Config) {
 	}
 	if !reflect.DeepEqual(l.Seccomp, prof) {
 		p.decide("linux.seccomp", ActionOverride, seccompSummary(l.Seccomp), "profile "+t.SeccompProfile, "the tenant's seccomp profile replaces the bundle's")
-		l.Seccomp = prof
 	}
+	l.Seccomp = prof // always: the bundle's section was not copied
 }
 
 func badSeccompAction(a specs.LinuxSeccompAction) bool {
