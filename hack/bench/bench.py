@@ -44,6 +44,7 @@ CFG = {
     "PHASE_N": env_int("BENCH_PHASE_N", 15),
     "STRACE": env_int("BENCH_STRACE", 1),
     "BENCHTIME": os.environ.get("BENCH_GO_BENCHTIME", "2000x"),
+    "ABL_N": env_int("BENCH_ABLATION_N", 25),  # rounds of the libcontainer ablation (0: skip)
 }
 TENANTRUN = os.environ.get("TENANTRUN_BIN", os.path.join(REPO, "bin", "tenantrun"))
 RUNC = os.environ.get("BENCH_RUNC", "/usr/sbin/runc")
@@ -501,6 +502,109 @@ class Bench:
             for p in running:
                 p.wait(timeout=60)
 
+    # ---- ablation: what each part of the hardening costs inside libcontainer
+    def bench_ablation(self):
+        """Variants of the hardened bundle, run by hack/bench/lcrun (libcontainer v1.5.3 as
+        tenantrun embeds it, with no policy in between), alternated round-robin."""
+        w = self.work
+        builds = {}
+        for name, tags, ld in (("lcrun", "seccomp", ""),
+                               ("lcrun-static", "seccomp netgo osusergo", "-extldflags -static")):
+            out = os.path.join(w, name)
+            cmd = ["nice", "go", "build", "-tags", tags, "-o", out]
+            if ld:
+                cmd += ["-ldflags", ld]
+            r = sh(cmd + ["./hack/bench/lcrun"], cwd=REPO, env=dict(os.environ, GOFLAGS="-mod=mod", CGO_ENABLED="1"))
+            if r.returncode == 0:
+                builds[name] = out
+            else:
+                self.results["notes"].append("ablation: building %s failed: %s" % (name, r.stderr.strip()[-300:]))
+        if "lcrun" not in builds:
+            self.results["ablation"] = None
+            return
+        base = json.load(open(os.path.join(self.b["runc-hardened"], "config.json")))
+        base["process"].get("capabilities", {}).pop("ambient", None)
+        big = self.all_syscalls_profile(base["linux"]["seccomp"])
+
+        def variant(tag, f):
+            s = json.loads(json.dumps(base))
+            f(s)
+            d = os.path.join(w, "abl-" + tag)
+            os.makedirs(d, exist_ok=True)
+            write_json(os.path.join(d, "config.json"), s)
+            return d
+
+        def nocg(s):
+            s["mounts"] = [m for m in s["mounts"] if m["destination"] != "/sys/fs/cgroup"]
+
+        def noseccomp(s):
+            s["linux"].pop("seccomp", None)
+
+        def bigsc(s):
+            s["linux"]["seccomp"] = big
+
+        def nouserns(s):
+            s["linux"]["namespaces"] = [n for n in s["linux"]["namespaces"] if n["type"] != "user"]
+            s["linux"].pop("uidMappings", None)
+            s["linux"].pop("gidMappings", None)
+
+        def mindev(s):
+            nocg(s)
+            s["mounts"] = [m for m in s["mounts"] if m["destination"] not in ("/dev/pts", "/dev/mqueue", "/dev/shm")]
+
+        def nomask(s):
+            s["linux"].pop("maskedPaths", None)
+            s["linux"].pop("readonlyPaths", None)
+
+        nbig = sum(len(x["names"]) for x in big["syscalls"])
+        nweb = sum(len(x.get("names", [])) for x in base["linux"]["seccomp"]["syscalls"])
+        V = [("H: userns + web seccomp (%d) + ro root, `runc spec` mounts" % nweb, "lcrun", variant("h", lambda s: None)),
+             ("H − the v1 /sys/fs/cgroup mount", "lcrun", variant("nocg", nocg)),
+             ("H − /sys/fs/cgroup, /dev/pts, /dev/shm, /dev/mqueue mounts", "lcrun", variant("mindev", mindev)),
+             ("H − maskedPaths/readonlyPaths", "lcrun", variant("nomask", nomask)),
+             ("H − seccomp", "lcrun", variant("nosc", noseccomp)),
+             ("H with a %d-syscall allowlist" % nbig, "lcrun", variant("big", bigsc)),
+             ("H − user namespace", "lcrun", variant("nouserns", nouserns)),
+             ("plain `runc spec` bundle (no hardening)", "lcrun", self.b["plain"])]
+        if "lcrun-static" in builds:
+            V.append(("H, static binary (netgo, osusergo, -extldflags -static)", "lcrun-static", V[0][2]))
+        root = os.path.join(w, "state-lcrun")
+        self.roots["lcrun"] = root
+        data = [{"label": l, "wall": [], "cpu": [], "rss": [], "fail": 0, "errs": []} for l, _, _ in V]
+        for rnd in range(2 + CFG["ABL_N"]):
+            idx = list(range(len(V)))
+            idx = idx[rnd % len(idx):] + idx[:rnd % len(idx)]
+            for i in idx:
+                label, binname, bundle = V[i]
+                r = self.R.run([builds[binname], "--root", root, "run", self.nid("a")], cwd=bundle, capture=False)
+                if rnd < 2:
+                    continue
+                d = data[i]
+                if r.code != 0:
+                    d["fail"] += 1
+                    if len(d["errs"]) < 2:
+                        d["errs"].append(str(r))
+                    continue
+                d["wall"].append(r.wall)
+                d["cpu"].append(r.cpu)
+                d["rss"].append(r.maxrss)
+        self.results["ablation"] = data
+        log("ablation: " + "; ".join("%s %s ms" % (d["label"][:20], ms(median(d["wall"]))) for d in data))
+
+    def all_syscalls_profile(self, web):
+        r = sh(["go", "list", "-m", "-f", "{{.Dir}}", "golang.org/x/sys"], cwd=REPO, env=dict(os.environ, GOFLAGS="-mod=mod"))
+        names = set()
+        try:
+            src = open(os.path.join(r.stdout.strip(), "unix", "zsysnum_linux_amd64.go")).read()
+            names = {m.lower() for m in re.findall(r"\bSYS_([A-Z0-9_]+)\s*=", src)}
+        except OSError:
+            pass
+        for x in web.get("syscalls", []):
+            names.update(x.get("names", []))
+        prof = json.loads(json.dumps(web))
+        prof["syscalls"] = [{"names": sorted(names), "action": "SCMP_ACT_ALLOW"}]
+        return prof
+
     # ---- phase breakdown from the --debug phase timer
     def bench_phases(self):
         g, b, _ = self.rt("tenantrun")
@@ -622,6 +726,9 @@ class Bench:
                 if self.mntns_fd is not None:
                     self.delete_all([CRUN, "--root", root, "--cgroup-manager=cgroupfs"], root, mntns=self.mntns_fd)
             elif k == "runc":
+                self.delete_all([RUNC, "--root", root], root)
+            elif k == "lcrun":
+                # lcrun destroys its containers itself; a leftover (crash) is gone with runc's delete
                 self.delete_all([RUNC, "--root", root], root)
             else:
                 self.delete_all([TENANTRUN, "--root", root, "--config", self.cfgfile], root)
@@ -934,6 +1041,26 @@ def write_report(bench, m, elapsed):
             a("```")
     a("")
 
+    ab = R.get("ablation")
+    if ab:
+        a("## What each part of the hardening costs inside libcontainer (ablation)")
+        a("")
+        a("`hack/bench/lcrun` is a minimal runner on the same libcontainer v1.5.3 (no tenant policy, "
+          "stdio /dev/null): it runs variants of the runc-hardened bundle alternately, %d rounds. "
+          "Deltas are against the first line; negative = that part costs this much." % CFG["ABL_N"])
+        a("")
+        a("| variant | median wall ms | Δ wall | median CPU ms | Δ CPU | peak RSS KiB | failures |")
+        a("|---|---|---|---|---|---|---|")
+        w0, c0 = median(ab[0]["wall"]), median(ab[0]["cpu"])
+        for d in ab:
+            w, c = median(d["wall"]), median(d["cpu"])
+            a("| %s | %s | %+.1f | %s | %+.1f | %s | %d |" % (d["label"], ms(w), (w - w0) * 1e3, ms(c), (c - c0) * 1e3,
+                                                          "%d" % median(d["rss"]) if d["rss"] else "n/a", d["fail"]))
+        for d in ab:
+            for e in d["errs"]:
+                a("- %s: `%s`" % (d["label"], e.replace("\n", " ")[:300]))
+        a("")
+
     # phases
     ph = R.get("phases", {})
     a("## Where the time goes")
@@ -1030,7 +1157,8 @@ def main():
         bench.setup()
         for name, fn in (("lifecycle", bench.bench_lifecycle), ("exec", bench.bench_exec),
                          ("phases", bench.bench_phases), ("strace", bench.bench_strace),
-                         ("inittrace", bench.bench_inittrace), ("list", bench.bench_list),
+                         ("inittrace", bench.bench_inittrace), ("ablation", bench.bench_ablation),
+                         ("list", bench.bench_list),
                          ("enforce", bench.bench_enforce), ("concurrent", bench.bench_concurrent)):
             if only and name not in only:
                 continue
