@@ -19,6 +19,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -93,6 +94,42 @@ func idmapRootfs(rootfs string, uidMap, gidMap []specs.LinuxIDMapping, workDir s
 	}
 	logrus.Debugf("idmapped rootfs (%s) of %s at %s in %v (userns %v)", kind, rootfs, newRoot, time.Since(start), tNS)
 	return newRoot, []string{newRoot}, nil
+}
+
+// idmapCleanup undoes idmapRootfs for workDir without needing the list of mounts (tenantrun
+// killed after idmapRootfs but before the container record was written, or a gc sweep): it
+// detaches every mount at or below workDir, deepest first, then removes the directories
+// idmapRootfs made and workDir itself with rmdir only. It never deletes recursively: were a
+// mount still there, a recursive delete would go through it into the engine's image.
+// A missing workDir is not an error.
+func idmapCleanup(workDir string) error {
+	workDir = filepath.Clean(workDir)
+	if _, err := os.Lstat(workDir); errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	infos, err := mountinfo.GetMounts(mountinfo.PrefixFilter(workDir))
+	if err != nil {
+		return err
+	}
+	// Deepest first; several mounts stacked on one point are all taken off.
+	sort.Slice(infos, func(i, j int) bool {
+		if len(infos[i].Mountpoint) != len(infos[j].Mountpoint) {
+			return len(infos[i].Mountpoint) > len(infos[j].Mountpoint)
+		}
+		return infos[i].ID > infos[j].ID
+	})
+	var errs []error
+	for _, m := range infos {
+		if err := unix.Unmount(m.Mountpoint, unix.MNT_DETACH); err != nil && err != unix.EINVAL && err != unix.ENOENT {
+			errs = append(errs, fmt.Errorf("unmounting %s: %w", m.Mountpoint, err))
+		}
+	}
+	for _, d := range []string{filepath.Join(workDir, "rootfs"), workDir} {
+		if err := os.Remove(d); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // idmapSupported reports whether this kernel can make idmapped mounts of a

@@ -406,3 +406,40 @@ func TestIdmapCost(t *testing.T) {
 		t.Errorf("mounts left: %q", got)
 	}
 }
+
+// TestIdmapCleanup: what delete/gc can do when tenantrun died before recording the mounts.
+// Two idmapped roots stacked on one work dir (a retried create) are both taken off, the work
+// dir is removed, and the image is untouched (no recursive delete through a mount).
+func TestIdmapCleanup(t *testing.T) {
+	requireIdmapHost(t)
+	base := testutil.TempDir(t, "idmapclean")
+	rootfs := filepath.Join(base, "rootfs")
+	writeRootFile(t, filepath.Join(rootfs, "etc/keep"), "keep", 0o600)
+	workDir := filepath.Join(base, "work")
+	if err := os.Mkdir(workDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 2; i++ {
+		if _, _, err := idmapRootfs(rootfs, tenantMap, tenantMap, workDir); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := mountsUnder(t, workDir); len(got) != 2 {
+		t.Fatalf("expected two stacked mounts, got %q", got)
+	}
+	if err := idmapCleanup(workDir); err != nil {
+		t.Fatal(err)
+	}
+	if got := mountsUnder(t, base); len(got) != 0 {
+		t.Errorf("mounts left: %q", got)
+	}
+	if _, err := os.Lstat(workDir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("work dir still there: %v", err)
+	}
+	if b, err := os.ReadFile(filepath.Join(rootfs, "etc/keep")); err != nil || string(b) != "keep" {
+		t.Errorf("image damaged by cleanup: %q %v", b, err)
+	}
+	if err := idmapCleanup(workDir); err != nil {
+		t.Errorf("cleanup of a missing work dir: %v", err)
+	}
+}
