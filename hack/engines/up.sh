@@ -49,6 +49,23 @@ else
   write_wrapper tenantrun-cri "exec $RUNC_BIN \"\$@\""
 fi
 
+# The cgroup parents the engines put containers under (ctr: /<namespace>; CRI pods and dockerd:
+# the cgroup_parent we give them) exist for the engines' lifetime, like kubelet's kubepods:
+# create them up front so a test sees them as pre-existing; down.sh removes them.
+make_cgroup_parents() {
+  local h d
+  for h in /sys/fs/cgroup/*/; do
+    for d in tenantrun-test tenantrun-test-cri tenantrun-test-docker; do
+      [ -d "$h$d" ] && continue
+      mkdir "$h$d" 2>/dev/null || continue
+      if [ -f "$h/cpuset.cpus" ]; then
+        cat "$h/cpuset.cpus" >"$h$d/cpuset.cpus"; cat "$h/cpuset.mems" >"$h$d/cpuset.mems"
+      fi
+    done
+  done
+}
+make_cgroup_parents
+
 up_podman() {
   # podman's cgroupfs parent is always libpod_parent: remember whether we made it (down.sh)
   [ -e /sys/fs/cgroup/memory/libpod_parent ] || touch "$ENG_RUN/created-libpod-parent"
