@@ -57,7 +57,8 @@ func (e *dockerish) must(t testing.TB, args ...string) res {
 // runtimeRoots: where the runtime behind --runtime keeps state for this engine.
 func (e *dockerish) runtimeRoots(t testing.TB, runtime string) []string {
 	if e.name == "docker" {
-		return []string{filepath.Join(engRun, "docker-exec", "runtime-"+runtime, "moby")}
+		// dockerd 20.10 passes --root <exec-root>/runtime-runc/<containerd namespace> for every runtime
+		return []string{filepath.Join(engRun, "docker-exec", "runtime-runc", "tenantrun-test-moby")}
 	}
 	if hardened(t) && strings.HasPrefix(runtime, "tenantrun") {
 		return []string{filepath.Join(engRun, "tenantrun-root")}
