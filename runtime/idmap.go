@@ -50,50 +50,60 @@ func idmapRootfs(rootfs string, uidMap, gidMap []specs.LinuxIDMapping, workDir s
 	if len(uidMap) == 0 || len(gidMap) == 0 {
 		return "", nil, errors.New("idmapped rootfs: uid and gid mappings are required")
 	}
-	rootFd, err := unix.Open(rootfs, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return "", nil, fmt.Errorf("idmapped rootfs: opening %s: %w", rootfs, err)
-	}
-	defer unix.Close(rootFd)
-	var sfs unix.Statfs_t
-	if err := unix.Fstatfs(rootFd, &sfs); err != nil {
-		return "", nil, fmt.Errorf("idmapped rootfs: statfs %s: %w", rootfs, err)
-	}
-	mnt, merr := mountOf(rootFd)
-
 	ns, err := newUserns(uidMap, gidMap)
 	if err != nil {
 		return "", nil, fmt.Errorf("idmapped rootfs: %w", err)
 	}
 	defer unix.Close(ns)
 	tNS := time.Since(start)
-
-	var treeFd int
-	kind := "bind"
-	if uint32(sfs.Type) == overlayfsMagic {
-		if merr != nil {
-			return "", nil, fmt.Errorf("idmapped rootfs: rootfs %s is on overlay: finding its mount: %w", rootfs, merr)
-		}
-		kind = "overlay"
-		treeFd, err = idmappedOverlay(rootfs, mnt, ns)
-	} else {
-		treeFd, err = idmappedClone(rootFd, rootfs, mnt, ns)
-	}
+	newRoot, mounts, kind, err := idmapRootfsUserns(rootfs, ns, workDir)
 	if err != nil {
 		return "", nil, err
+	}
+	logrus.Debugf("idmapped rootfs (%s) of %s at %s in %v (userns %v)", kind, rootfs, newRoot, time.Since(start), tNS)
+	return newRoot, mounts, nil
+}
+
+// idmapRootfsUserns is idmapRootfs with the mapping of an existing user namespace, given as
+// an fd of it (e.g. opened from linux.namespaces[user].path when a container joins a pod's
+// user namespace and the spec carries no mapping of its own). kind is "bind" or "overlay".
+func idmapRootfsUserns(rootfs string, userns int, workDir string) (newRoot string, mounts []string, kind string, err error) {
+	rootFd, err := unix.Open(rootfs, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return "", nil, "", fmt.Errorf("idmapped rootfs: opening %s: %w", rootfs, err)
+	}
+	defer unix.Close(rootFd)
+	var sfs unix.Statfs_t
+	if err := unix.Fstatfs(rootFd, &sfs); err != nil {
+		return "", nil, "", fmt.Errorf("idmapped rootfs: statfs %s: %w", rootfs, err)
+	}
+	mnt, merr := mountOf(rootFd)
+
+	var treeFd int
+	kind = "bind"
+	if uint32(sfs.Type) == overlayfsMagic {
+		if merr != nil {
+			return "", nil, "", fmt.Errorf("idmapped rootfs: rootfs %s is on overlay: finding its mount: %w", rootfs, merr)
+		}
+		kind = "overlay"
+		treeFd, err = idmappedOverlay(rootfs, mnt, userns)
+	} else {
+		treeFd, err = idmappedClone(rootFd, rootfs, mnt, userns)
+	}
+	if err != nil {
+		return "", nil, "", err
 	}
 	defer unix.Close(treeFd)
 
 	newRoot = filepath.Join(workDir, "rootfs")
 	if err := os.Mkdir(newRoot, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
-		return "", nil, fmt.Errorf("idmapped rootfs: %w", err)
+		return "", nil, "", fmt.Errorf("idmapped rootfs: %w", err)
 	}
 	if err := unix.MoveMount(treeFd, "", unix.AT_FDCWD, newRoot, unix.MOVE_MOUNT_F_EMPTY_PATH); err != nil {
 		_ = os.Remove(newRoot)
-		return "", nil, fmt.Errorf("idmapped rootfs: move_mount to %s: %w", newRoot, err)
+		return "", nil, "", fmt.Errorf("idmapped rootfs: move_mount to %s: %w", newRoot, err)
 	}
-	logrus.Debugf("idmapped rootfs (%s) of %s at %s in %v (userns %v)", kind, rootfs, newRoot, time.Since(start), tNS)
-	return newRoot, []string{newRoot}, nil
+	return newRoot, []string{newRoot}, kind, nil
 }
 
 // idmapCleanup undoes idmapRootfs for workDir without needing the list of mounts (tenantrun

@@ -353,7 +353,9 @@ func TestIdmapRootfsRefusals(t *testing.T) {
 }
 
 // TestIdmapCost measures what the idmap costs per container (userns child + clone + setattr
-// + move_mount), and that it does not depend on the number of files.
+// + move_mount), and that it does not depend on the number of files: medians of interleaved
+// runs on a 10-file and a 10,000-file tree, as a plain directory and as an overlay's layer.
+// The machine is shared, so a difference over 1 ms is retried twice before it counts.
 func TestIdmapCost(t *testing.T) {
 	requireIdmapHost(t)
 	base := testutil.TempDir(t, "idmapcost")
@@ -364,24 +366,39 @@ func TestIdmapCost(t *testing.T) {
 	for i := 0; i < 10000; i++ {
 		writeRootFile(t, filepath.Join(big, fmt.Sprintf("d%d/f%d", i/100, i)), "x", 0o600)
 	}
-	const n = 30
-	measure := func(rootfs string) time.Duration {
-		var ds []time.Duration
-		for i := 0; i < n; i++ {
-			wd := filepath.Join(base, fmt.Sprintf("w-%s-%d", filepath.Base(rootfs), i))
-			if err := os.Mkdir(wd, 0o755); err != nil {
-				t.Fatal(err)
-			}
-			start := time.Now()
-			_, mounts, err := idmapRootfs(rootfs, tenantMap, tenantMap, wd)
-			ds = append(ds, time.Since(start))
-			if err != nil {
-				t.Fatal(err)
-			}
-			unmountAll(t, mounts)
-		}
+	const n = 31
+	median := func(ds []time.Duration) time.Duration {
 		sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
-		return ds[n/2]
+		return ds[len(ds)/2]
+	}
+	runs := 0
+	once := func(rootfs string) time.Duration {
+		runs++
+		wd := filepath.Join(base, fmt.Sprintf("w%d", runs))
+		if err := os.Mkdir(wd, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		_, mounts, err := idmapRootfs(rootfs, tenantMap, tenantMap, wd)
+		d := time.Since(start)
+		if err != nil {
+			t.Fatal(err)
+		}
+		unmountAll(t, mounts)
+		return d
+	}
+	pair := func(a, b string) (time.Duration, time.Duration) {
+		var da, db []time.Duration
+		for i := 0; i < n; i++ {
+			if i%2 == 0 {
+				da = append(da, once(a))
+				db = append(db, once(b))
+			} else {
+				db = append(db, once(b))
+				da = append(da, once(a))
+			}
+		}
+		return median(da), median(db)
 	}
 	var ns []time.Duration
 	for i := 0; i < n; i++ {
@@ -393,14 +410,45 @@ func TestIdmapCost(t *testing.T) {
 		}
 		unix.Close(fd)
 	}
-	sort.Slice(ns, func(i, j int) bool { return ns[i] < ns[j] })
-	ms, mb := measure(small), measure(big)
-	t.Logf("median of %d: userns fd %v; idmapRootfs 10 files %v, 10000 files %v", n, ns[n/2], ms, mb)
-	if ns[n/2] > 5*time.Millisecond {
-		t.Errorf("creating the userns fd takes %v (median), want < 5ms", ns[n/2])
+	if m := median(ns); m > 5*time.Millisecond {
+		t.Errorf("creating the userns fd takes %v (median), want < 5ms", m)
+	} else {
+		t.Logf("userns fd: median %v of %d", m, n)
 	}
-	if d := mb - ms; d > time.Millisecond {
-		t.Errorf("idmapRootfs of 10000 files is %v slower than of 10 (median): not O(1)?", d)
+	// The same trees as the lower layer of an overlay (what podman and containerd hand over).
+	overlayOf := func(lower string) string {
+		name := filepath.Base(lower)
+		up, wk, mnt := filepath.Join(base, name+"-up"), filepath.Join(base, name+"-wk"), filepath.Join(base, name+"-ovl")
+		for _, d := range []string{up, wk, mnt} {
+			if err := os.Mkdir(d, 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := unix.Mount("overlay", mnt, "overlay", 0, fmt.Sprintf("lowerdir=%s,upperdir=%s,workdir=%s", lower, up, wk)); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = unix.Unmount(mnt, unix.MNT_DETACH) })
+		return mnt
+	}
+	for _, c := range []struct{ kind, small, big string }{
+		{"plain dir", small, big},
+		{"overlay", overlayOf(small), overlayOf(big)},
+	} {
+		var d time.Duration
+		for try := 1; try <= 3; try++ {
+			ms, mb := pair(c.small, c.big)
+			d = mb - ms
+			t.Logf("idmapRootfs %s, median of %d interleaved (try %d): 10 files %v, 10000 files %v (%+v)", c.kind, n, try, ms, mb, d)
+			if d <= time.Millisecond {
+				break
+			}
+		}
+		if d > time.Millisecond {
+			t.Errorf("idmapRootfs %s of 10000 files is %v slower than of 10 files (median, 3 tries): not O(1)?", c.kind, d)
+		}
+	}
+	for _, m := range []string{filepath.Join(base, "small-ovl"), filepath.Join(base, "big-ovl")} {
+		_ = unix.Unmount(m, unix.MNT_DETACH)
 	}
 	if got := mountsUnder(t, base); len(got) != 0 {
 		t.Errorf("mounts left: %q", got)
@@ -441,5 +489,39 @@ func TestIdmapCleanup(t *testing.T) {
 	}
 	if err := idmapCleanup(workDir); err != nil {
 		t.Errorf("cleanup of a missing work dir: %v", err)
+	}
+}
+
+// TestIdmapRootfsJoinedUserns: a container joining an existing user namespace (a pod's) gets
+// its rootfs idmapped with that namespace's own mapping.
+func TestIdmapRootfsJoinedUserns(t *testing.T) {
+	requireIdmapHost(t)
+	testutil.RequireFile(t, "/bin/sleep", "a process to hold the pod's user namespace")
+	base := testutil.TempDir(t, "idmapjoin")
+	rootfs := filepath.Join(base, "rootfs")
+	writeRootFile(t, filepath.Join(rootfs, "etc/secret"), "s3cret\n", 0o600)
+	workDir := filepath.Join(base, "work")
+	if err := os.Mkdir(workDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	m := []syscall.SysProcIDMap{{ContainerID: 0, HostID: 300000, Size: 65536}}
+	pod := exec.Command("/bin/sleep", "60")
+	pod.SysProcAttr = &syscall.SysProcAttr{Cloneflags: unix.CLONE_NEWUSER, UidMappings: m, GidMappings: m, Pdeathsig: syscall.SIGKILL}
+	if err := pod.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = pod.Process.Kill(); _ = pod.Wait() })
+	ns, err := unix.Open(fmt.Sprintf("/proc/%d/ns/user", pod.Process.Pid), unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(ns)
+	newRoot, mounts, kind, err := idmapRootfsUserns(rootfs, ns, workDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unmountAll(t, mounts)
+	if u, g := hostOwner(t, filepath.Join(newRoot, "etc/secret")); kind != "bind" || u != 300000 || g != 300000 {
+		t.Errorf("kind %s, host view %d:%d, want bind 300000:300000", kind, u, g)
 	}
 }
