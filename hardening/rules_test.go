@@ -85,7 +85,9 @@ func TestRuleTable(t *testing.T) {
 		check  func(t *testing.T, s *specs.Spec)
 	}{
 		{"base passes", nil, "", nil},
-		{"hook allowlisted", func(s *specs.Spec) { s.Hooks = &specs.Hooks{CreateRuntime: []specs.Hook{{Path: "/usr/libexec/ok-hook"}}} }, "", nil},
+		{"hook allowlisted", func(s *specs.Spec) {
+			s.Hooks = &specs.Hooks{CreateRuntime: []specs.Hook{{Path: "/usr/libexec/ok-hook"}}}
+		}, "", nil},
 		{"hook not allowlisted", func(s *specs.Spec) { s.Hooks = &specs.Hooks{StartContainer: []specs.Hook{{Path: "/bin/true"}}} }, "hooks.startContainer[0]", nil},
 		{"root outside bundle", func(s *specs.Spec) { s.Root.Path = "../../etc" }, "root.path", nil},
 		{"root absolute host dir", func(s *specs.Spec) { s.Root.Path = "/etc" }, "root.path", nil},
