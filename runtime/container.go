@@ -27,7 +27,8 @@ type sidecar struct {
 	CgroupParent string         `json:"cgroupParent,omitempty"` // the tenant's parent cgroup (removed with its last container)
 	CgroupsPath  string         `json:"cgroupsPath,omitempty"`  // the container's own cgroup, for orphan cleanup
 	Systemd      bool           `json:"systemd,omitempty"`
-	Mounts       []string       `json:"mounts,omitempty"` // host mounts tenantrun made for this container (idmapped rootfs…), removed on delete
+	Mounts       []string       `json:"mounts,omitempty"`  // host mounts tenantrun made for this container (idmapped rootfs…), removed on delete
+	WorkDir      string         `json:"workDir,omitempty"` // directory holding those mounts, removed after them
 }
 
 func writeSidecar(stateDir string, s *sidecar) error {

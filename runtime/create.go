@@ -74,8 +74,17 @@ func createContainer(g *Global, o CreateOptions, act action) (int, error) {
 	tm.mark("policy")
 	failpoint("create:after-policy")
 
+	// The tenant's parent cgroup and the idmapped rootfs: before specconv,
+	// which reads the (possibly replaced) root.path.
+	if err := prep.setupHost(); err != nil {
+		prep.cleanupHost()
+		return -1, err
+	}
+	tm.mark("host-setup")
+
 	// specconv resolves root.path relative to the current directory.
 	if err := os.Chdir(bundle); err != nil {
+		prep.cleanupHost()
 		return -1, fmt.Errorf("--bundle %q: %w", bundle, err)
 	}
 	cfg, err := specconv.CreateLibcontainerConfig(&specconv.CreateOpts{
@@ -87,18 +96,15 @@ func createContainer(g *Global, o CreateOptions, act action) (int, error) {
 		RootlessEUID:     os.Geteuid() != 0,
 	})
 	if err != nil {
+		prep.cleanupHost()
 		return -1, fmt.Errorf("converting the spec: %w", err)
 	}
 	cfg.Labels = append(cfg.Labels, "tenantrun.tenant="+prep.side.Tenant)
 	proc, err := newProcess(prep.spec.Process, true)
 	if err != nil {
-		return -1, err
-	}
-	if err := prep.setupHost(); err != nil {
 		prep.cleanupHost()
 		return -1, err
 	}
-	tm.mark("host-setup")
 
 	c, err := libcontainer.Create(root, o.ID, cfg)
 	if err != nil {
@@ -156,6 +162,7 @@ func createContainer(g *Global, o CreateOptions, act action) (int, error) {
 		return -1, err
 	}
 	io.started()
+	prep.started()
 	tm.mark("start")
 	failpoint("create:after-start")
 	if o.PidFile != "" {
@@ -166,7 +173,7 @@ func createContainer(g *Global, o CreateOptions, act action) (int, error) {
 			return -1, err
 		}
 	}
-	audit(g, prep, "create", "")
+	audit(g, prep, verbName(act), "")
 	if act != actRun {
 		return 0, nil
 	}
@@ -210,4 +217,11 @@ func unwrapPathErr(err error) error {
 		return pe.Err
 	}
 	return err
+}
+
+func verbName(a action) string {
+	if a == actCreate {
+		return "create"
+	}
+	return "run"
 }

@@ -22,6 +22,11 @@ func cleanupSidecar(s *sidecar) {
 			logrus.Warnf("unmounting %s: %v", s.Mounts[i], err)
 		}
 	}
+	if s.WorkDir != "" {
+		if err := idmapCleanup(s.WorkDir); err != nil {
+			logrus.Warnf("removing %s: %v", s.WorkDir, err)
+		}
+	}
 	releaseTenantParent(s)
 }
 

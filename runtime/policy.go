@@ -1,22 +1,45 @@
 package runtime
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
 
+	"github.com/opencontainers/runc/libcontainer"
 	"github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/sirupsen/logrus"
+
+	"github.com/tenantrun/tenantrun/hardening"
 )
 
 // prepared is a bundle after the tenant policy: the spec libcontainer will see,
 // the record to keep, and the host-side setup to do before creating.
 type prepared struct {
-	spec *specs.Spec
-	side *sidecar
+	g         *Global
+	root      string
+	id        string
+	spec      *specs.Spec
+	side      *sidecar
+	cfg       *hardening.Config
+	tenant    *hardening.Tenant
+	decisions []hardening.Decision
+	refusal   error // audit mode: what enforce would have refused
+	unlock    func()
 }
 
 const maxConfigSize = 16 << 20
+
+// idmapRoot holds the idmapped views of containers' root filesystems. It is
+// kept outside every state root: libcontainer removes a state directory with a
+// recursive delete, which must never walk into a mounted image.
+const idmapRoot = "/run/tenantrun-rootfs"
 
 func readBundleConfig(bundle string) ([]byte, error) {
 	path := filepath.Join(bundle, "config.json")
@@ -25,13 +48,16 @@ func readBundleConfig(bundle string) ([]byte, error) {
 		return nil, fmt.Errorf("bundle %q: config.json: %w", bundle, unwrapPathErr(err))
 	}
 	defer f.Close()
-	buf := make([]byte, 0, 16<<10)
+	if fi, err := f.Stat(); err == nil && fi.Size() > maxConfigSize {
+		return nil, fmt.Errorf("bundle %q: config.json is %d bytes, larger than the %d MiB limit", bundle, fi.Size(), maxConfigSize>>20)
+	}
+	buf := make([]byte, 0, 32<<10)
 	tmp := make([]byte, 64<<10)
 	for {
 		n, err := f.Read(tmp)
 		buf = append(buf, tmp[:n]...)
 		if len(buf) > maxConfigSize {
-			return nil, fmt.Errorf("bundle %q: config.json is larger than %d MiB", bundle, maxConfigSize>>20)
+			return nil, fmt.Errorf("bundle %q: config.json is larger than the %d MiB limit", bundle, maxConfigSize>>20)
 		}
 		if err != nil {
 			break
@@ -40,38 +66,367 @@ func readBundleConfig(bundle string) ([]byte, error) {
 	return buf, nil
 }
 
+// loadConfig reads the operator's tenant policy (--config).
+func loadConfig(g *Global) (*hardening.Config, error) {
+	path := g.ConfigPath
+	if path == "" {
+		path = DefaultConfig
+	}
+	cfg, err := hardening.LoadConfig(path)
+	if err != nil {
+		return nil, fmt.Errorf("--config %s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+// resolveTenant finds the tenant from sources a tenant cannot write.
+func resolveTenant(g *Global, cfg *hardening.Config, root string, annotations map[string]string) (*hardening.Tenant, error) {
+	return cfg.ResolveTenant(hardening.TenantRequest{
+		Flag:        g.Tenant,
+		CallerUID:   os.Getuid(),
+		Root:        root,
+		Annotations: annotations,
+	})
+}
+
+// osHost is the real machine for the policy, with namespace ownership read
+// from this runtime's state.
+func osHost(g *Global, root string) hardening.OSHost {
+	return hardening.OSHost{NamespaceOwner: func(path string, id hardening.NSID) (string, bool) {
+		return namespaceOwner(root, id)
+	}}
+}
+
+// namespaceOwner says which tenant's container (under root) has a process in
+// the namespace id: its init's namespaces are compared by device and inode.
+func namespaceOwner(root string, id hardening.NSID) (string, bool) {
+	ents, err := os.ReadDir(root)
+	if err != nil {
+		return "", false
+	}
+	h := hardening.OSHost{}
+	for _, e := range ents {
+		if !e.IsDir() {
+			continue
+		}
+		c, err := libcontainer.Load(root, e.Name())
+		if err != nil {
+			continue
+		}
+		st, err := c.State()
+		if err != nil || st.InitProcessPid == 0 {
+			continue
+		}
+		tenant := ""
+		for _, l := range c.Config().Labels {
+			if v, ok := strings.CutPrefix(l, "tenantrun.tenant="); ok {
+				tenant = v
+			}
+		}
+		for _, ns := range []string{"net", "ipc", "uts", "pid", "mnt", "user", "cgroup"} {
+			nid, err := h.NamespaceInode(filepath.Join("/proc", strconv.Itoa(st.InitProcessPid), "ns", ns))
+			if err == nil && nid == id {
+				return tenant, true
+			}
+		}
+	}
+	return "", false
+}
+
+// preparePolicy decodes the bundle strictly, resolves the tenant and applies
+// its policy. A refusal returns an error starting with "refused:" that names
+// the JSON path of each offending field; nothing has been created yet.
 func preparePolicy(g *Global, bundle, id string, console bool) (*prepared, error) {
+	root, err := g.stateRoot()
+	if err != nil {
+		return nil, err
+	}
 	data, err := readBundleConfig(bundle)
 	if err != nil {
 		return nil, err
 	}
-	var spec specs.Spec
-	if err := json.Unmarshal(data, &spec); err != nil {
-		return nil, fmt.Errorf("config.json: %w", err)
+	spec, err := hardening.DecodeSpec(data)
+	if err != nil {
+		return nil, err
 	}
-	if spec.Process == nil {
-		return nil, fmt.Errorf("config.json: process: missing")
+	cfg, err := loadConfig(g)
+	if err != nil {
+		return nil, err
 	}
-	return &prepared{spec: &spec, side: &sidecar{Tenant: "none", Mode: "passthrough", Bundle: bundle, Process: spec.Process}}, nil
-}
-
-func (p *prepared) setupHost() error { return nil }
-func (p *prepared) cleanupHost()     {}
-
-func audit(g *Global, p *prepared, verb, id string) {}
-
-func decodeProcess(data []byte) (*specs.Process, error) {
-	var p specs.Process
-	if err := json.Unmarshal(data, &p); err != nil {
-		return nil, fmt.Errorf("process.json: %w", err)
+	t, err := resolveTenant(g, cfg, root, spec.Annotations)
+	if err != nil {
+		return nil, err
 	}
-	return &p, nil
-}
-
-func policyForExec(g *Global, h *handle, p *specs.Process, console bool) (*specs.Process, error) {
+	p := &prepared{g: g, root: root, id: id, cfg: cfg, tenant: t}
+	out, decisions, err := hardening.Enforce(hardening.Request{
+		Spec: spec, Bundle: bundle, ContainerID: id, Tenant: t, Config: cfg,
+		Host: osHost(g, root), ConsoleSocket: console, SystemdCgroup: g.SystemdCgroup,
+	})
+	p.decisions = decisions
+	mode := t.Mode
+	if t.Trusted {
+		mode = "trusted"
+	}
+	switch {
+	case err != nil && mode == "audit":
+		var re *hardening.RefusedError
+		if !errors.As(err, &re) {
+			return nil, err
+		}
+		p.refusal = err
+		logrus.Warnf("audit tenant %s: container %s would be %v", t.Name, id, err)
+		out = spec
+	case err != nil:
+		p.writeAudit("create", "refused", err)
+		return nil, err
+	case mode == "audit":
+		for _, d := range decisions {
+			logrus.Warnf("audit tenant %s: container %s: %s %s: %s", t.Name, id, d.Action, d.Path, d.Reason)
+		}
+		out = spec
+	case mode == "trusted":
+		logrus.Warnf("tenant %s is trusted: container %s runs its bundle as given, without the tenant policy", t.Name, id)
+	}
+	if out.Process == nil {
+		return nil, errors.New("config.json: process: missing")
+	}
+	if out.Linux == nil {
+		out.Linux = &specs.Linux{}
+	}
+	p.spec = out
+	p.side = &sidecar{
+		Tenant: t.Name, Mode: mode, PolicyDigest: hardening.PolicyDigest(cfg, t), Bundle: bundle,
+		Process: out.Process, CgroupsPath: out.Linux.CgroupsPath, Systemd: g.SystemdCgroup,
+	}
+	if mode == "enforce" {
+		p.side.CgroupParent = tenantParentOf(cfg, t, g.SystemdCgroup)
+	}
 	return p, nil
 }
 
+// tenantParentOf is the tenant's parent cgroup as the cgroup manager names it.
+func tenantParentOf(cfg *hardening.Config, t *hardening.Tenant, systemd bool) string {
+	if systemd {
+		return cfg.Defaults.CgroupParent + "-" + t.Name + ".slice"
+	}
+	return hardening.TenantCgroupPath(cfg, t)
+}
+
+// idmapWorkDir is where the idmapped root of container id (under root) is
+// mounted: named from the state root and the id, so gc can find leftovers.
+func idmapWorkDir(root, id string) string {
+	sum := sha256.Sum256([]byte(root))
+	return filepath.Join(idmapRoot, hex.EncodeToString(sum[:6])+"-"+id)
+}
+
+// setupHost does the host-side work the policy calls for, before libcontainer
+// creates anything: the tenant's parent cgroup with its aggregate limits, and
+// an idmapped view of the rootfs so a root-owned image works under the
+// tenant's user namespace. cleanupHost undoes it.
+func (p *prepared) setupHost() error {
+	if p.side.CgroupParent != "" {
+		q := p.tenant.Quota
+		unlock, err := ensureTenantParent(p.side.CgroupParent, p.side.Systemd, tenantLimitsFromQuota(q.Memory, q.Pids, q.CPUs))
+		if err != nil {
+			return fmt.Errorf("tenant %s: parent cgroup: %w", p.tenant.Name, err)
+		}
+		p.unlock = unlock
+	}
+	if p.side.Mode != "enforce" || !wantsIdmap(p.spec) {
+		return nil
+	}
+	wd := idmapWorkDir(p.root, p.id)
+	if err := idmapCleanup(wd); err != nil { // a leftover of a crashed create of the same id
+		return err
+	}
+	if err := os.MkdirAll(wd, 0o711); err != nil { // the container's root must be able to traverse it
+		return fmt.Errorf("idmapped rootfs: %w", err)
+	}
+	p.side.WorkDir = wd
+	rootfs := p.spec.Root.Path
+	if !filepath.IsAbs(rootfs) {
+		rootfs = filepath.Join(p.side.Bundle, rootfs)
+	}
+	newRoot, mounts, err := idmapRootfs(rootfs, p.spec.Linux.UIDMappings, p.spec.Linux.GIDMappings, wd)
+	if err != nil {
+		_ = os.Remove(wd)
+		p.side.WorkDir = ""
+		return fmt.Errorf("root.path: %w", err)
+	}
+	p.side.Mounts = mounts
+	p.spec.Root.Path = newRoot
+	return nil
+}
+
+// wantsIdmap: a new user namespace with mappings (not one joined by path).
+func wantsIdmap(s *specs.Spec) bool {
+	if s.Root == nil || s.Linux == nil || len(s.Linux.UIDMappings) == 0 {
+		return false
+	}
+	for _, ns := range s.Linux.Namespaces {
+		if ns.Type == specs.UserNamespace {
+			return ns.Path == ""
+		}
+	}
+	return false
+}
+
+// started is called once the container's cgroup exists and holds its init.
+func (p *prepared) started() {
+	if p.unlock != nil {
+		p.unlock()
+		p.unlock = nil
+	}
+}
+
+// cleanupHost undoes setupHost after a failed create.
+func (p *prepared) cleanupHost() {
+	p.started()
+	cleanupSidecar(&sidecar{Mounts: p.side.Mounts, WorkDir: p.side.WorkDir, CgroupParent: p.side.CgroupParent, Systemd: p.side.Systemd})
+}
+
+// auditRecord is one line of the audit log ([defaults] audit_log).
+type auditRecord struct {
+	Time         time.Time            `json:"time"`
+	Verb         string               `json:"verb"`
+	Tenant       string               `json:"tenant"`
+	Container    string               `json:"container"`
+	Verdict      string               `json:"verdict"` // run, refused, audit
+	Mode         string               `json:"mode"`
+	Error        string               `json:"error,omitempty"`
+	Decisions    []hardening.Decision `json:"decisions"`
+	PolicyDigest string               `json:"policyDigest"`
+	Process      []string             `json:"args,omitempty"`
+}
+
+func (p *prepared) writeAudit(verb, verdict string, err error) {
+	writeAudit(p.cfg, p.tenant, p.id, verb, verdict, p.decisions, err)
+}
+
+// writeAudit appends one JSON line to the audit log, if one is configured.
+func writeAudit(cfg *hardening.Config, t *hardening.Tenant, id, verb, verdict string, ds []hardening.Decision, err error) {
+	if cfg == nil || cfg.Defaults.AuditLog == "" || t == nil {
+		return
+	}
+	mode := t.Mode
+	if t.Trusted {
+		mode = "trusted"
+	}
+	rec := auditRecord{Time: time.Now().UTC(), Verb: verb, Tenant: t.Name, Container: id, Verdict: verdict,
+		Mode: mode, Decisions: ds, PolicyDigest: hardening.PolicyDigest(cfg, t)}
+	if rec.Decisions == nil {
+		rec.Decisions = []hardening.Decision{}
+	}
+	if err != nil {
+		rec.Error = err.Error()
+	}
+	line, merr := json.Marshal(rec)
+	if merr != nil {
+		return
+	}
+	if mkErr := os.MkdirAll(filepath.Dir(cfg.Defaults.AuditLog), 0o750); mkErr != nil {
+		logrus.Warnf("audit log: %v", mkErr)
+		return
+	}
+	f, oerr := os.OpenFile(cfg.Defaults.AuditLog, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
+	if oerr != nil {
+		logrus.Warnf("audit log: %v", oerr)
+		return
+	}
+	defer f.Close()
+	// One write(2) of a whole line: O_APPEND keeps concurrent lines intact.
+	_, _ = f.Write(append(line, '\n'))
+}
+
+func audit(g *Global, p *prepared, verb, _ string) {
+	verdict := "run"
+	if p.side.Mode == "audit" {
+		verdict = "audit"
+	}
+	p.writeAudit(verb, verdict, p.refusal)
+}
+
+func decodeProcess(data []byte) (*specs.Process, error) {
+	return hardening.DecodeProcess(data)
+}
+
+// containerTenant reloads the policy and the tenant a container was created for.
+func containerTenant(g *Global, h *handle) (*hardening.Config, *hardening.Tenant, error) {
+	cfg, err := loadConfig(g)
+	if err != nil {
+		return nil, nil, err
+	}
+	if h.side == nil {
+		return nil, nil, fmt.Errorf("container %q has no tenantrun record; refusing to guess its tenant", h.id)
+	}
+	t, ok := cfg.Tenants[h.side.Tenant]
+	if !ok {
+		return nil, nil, fmt.Errorf("container %q belongs to tenant %q, which the configuration no longer has", h.id, h.side.Tenant)
+	}
+	return cfg, t, nil
+}
+
+// policyForExec gives an exec process the same treatment as the init process.
+func policyForExec(g *Global, h *handle, p *specs.Process, console bool) (*specs.Process, error) {
+	cfg, t, err := containerTenant(g, h)
+	if err != nil {
+		return nil, err
+	}
+	spec := &specs.Spec{Process: h.side.Process}
+	if cc := h.c.Config(); len(cc.UIDMappings) > 0 {
+		spec.Linux = &specs.Linux{}
+		for _, m := range cc.UIDMappings {
+			spec.Linux.UIDMappings = append(spec.Linux.UIDMappings, specs.LinuxIDMapping{ContainerID: uint32(m.ContainerID), HostID: uint32(m.HostID), Size: uint32(m.Size)})
+		}
+		for _, m := range cc.GIDMappings {
+			spec.Linux.GIDMappings = append(spec.Linux.GIDMappings, specs.LinuxIDMapping{ContainerID: uint32(m.ContainerID), HostID: uint32(m.HostID), Size: uint32(m.Size)})
+		}
+	}
+	out, ds, err := hardening.EnforceProcess(hardening.ProcessRequest{
+		Process: p, ContainerID: h.id, Tenant: t, Config: cfg, ConsoleSocket: console, Spec: spec,
+	})
+	switch {
+	case err != nil && h.side.Mode == "audit":
+		logrus.Warnf("audit tenant %s: exec in %s would be %v", t.Name, h.id, err)
+		writeAudit(cfg, t, h.id, "exec", "audit", ds, err)
+		return p, nil
+	case err != nil:
+		writeAudit(cfg, t, h.id, "exec", "refused", ds, err)
+		return nil, err
+	case h.side.Mode == "audit":
+		writeAudit(cfg, t, h.id, "exec", "audit", ds, nil)
+		return p, nil
+	case h.side.Mode == "trusted":
+		writeAudit(cfg, t, h.id, "exec", "run", ds, nil)
+		return p, nil
+	}
+	writeAudit(cfg, t, h.id, "exec", "run", ds, nil)
+	return out, nil
+}
+
+// clampUpdate applies the tenant's per-container maximum to an update.
 func clampUpdate(g *Global, h *handle, r *specs.LinuxResources) (*specs.LinuxResources, error) {
-	return r, nil
+	cfg, t, err := containerTenant(g, h)
+	if err != nil {
+		return nil, err
+	}
+	if h.side.Mode != "enforce" {
+		return r, nil
+	}
+	out, ds := hardening.ClampUpdate(r, t)
+	var refusals []hardening.Refusal
+	for _, d := range ds {
+		if d.Action == hardening.ActionRefuse {
+			refusals = append(refusals, hardening.Refusal{Path: d.Path, Reason: d.Reason})
+		} else {
+			logrus.Infof("update %s: %s %s: %v → %v (%s)", h.id, d.Action, d.Path, d.Old, d.New, d.Reason)
+		}
+	}
+	if len(refusals) > 0 {
+		err := &hardening.RefusedError{Refusals: refusals}
+		writeAudit(cfg, t, h.id, "update", "refused", ds, err)
+		return nil, err
+	}
+	writeAudit(cfg, t, h.id, "update", "run", ds, nil)
+	return out, nil
 }
