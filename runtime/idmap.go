@@ -299,11 +299,6 @@ func parseOverlayOptions(vfs string) (*overlayLayers, error) {
 	if len(ol.layers) == 0 {
 		return nil, errors.New("no lowerdir or upperdir in the mount options")
 	}
-	for _, l := range append(append([]string(nil), ol.layers...), ol.data...) {
-		if !filepath.IsAbs(l) {
-			return nil, fmt.Errorf("layer path %q is relative (the engine mounted it from another working directory); only absolute layer paths can be found again", l)
-		}
-	}
 	// metacopy with an upper layer needs redirect_dir=on; the scratch upper is ours.
 	for i, o := range ol.options {
 		if o == "redirect_dir=follow" && hasOption(ol.options, "metacopy=on") {
@@ -314,6 +309,59 @@ func parseOverlayOptions(vfs string) (*overlayLayers, error) {
 		ol.options = append(ol.options, "redirect_dir=on")
 	}
 	return ol, nil
+}
+
+// resolveRelativeLayers makes relative layer paths absolute. Engines mount overlays whose
+// option string would exceed a page from the layers' common directory, with relative paths
+// (containerd: lowerdir=1/fs:2/fs from .../snapshots; containers/storage: l/ID links and
+// ID/diff from .../overlay), and the kernel shows them as given. The directory they were
+// relative to is found among the ancestors of the mount point and of the absolute layer
+// paths: the deepest one under which every relative layer is an existing directory.
+func resolveRelativeLayers(ol *overlayLayers, mnt *mountinfo.Info) error {
+	var rel, abs []string
+	for _, l := range append(append([]string(nil), ol.layers...), ol.data...) {
+		if filepath.IsAbs(l) {
+			abs = append(abs, l)
+		} else {
+			rel = append(rel, l)
+		}
+	}
+	if len(rel) == 0 {
+		return nil
+	}
+	seen := map[string]bool{}
+	var cands []string
+	for _, p := range append([]string{mnt.Mountpoint}, abs...) {
+		for d := filepath.Dir(filepath.Clean(p)); d != "/" && !seen[d]; d = filepath.Dir(d) {
+			seen[d] = true
+			cands = append(cands, d)
+		}
+	}
+	sort.Slice(cands, func(i, j int) bool { return len(cands[i]) > len(cands[j]) })
+	for _, base := range cands {
+		ok := true
+		for _, l := range rel {
+			if fi, err := os.Stat(filepath.Join(base, l)); err != nil || !fi.IsDir() {
+				ok = false
+				break
+			}
+		}
+		if !ok {
+			continue
+		}
+		fix := func(list []string) {
+			for i, l := range list {
+				if !filepath.IsAbs(l) {
+					list[i] = filepath.Join(base, l)
+				}
+			}
+		}
+		fix(ol.layers)
+		fix(ol.data)
+		logrus.Debugf("overlay at %s: relative layer paths resolved from %s", mnt.Mountpoint, base)
+		return nil
+	}
+	return fmt.Errorf("layer paths %q are relative (the engine mounted from another working directory) and no ancestor of the mount point or of the absolute layers holds them all", rel)
 }
 
 func hasOption(opts []string, o string) bool {
@@ -375,6 +423,9 @@ func idmappedOverlay(rootfs string, mnt *mountinfo.Info, ns int) (int, error) {
 	}
 	ol, err := parseOverlayOptions(mnt.VFSOptions)
 	if err != nil {
+		return fail(err)
+	}
+	if err := resolveRelativeLayers(ol, mnt); err != nil {
 		return fail(err)
 	}
 	var fds []int

@@ -51,9 +51,9 @@ func TestParseOverlayOptions(t *testing.T) {
 			data:    []string{"/d"},
 			options: []string{"redirect_dir=follow", "userxattr"},
 		},
-		{ // containerd with a long option string: relative layer paths
-			vfs: "rw,lowerdir=1/fs:2/fs,upperdir=/s/3/fs,workdir=/s/3/work",
-			err: "relative",
+		{ // containerd with a long option string: relative layer paths (resolved later)
+			vfs:    "rw,lowerdir=1/fs:2/fs,upperdir=/s/3/fs,workdir=/s/3/work",
+			layers: []string{"/s/3/fs", "1/fs", "2/fs"},
 		},
 		{vfs: "rw,xino=off", err: "no lowerdir"},
 	}
@@ -524,4 +524,67 @@ func TestIdmapRootfsJoinedUserns(t *testing.T) {
 	if u, g := hostOwner(t, filepath.Join(newRoot, "etc/secret")); kind != "bind" || u != 300000 || g != 300000 {
 		t.Errorf("kind %s, host view %d:%d, want bind 300000:300000", kind, u, g)
 	}
+}
+
+// TestIdmapRootfsOverlayRelativeLayers: engines mount overlays with many layers from the
+// layers' common directory with relative paths. containerd: lowerdir=N/fs from .../snapshots,
+// upperdir absolute; containers/storage (podman): everything relative to .../overlay, lower
+// layers through its l/ short links, the mount at .../overlay/ID/merged.
+func TestIdmapRootfsOverlayRelativeLayers(t *testing.T) {
+	requireIdmapHost(t)
+	base := testutil.TempDir(t, "idmaprel")
+	mk := func(dirs ...string) {
+		for _, d := range dirs {
+			if err := os.MkdirAll(d, 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	check := func(name, mnt string) {
+		t.Helper()
+		workDir := filepath.Join(base, name+"-work")
+		mk(workDir)
+		newRoot, mounts, err := idmapRootfs(mnt, tenantMap, tenantMap, workDir)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		defer unmountAll(t, mounts)
+		out, err := asTenantRoot("/bin/cat", filepath.Join(newRoot, "etc/secret"), filepath.Join(newRoot, "etc/top"))
+		if err != nil || out != "s3cret\ntop" {
+			t.Errorf("%s: tenant root reading through the idmapped overlay: %q %v", name, out, err)
+		}
+	}
+
+	// containerd
+	snap := filepath.Join(base, "snapshots")
+	mk(snap+"/1/fs/etc", snap+"/2/fs/etc", snap+"/3/fs/etc", snap+"/3/work", snap+"/3/merged")
+	writeRootFile(t, snap+"/1/fs/etc/secret", "s3cret\n", 0o600)
+	writeRootFile(t, snap+"/2/fs/etc/top", "lower\n", 0o644)
+	writeRootFile(t, snap+"/3/fs/etc/top", "top\n", 0o600)
+	func() {
+		t.Chdir(snap)
+		if err := unix.Mount("overlay", snap+"/3/merged", "overlay", 0, fmt.Sprintf("lowerdir=2/fs:1/fs,upperdir=%s/3/fs,workdir=%s/3/work", snap, snap)); err != nil {
+			t.Fatal(err)
+		}
+	}()
+	t.Cleanup(func() { _ = unix.Unmount(snap+"/3/merged", unix.MNT_DETACH) })
+	check("containerd", snap+"/3/merged")
+
+	// containers/storage
+	home := filepath.Join(base, "overlay")
+	mk(home+"/A/diff/etc", home+"/B/diff/etc", home+"/C/diff/etc", home+"/C/work", home+"/C/merged", home+"/l")
+	writeRootFile(t, home+"/A/diff/etc/secret", "s3cret\n", 0o600)
+	writeRootFile(t, home+"/B/diff/etc/top", "lower\n", 0o644)
+	writeRootFile(t, home+"/C/diff/etc/top", "top\n", 0o600)
+	for link, target := range map[string]string{"AAAA": "../A/diff", "BBBB": "../B/diff"} {
+		if err := os.Symlink(target, filepath.Join(home, "l", link)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Chdir(home)
+	if err := unix.Mount("overlay", home+"/C/merged", "overlay", 0, "lowerdir=l/BBBB:l/AAAA,upperdir=C/diff,workdir=C/work"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = unix.Unmount(home+"/C/merged", unix.MNT_DETACH) })
+	check("containers-storage", home+"/C/merged")
 }
