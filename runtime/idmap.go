@@ -463,7 +463,14 @@ func idmappedOverlay(rootfs string, mnt *mountinfo.Info, ns int) (int, error) {
 		}
 		data = append(data, fd)
 	}
-	scratch, err := scratchTmpfs()
+	// The merged root directory takes its owner and mode from the upper layer: give the
+	// scratch upper those of the top layer's root as the tenant sees it (fstat through the
+	// idmapped clone), or the container's root could not create mount points in "/".
+	var top unix.Stat_t
+	if err := unix.Fstat(lower[0], &top); err != nil {
+		return fail(err)
+	}
+	scratch, err := scratchTmpfs(top.Uid, top.Gid, top.Mode&0o7777)
 	if err != nil {
 		return fail(err)
 	}
@@ -478,7 +485,7 @@ func idmappedOverlay(rootfs string, mnt *mountinfo.Info, ns int) (int, error) {
 // scratchTmpfs is a small detached tmpfs with upper/ and work/ for the new
 // overlay: libcontainer creates missing mount points in the root before it
 // remounts it read-only, and those must not land in the engine's layers.
-func scratchTmpfs() (int, error) {
+func scratchTmpfs(rootUID, rootGID, rootMode uint32) (int, error) {
 	fs, err := unix.Fsopen("tmpfs", unix.FSOPEN_CLOEXEC)
 	if err != nil {
 		return -1, fmt.Errorf("scratch tmpfs: fsopen: %w", err)
@@ -501,6 +508,14 @@ func scratchTmpfs() (int, error) {
 			unix.Close(m)
 			return -1, fmt.Errorf("scratch tmpfs: mkdir %s: %w", d, err)
 		}
+	}
+	if err := unix.Fchownat(m, "upper", int(rootUID), int(rootGID), unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		unix.Close(m)
+		return -1, fmt.Errorf("scratch tmpfs: chown upper: %w", err)
+	}
+	if err := unix.Fchmodat(m, "upper", rootMode, 0); err != nil {
+		unix.Close(m)
+		return -1, fmt.Errorf("scratch tmpfs: chmod upper: %w", err)
 	}
 	return m, nil
 }

@@ -274,8 +274,11 @@ func TestIdmapRootfsOverlay(t *testing.T) {
 	}
 	// libcontainer creates missing mount points before the read-only remount: that works and
 	// lands in the private scratch layer, never in the engine's layers.
-	if err := os.Mkdir(filepath.Join(newRoot, "data"), 0o755); err != nil {
-		t.Errorf("creating a mount point in the new root: %v", err)
+	if out, err := asTenantRoot("/bin/mkdir", filepath.Join(newRoot, "data")); err != nil {
+		t.Errorf("the tenant's root creating a mount point in the new root: %v %s", err, out)
+	}
+	if out, err := asTenantRoot("/usr/bin/stat", "-c", "%u:%g %a", newRoot); err != nil || out != "0:0 755" {
+		t.Errorf("the new root as the tenant sees it: %q %v, want 0:0 755 (the top layer's root)", out, err)
 	}
 	for _, l := range []string{up, l1, l2, merged} {
 		if _, err := os.Stat(filepath.Join(l, "data")); !errors.Is(err, os.ErrNotExist) {

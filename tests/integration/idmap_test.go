@@ -383,6 +383,7 @@ func TestIdmapVolumes(t *testing.T) {
 func TestIdmapCrashDuringCreate(t *testing.T) {
 	h := idmapHarness(t, "", "")
 	b := h.Bundle(tu.WithShell(sleeper))
+	writeRootOnly(t, filepath.Join(b.Rootfs(), "etc/secret"), "s3cret\n", 0o600)
 	id := h.ID("idmapcrash")
 	r := h.RT.RunCall(t, tu.Call{Env: []string{"TENANTRUN_FAILPOINT=create:after-libcontainer-create"}, Timeout: 30 * time.Second}, "create", "--bundle", b.Dir, id)
 	if r.Signal != syscall.SIGKILL {
