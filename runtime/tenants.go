@@ -320,13 +320,16 @@ func readTenantUsage(f tenantCgroupFiles, u *TenantUsage) bool {
 		u.MemoryLimitBytes = cgReadLimit(filepath.Join(d, "memory.limit_in_bytes"))
 		u.MemoryMaxBytes = cgReadUint(filepath.Join(d, "memory.max_usage_in_bytes"))
 		u.MemoryLimitHits = cgReadUint(filepath.Join(d, "memory.failcnt"))
-		u.OOMKills = cgReadKV(filepath.Join(d, "memory.oom_control"))["oom_kill"]
+		// cgroup v1 counts an OOM kill only in the victim's own cgroup (no propagation up
+		// the hierarchy, unlike v2's memory.events): sum the tenant's subtree.
+		u.OOMKills = sumSubtreeKV(d, "memory.oom_control", "oom_kill")
 	}
 	if d := f.pids; d != "" && cgExists(d) {
 		present = true
 		u.Pids = cgReadUint(filepath.Join(d, "pids.current"))
 		u.PidsLimit = cgReadLimit(filepath.Join(d, "pids.max"))
-		u.PidsLimitHits = cgReadKV(filepath.Join(d, "pids.events"))["max"]
+		// v1 counts a refused fork in the forking task's cgroup: sum the subtree.
+		u.PidsLimitHits = sumSubtreeKV(d, "pids.events", "max")
 	}
 	return present
 }
@@ -475,7 +478,7 @@ func writeTenantsPrometheus(w io.Writer, rows []TenantUsage) error {
 		fmt.Fprintf(bw, "# HELP %s %s\n# TYPE %s %s\n", f.name, f.help, f.name, f.typ)
 		for i := range rows {
 			if v, ok := f.val(&rows[i]); ok {
-				fmt.Fprintf(bw, "%s{tenant=\"%s\"} %s\n", f.name, promEscape(rows[i].Tenant), strconv.FormatFloat(v, 'g', -1, 64))
+				fmt.Fprintf(bw, "%s{tenant=\"%s\"} %s\n", f.name, promEscape(rows[i].Tenant), strconv.FormatFloat(v, 'f', -1, 64))
 			}
 		}
 	}
@@ -523,6 +526,26 @@ func writeTenantsAtomic(path string, write func(io.Writer) error) error {
 }
 
 // --- cgroup file readers (missing files read as zero) -----------------------------------
+
+// sumSubtreeKV sums key of file over dir and every cgroup below it (cgroup v1 event
+// counters that the kernel keeps per cgroup only). Counts of containers already deleted
+// are gone with their cgroups.
+func sumSubtreeKV(dir, file, key string) uint64 {
+	var sum uint64
+	_ = filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			if d != nil && d.IsDir() && p != dir {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if d.IsDir() {
+			sum += cgReadKV(filepath.Join(p, file))[key]
+		}
+		return nil
+	})
+	return sum
+}
 
 func cgExists(p string) bool { _, err := os.Stat(p); return err == nil }
 

@@ -39,9 +39,13 @@ func TestReadTenantUsageV1Files(t *testing.T) {
 	writeFiles(t, f.memory, map[string]string{
 		"memory.usage_in_bytes": "209715200\n", "memory.limit_in_bytes": "268435456\n",
 		"memory.max_usage_in_bytes": "268435456\n", "memory.failcnt": "77\n",
-		"memory.oom_control": "oom_kill_disable 0\nunder_oom 0\noom_kill 3\n",
+		"memory.oom_control": "oom_kill_disable 0\nunder_oom 0\noom_kill 1\n",
 	})
-	writeFiles(t, f.pids, map[string]string{"pids.current": "60\n", "pids.max": "64\n", "pids.events": "max 9\n"})
+	writeFiles(t, f.pids, map[string]string{"pids.current": "60\n", "pids.max": "64\n", "pids.events": "max 0\n"})
+	// v1 event counters live in the cgroup where the event happened: summed over the subtree.
+	writeFiles(t, filepath.Join(f.pids, "c1"), map[string]string{"pids.events": "max 4\n"})
+	writeFiles(t, filepath.Join(f.pids, "c2"), map[string]string{"pids.events": "max 5\n"})
+	writeFiles(t, filepath.Join(f.memory, "c1"), map[string]string{"memory.oom_control": "oom_kill_disable 0\nunder_oom 0\noom_kill 2\n"})
 	var u TenantUsage
 	u.Tenant = "t1"
 	if !readTenantUsage(f, &u) {
