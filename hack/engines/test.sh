@@ -7,7 +7,13 @@
 "$ENG_REPO/hack/engines/install.sh"
 # a previous run that was killed may have left our daemons: stop them first
 "$ENG_REPO/hack/engines/down.sh"
-trap '"$ENG_REPO/hack/engines/down.sh"' EXIT
+finish() {
+  local rc=$?
+  "$ENG_REPO/hack/engines/down.sh" || rc=1
+  "$ENG_REPO/hack/engines/check-clean.sh" || rc=1
+  exit $rc
+}
+trap finish EXIT
 "$ENG_REPO/hack/engines/up.sh" all
 cd "$ENG_REPO"
 GOFLAGS=-mod=mod nice go test -tags seccomp -count=1 -p 1 -timeout 20m ${ENGINES_TEST_FLAGS:-} ./tests/engines/...
