@@ -73,8 +73,8 @@ func (h *fakeHost) NamespaceInode(p string) (NSID, error) {
 	return NSID{}, fmt.Errorf("%s: %w", p, os.ErrNotExist)
 }
 
-func (h *fakeHost) HostNamespaceInode(t specs.LinuxNamespaceType) (NSID, error) {
-	return h.hostNS[t], nil
+func (h *fakeHost) HostNamespaces(t specs.LinuxNamespaceType) ([]NSID, error) {
+	return []NSID{h.hostNS[t]}, nil
 }
 
 func (h *fakeHost) NamespaceTenant(p string, id NSID) (string, bool) {

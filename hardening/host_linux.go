@@ -91,17 +91,35 @@ func (h OSHost) NamespaceInode(path string) (NSID, error) {
 	return NSID{Dev: st.Dev, Ino: st.Ino}, nil
 }
 
-// HostNamespaceInode identifies the host's namespace through /proc/1/ns.
-func (h OSHost) HostNamespaceInode(t specs.LinuxNamespaceType) (NSID, error) {
+// HostNamespaces identifies the host's namespaces of a type: /proc/1/ns/<type> (not
+// readable on every machine: PID 1 may refuse ptrace-read access even to root) and
+// the runtime's own /proc/self/ns/<type> (engines run the runtime in the host's
+// namespaces; joining the runtime's own namespace is joining the host's).
+func (h OSHost) HostNamespaces(t specs.LinuxNamespaceType) ([]NSID, error) {
 	n, ok := nsProcName[t]
 	if !ok {
-		return NSID{}, fmt.Errorf("unknown namespace type %q", t)
+		return nil, fmt.Errorf("unknown namespace type %q", t)
 	}
 	proc := h.ProcRoot
 	if proc == "" {
 		proc = "/proc"
 	}
-	return h.NamespaceInode(filepath.Join(proc, "1", "ns", n))
+	var ids []NSID
+	var firstErr error
+	for _, p := range []string{"1", "self"} {
+		id, err := h.NamespaceInode(filepath.Join(proc, p, "ns", n))
+		if err != nil {
+			if firstErr == nil {
+				firstErr = err
+			}
+			continue
+		}
+		ids = append(ids, id)
+	}
+	if len(ids) == 0 {
+		return nil, firstErr
+	}
+	return ids, nil
 }
 
 // NamespaceTenant asks the runtime's state through NamespaceOwner.

@@ -4,6 +4,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -44,10 +45,9 @@ func TestOSHostNamespaces(t *testing.T) {
 	h := OSHost{}
 	self, err := h.NamespaceInode("/proc/self/ns/net")
 	requireTool(t, err == nil, "readable /proc/self/ns")
-	host, err := h.HostNamespaceInode(specs.NetworkNamespace)
-	requireTool(t, err == nil, "readable /proc/1/ns (root)")
-	if self != host {
-		t.Logf("test runs outside the host network namespace (%v != %v)", self, host)
+	host, err := h.HostNamespaces(specs.NetworkNamespace)
+	if err != nil || !slices.Contains(host, self) {
+		t.Fatalf("the runtime's own namespace must count as the host's: %v %v", host, err)
 	}
 	if _, err := h.NamespaceInode("/etc/passwd"); err == nil {
 		t.Fatal("a regular file taken for a namespace")

@@ -3,6 +3,7 @@ package hardening
 import (
 	"fmt"
 	"path"
+	"slices"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
@@ -62,11 +63,11 @@ func (p *pol) checkNamespacePath(ns specs.LinuxNamespace, req Request) string {
 	if err != nil {
 		return fmt.Sprintf("cannot identify namespace %q: %v", np, err)
 	}
-	hostID, err := req.Host.HostNamespaceInode(ns.Type)
-	if err != nil {
+	hostIDs, err := req.Host.HostNamespaces(ns.Type)
+	if err != nil || len(hostIDs) == 0 {
 		return fmt.Sprintf("cannot identify the host's %s namespace: %v", ns.Type, err)
 	}
-	if id == hostID {
+	if slices.Contains(hostIDs, id) {
 		return fmt.Sprintf("%q is the host's %s namespace", np, ns.Type)
 	}
 	if owner, found := req.Host.NamespaceTenant(np, id); found {

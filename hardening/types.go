@@ -125,8 +125,10 @@ type Host interface {
 	ResolveBeneath(root, rel string) (resolved string, kind FileKind, err error)
 	// NamespaceInode identifies the namespace a path (e.g. /proc/PID/ns/net) refers to.
 	NamespaceInode(path string) (NSID, error)
-	// HostNamespaceInode identifies the host's namespace of an OCI type (/proc/1/ns/*).
-	HostNamespaceInode(nsType specs.LinuxNamespaceType) (NSID, error)
+	// HostNamespaces identifies the host's namespaces of an OCI type: /proc/1/ns/<type>
+	// where readable, and the runtime's own (/proc/self/ns/<type>: engines run the
+	// runtime in the host's namespaces). An error only if none can be identified.
+	HostNamespaces(nsType specs.LinuxNamespaceType) ([]NSID, error)
 	// NamespaceTenant says which tenant's container owns the namespace at path, from
 	// the runtime's state. found is false when no container of any tenant owns it.
 	NamespaceTenant(path string, id NSID) (tenant string, found bool)
