@@ -195,7 +195,7 @@ func procsInOurCgroups(ids []string) []int {
 
 // cleanup removes what one program left behind and describes it. Anything it cannot
 // remove is reported with the prefix "NOT CLEANED".
-func cleanup(t *Target, ids []string, mountsBefore []mountEntry, cg *cgroupWatch) []string {
+func cleanup(t *Target, ids []string, cg *cgroupWatch) []string {
 	var leaks []string
 	// 1. Containers still known to the runtime (private --root: all of them are ours).
 	if ents, err := os.ReadDir(t.stateRoot()); err == nil {
@@ -230,26 +230,9 @@ func cleanup(t *Target, ids []string, mountsBefore []mountEntry, cg *cgroupWatch
 			leaks = append(leaks, fmt.Sprintf("NOT CLEANED: processes %v", pids))
 		}
 	}
-	// 3. Mounts under the target's work dir that were not there before (deepest first).
-	if after, err := readMounts(); err == nil {
-		old := map[int]bool{}
-		for _, m := range mountsBefore {
-			old[m.ID] = true
-		}
-		var stray []mountEntry
-		for _, m := range after {
-			if !old[m.ID] && under(strings.TrimSuffix(m.Point, "//deleted"), t.Dir) {
-				stray = append(stray, m)
-			}
-		}
-		sort.Slice(stray, func(i, j int) bool { return len(stray[i].Point) > len(stray[j].Point) })
-		for _, m := range stray {
-			leaks = append(leaks, fmt.Sprintf("mount %s (%s)", m.Point, m.FSType))
-			if err := syscall.Unmount(m.Point, syscall.MNT_DETACH); err != nil && err != syscall.EINVAL && err != syscall.ENOENT {
-				leaks = append(leaks, fmt.Sprintf("NOT CLEANED: umount %s: %v", m.Point, err))
-			}
-		}
-	}
+	// 3. Mounts under the target's work dir (deepest first): the work dir is this run's
+	// alone and nothing is mounted there between programs.
+	leaks = append(leaks, unmountUnder(t.Dir)...)
 	// 4. Cgroups this program created (deepest first).
 	leaks = append(leaks, cg.removeOurs(ids, false)...)
 	// 5. Bundles the suite did not remove.
@@ -257,6 +240,11 @@ func cleanup(t *Target, ids []string, mountsBefore []mountEntry, cg *cgroupWatch
 		for _, e := range ents {
 			p := filepath.Join(t.tmpDir(), e.Name())
 			leaks = append(leaks, "bundle/temp "+e.Name())
+			if mountedUnder(p) {
+				// Never recurse into a mount: it could be a host directory.
+				leaks = append(leaks, fmt.Sprintf("NOT CLEANED: %s: still has mounts", p))
+				continue
+			}
 			if err := os.RemoveAll(p); err != nil {
 				leaks = append(leaks, fmt.Sprintf("NOT CLEANED: %s: %v", p, err))
 			}
@@ -341,4 +329,45 @@ func zombie(pid int) bool {
 	}
 	st := b[i+2]
 	return st == 'Z' || st == 'X'
+}
+
+// unmountUnder detaches every mount at or below dir, deepest first, and describes them.
+func unmountUnder(dir string) []string {
+	var leaks []string
+	for round := 0; round < 5; round++ {
+		ms, err := readMounts()
+		if err != nil {
+			return append(leaks, "NOT CLEANED: reading mountinfo: "+err.Error())
+		}
+		var stray []mountEntry
+		for _, m := range ms {
+			if under(strings.TrimSuffix(m.Point, "//deleted"), dir) {
+				stray = append(stray, m)
+			}
+		}
+		if len(stray) == 0 {
+			return leaks
+		}
+		sort.SliceStable(stray, func(i, j int) bool { return len(stray[i].Point) > len(stray[j].Point) })
+		for _, m := range stray {
+			if round == 0 {
+				leaks = append(leaks, fmt.Sprintf("mount %s (%s)", m.Point, m.FSType))
+			}
+			syscall.Unmount(m.Point, syscall.MNT_DETACH)
+		}
+	}
+	if mountedUnder(dir) {
+		leaks = append(leaks, "NOT CLEANED: mounts remain under "+dir)
+	}
+	return leaks
+}
+
+func mountedUnder(dir string) bool {
+	ms, _ := readMounts()
+	for _, m := range ms {
+		if under(strings.TrimSuffix(m.Point, "//deleted"), dir) {
+			return true
+		}
+	}
+	return false
 }

@@ -7,7 +7,7 @@ import (
 
 func TestParseExpected(t *testing.T) {
 	in := `# comment
-runc        | delete | runc   | attempting to * MUST generate an error | runc 1.1.5 deletes a created container
+runc        | delete | runtime   | attempting to * MUST generate an error | runc 1.1.5 deletes a created container
 tenantrun   | default | suite | skip: linux.* not set | the default config leaves these unset
 enforcing   | linux_uid_mappings | policy | * | the tenant's ID range replaces the bundle's mapping
 `
@@ -30,6 +30,9 @@ enforcing   | linux_uid_mappings | policy | * | the tenant's ID range replaces t
 	if exps[1].Match("enforcing", "default", Fail, "linux.sysctl not set") {
 		t.Error("skip entry matched a failure")
 	}
+	if exps[1].Match("enforcing", "process_user", Skip, "linux.sysctl not set") {
+		t.Error("program must match exactly without *")
+	}
 	if !exps[2].Match("enforcing", "linux_uid_mappings", Fail, "anything [0] (x)") {
 		t.Error("lone * matches everything")
 	}
@@ -37,12 +40,12 @@ enforcing   | linux_uid_mappings | policy | * | the tenant's ID range replaces t
 
 func TestParseExpectedRejects(t *testing.T) {
 	for _, bad := range []string{
-		"runc | delete | runc | x",              // 4 fields
-		"podman | delete | env | x | y",         // unknown target
-		"runc | delete | flaky | x | y",         // unknown category
-		"passthrough | delete | policy | x | y", // policy outside enforcing
-		"enforcing | delete | runc | x | y",     // runc category outside runc
-		"runc | delete | env | x |  ",           // no why
+		"runc | delete | runtime | x",    // 4 fields
+		"podman | delete | env | x | y",  // unknown target
+		"runc | delete | flaky | x | y",  // unknown category
+		"runc | delete | policy | x | y", // policy is tenantrun's
+		"all | delete | policy | x | y",  // policy is tenantrun's
+		"runc | delete | env | x |  ",    // no why
 	} {
 		if _, err := ParseExpected(strings.NewReader(bad), "x"); err == nil {
 			t.Errorf("accepted %q", bad)

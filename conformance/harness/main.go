@@ -165,6 +165,7 @@ func run() int {
 		run.Targets = append(run.Targets, tr)
 		os.RemoveAll(t.tmpDir())
 	}
+	requireSharedWithRunc(run)
 	// Tenant cgroups this run created (parents of the containers' cgroups).
 	run.FinalLeaks = cg.removeOurs(nil, true)
 	run.Stale = staleExpectations(exps, run)

@@ -44,6 +44,9 @@ type Point struct {
 	Desc       string
 	YAMLBefore string
 	YAMLAfter  string
+	// Diag holds the "# ..." lines printed after the point (the suite explains
+	// failures there, e.g. "expect: c 10:229 rwm, actual: ...").
+	Diag []string `json:",omitempty"`
 }
 
 // TAP is a parsed TAP stream.
@@ -53,6 +56,9 @@ type TAP struct {
 	PlanSkip string
 	BailOut  string
 	Diag     []string
+	// Orphans are YAML blocks attached to no test point. Several programs of the suite
+	// report their only result that way (an "error" key and plan 1..0).
+	Orphans []string
 }
 
 var (
@@ -85,6 +91,9 @@ func ParseTAP(r io.Reader) (*TAP, error) {
 					t.Points[lastIdx].YAMLAfter = block
 					lastOpen = false
 				} else {
+					if pending != "" {
+						t.Orphans = append(t.Orphans, pending)
+					}
 					pending = block
 				}
 				continue
@@ -142,8 +151,11 @@ func ParseTAP(r io.Reader) (*TAP, error) {
 			lastIdx = len(t.Points) - 1
 			lastOpen = true
 		case strings.HasPrefix(line, "#"):
-			t.Diag = append(t.Diag, strings.TrimSpace(strings.TrimPrefix(line, "#")))
-			lastOpen = false
+			d := strings.TrimSpace(strings.TrimPrefix(line, "#"))
+			t.Diag = append(t.Diag, d)
+			if lastIdx >= 0 {
+				t.Points[lastIdx].Diag = append(t.Points[lastIdx].Diag, d)
+			}
 		default:
 			// Anything else (stray output of the runtime or the program) is kept as a
 			// diagnostic and does not change any count.
@@ -152,6 +164,9 @@ func ParseTAP(r io.Reader) (*TAP, error) {
 				lastOpen = false
 			}
 		}
+	}
+	if pending != "" {
+		t.Orphans = append(t.Orphans, pending)
 	}
 	if inYAML {
 		return t, fmt.Errorf("TAP ends inside a YAML block")

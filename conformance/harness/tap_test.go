@@ -65,9 +65,9 @@ func TestParseTAP(t *testing.T) {
 	if !strings.Contains(tap.Points[0].YAMLAfter, "mrsdalloway") {
 		t.Errorf("YAML after point 1 not attached")
 	}
-	// The block after the diagnostic belongs to the next point, as YAMLBefore.
-	if !strings.Contains(tap.Points[3].YAMLBefore, "nested") || tap.Points[2].YAMLAfter != "" {
-		t.Errorf("YAML before point 4: %q / after 3: %q", tap.Points[3].YAMLBefore, tap.Points[2].YAMLAfter)
+	// A diagnostic line between a point and a YAML block does not detach the block.
+	if !strings.Contains(tap.Points[2].YAMLAfter, "nested") || len(tap.Points[2].Diag) != 1 {
+		t.Errorf("point 3: YAML after %q, diag %q", tap.Points[2].YAMLAfter, tap.Points[2].Diag)
 	}
 	r := &ProgramResult{Points: tap.Points}
 	if p, f, s := r.Counts(); p != 1 || f != 2 || s != 2 {
@@ -92,5 +92,19 @@ func TestParseTAPPlanFirstAndSkipAll(t *testing.T) {
 func TestParseTAPUnterminatedYAML(t *testing.T) {
 	if _, err := ParseTAP(strings.NewReader("ok 1 - x\n  ---\n  {\n")); err == nil {
 		t.Fatal("want an error for a YAML block without its end")
+	}
+}
+
+func TestOrphanYAML(t *testing.T) {
+	in := "TAP version 13\n  ---\n  {\n    \"error\": \"Hooks MUST be called in the listed order\\nRefer to: x\"\n  }\n  ...\n1..0\n"
+	tap, err := ParseTAP(strings.NewReader(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tap.Points) != 0 || len(tap.Orphans) != 1 {
+		t.Fatalf("%+v", tap)
+	}
+	if got := yamlError(tap.Orphans); got != "Hooks MUST be called in the listed order" {
+		t.Fatalf("yamlError = %q", got)
 	}
 }
