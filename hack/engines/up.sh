@@ -20,8 +20,12 @@ chmod 711 "$ENG_RUN"
 echo "$runtime" >"$ENG_RUN/runtime"
 
 # ---------- tenantrun configuration (two tenants; tests prove one cannot become the other)
-sed -e "s#@VOLUMES@#$ENG_STATE/volumes#g" -e "s#@ENG_RUN@#$ENG_RUN#g" -e "s#@ENG_STATE@#$ENG_STATE#g" \
-  "$ENG_REPO/hack/engines/tenantrun.toml.in" >"$TR_CONFIG"
+write_tr_config() { # hooks allowlist (quoted, comma-separated)
+  sed -e "s#@HOOKS@#${1:-}#" -e "s#@VOLUMES@#$ENG_STATE/volumes#g" -e "s#@ENG_RUN@#$ENG_RUN#g" -e "s#@ENG_STATE@#$ENG_STATE#g" \
+    "$ENG_REPO/hack/engines/tenantrun.toml.in" >"$TR_CONFIG.tmp" && mv "$TR_CONFIG.tmp" "$TR_CONFIG"
+}
+docker_hook() { pid_alive "$DOCKER_PID" dockerd && printf '"/proc/%s/exe"' "$(cat "$DOCKER_PID")"; }
+write_tr_config "$(docker_hook || true)"
 
 # ---------- runtime wrappers; each logs its argv (bugs are reported with the engine's exact call)
 write_wrapper() { # name, exec line
@@ -212,6 +216,7 @@ C
     sleep 0.2
   done
   docker_cmd version >/dev/null || die "dockerd did not come up"
+  write_tr_config "$(docker_hook)"
   log "dockerd up (pid $(cat "$DOCKER_PID"), $DOCKER_SOCK)"
 }
 

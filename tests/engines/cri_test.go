@@ -209,10 +209,19 @@ func TestCRI(t *testing.T) {
 		checkVolumeWrite(t, "cri", "alpha", vol)
 	})
 
+	// A privileged pod: containerd 1.6 keeps the sandbox (pause) container unprivileged, so the
+	// refusal comes at `crictl start` of the privileged container (the runtime's create).
 	t.Run("privileged-pod", func(t *testing.T) {
 		lc := leakCheck(t, criRoot(h))
-		_, r := c.runPod(t, lc, h, "alpha", true)
-		checkRefused(t, "crictl runp (privileged pod)", r, `refused`)
+		p, r := c.runPod(t, lc, h, "alpha", true)
+		if r.code != 0 {
+			t.Fatalf("runp of the privileged pod's sandbox: %s", r)
+		}
+		_, r = c.startContainer(t, lc, p, map[string]any{
+			"command": []string{"true"},
+			"linux":   map[string]any{"security_context": map[string]any{"privileged": true}},
+		})
+		checkRefused(t, "crictl start (privileged container)", r, `refused`)
 	})
 
 	// Tenant identity: the namespace counts only through the trusted handler; a handler bound to
