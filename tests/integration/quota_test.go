@@ -4,8 +4,8 @@ package integration
 // tenant's aggregate limits, so containers of one tenant together cannot exceed them;
 // `update` cannot raise a container above the tenant's maximum; `tenantrun tenants` reports
 // what the cgroup files say; the parent is removed with the tenant's last container.
-// The noisy-neighbour test (NOISY=1) measures a quiet tenant's HTTP latency while another
-// tenant runs a fork bomb, a memory hog and a CPU hog. See docs/quotas.md.
+// The noisy-neighbour test measures a quiet tenant's HTTP latency while another tenant runs
+// a fork bomb, a memory hog and a CPU hog (about 20 s; NOISY=0 skips it). See docs/quotas.md.
 
 import (
 	"crypto/rand"
@@ -18,6 +18,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -26,7 +27,17 @@ import (
 	"github.com/tenantrun/tenantrun/internal/testutil"
 )
 
-const quotaCgroupTop = "tenantrun"
+// Each test's config names its own cgroup top ("trq<hex>" instead of the default
+// "tenantrun"), so that other containers on this shared machine never share the top with
+// the test and the leak check sees exactly what the test's tenants made.
+var quotaTops sync.Map // tenant name -> top
+
+func quotaTopOf(tenant string) string {
+	if v, ok := quotaTops.Load(tenant); ok {
+		return v.(string)
+	}
+	return "tenantrun"
+}
 
 // quotaTenant is a tenant with its own name (unique per test run) in its own config file.
 type quotaTenant struct {
@@ -57,8 +68,10 @@ func quotaHarness(t *testing.T, tenants ...quotaTenant) *testutil.H {
 		}
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "[defaults]\ncgroup_parent = %q\n", quotaCgroupTop)
+	top := quotaTenantName("trq")
+	fmt.Fprintf(&b, "[defaults]\ncgroup_parent = %q\n", top)
 	for _, q := range tenants {
+		quotaTops.Store(q.Name, top)
 		fmt.Fprintf(&b, "\n[tenants.%s]\nuid_range = \"%d:65536\"\ngid_range = \"%d:65536\"\nforeign_idmap = \"override\"\n", q.Name, q.UIDBase, q.UIDBase)
 		fmt.Fprintf(&b, "[tenants.%s.quota]\nmemory = %q\npids = %d\ncpus = %v\n", q.Name, q.Memory, q.Pids, q.CPUs)
 		fmt.Fprintf(&b, "[tenants.%s.container]\nmemory = %q\npids = %d\ncpus = %v\n", q.Name, q.CMemory, q.CPids, q.CCPUs)
@@ -134,7 +147,7 @@ func quotaParentDir(t *testing.T, pid int, hier, tenant string) string {
 	}
 	container := filepath.Dir(f)
 	parent := filepath.Dir(container)
-	want := filepath.Join(testutil.CgroupRoot, hier, quotaCgroupTop, tenant)
+	want := filepath.Join(testutil.CgroupRoot, hier, quotaTopOf(tenant), tenant)
 	if parent != filepath.Clean(want) {
 		t.Fatalf("container cgroup %s is not beneath the tenant parent %s", container, want)
 	}
@@ -212,7 +225,7 @@ func quotaParentGone(t *testing.T, tenant string) {
 	for {
 		var left []string
 		for _, hier := range testutil.CgroupHierarchies() {
-			d := filepath.Join(testutil.CgroupRoot, hier, quotaCgroupTop, tenant)
+			d := filepath.Join(testutil.CgroupRoot, hier, quotaTopOf(tenant), tenant)
 			if _, err := os.Stat(d); err == nil {
 				left = append(left, d)
 			}
@@ -312,7 +325,7 @@ func quotaCheckTenantsJSON(t *testing.T, h *testutil.H, ten quotaTenant, mf quot
 	}
 	pidsDir := mf.dir
 	if !quotaIsV2() {
-		pidsDir = filepath.Join(testutil.CgroupRoot, "pids", quotaCgroupTop, ten.Name)
+		pidsDir = filepath.Join(testutil.CgroupRoot, "pids", quotaTopOf(ten.Name), ten.Name)
 	}
 	if got, want := num("pidsLimit"), quotaReadU(t, filepath.Join(pidsDir, "pids.max")); got != want || got != uint64(ten.Pids) {
 		t.Errorf("pidsLimit %d, file %d, quota %d", got, want, ten.Pids)
@@ -533,12 +546,18 @@ func quotaHostExecMedian(n int) time.Duration {
 
 // Tenant A runs a fork bomb, a memory hog and a CPU hog at once; tenant B's busybox httpd,
 // fetched in a loop inside B's container, keeps answering within 2x its quiet median.
-// Opt-in (NOISY=1): it takes about a minute and loads the whole machine.
+// About 20 s; NOISY=0 skips it (it loads the whole machine for a few seconds).
+//
+// The quiet baseline is measured before A starts and again after A is gone, and the
+// baseline is their mean: the machine is shared, so background load drifts during the test.
+// A's per-container pids maximum (32) is half its tenant quota (64): the bomb exhausts its
+// own container's share, the tenant-wide limit caps the rest, and A's other containers
+// (whose shells exit on a failed fork) keep running.
 func TestNoisyNeighbour(t *testing.T) {
-	if os.Getenv("NOISY") != "1" {
-		t.Skip("opt-in: NOISY=1 (about a minute, loads the machine)")
+	if os.Getenv("NOISY") == "0" {
+		t.Skip("NOISY=0")
 	}
-	a := quotaTenant{Name: quotaTenantName("na"), UIDBase: 3400000, Memory: "256M", Pids: 64, CPUs: 1, CMemory: "256M", CPids: 64, CCPUs: 1}
+	a := quotaTenant{Name: quotaTenantName("na"), UIDBase: 3400000, Memory: "256M", Pids: 64, CPUs: 0.5, CMemory: "256M", CPids: 32, CCPUs: 0.5}
 	bt := quotaTenant{Name: quotaTenantName("nb"), UIDBase: 3500000, Memory: "256M", Pids: 64, CPUs: 1, CMemory: "256M", CPids: 64, CCPUs: 1}
 	h := quotaHarness(t, a, bt)
 	fetch := quotaBuildFetcher(t)
@@ -563,13 +582,15 @@ func TestNoisyNeighbour(t *testing.T) {
 	}
 	time.Sleep(300 * time.Millisecond) // httpd listening
 	probe("warm-up")
-	quiet := probe("quiet")
+	quiet1 := probe("quiet (before A)")
 	hostQuiet := quotaHostExecMedian(30)
 
 	// Tenant A: CPU hog and memory hog first (the fork bomb takes every pid A has).
 	cpuHog := h.Bundle(testutil.WithShell("for i in 1 2 3 4; do (while :; do :; done) & done; wait"))
 	memHog := h.Bundle(testutil.WithShell("while :; do dd if=/dev/zero bs=300000000 count=1 2>/dev/null | sleep 1; done"))
-	bomb := h.Bundle(testutil.WithShell("f(){ f | f & }; f; while :; do sleep 1; done"))
+	// ash exits when a fork fails: the bomb runs in a subshell and the init becomes a sleep
+	// (exec, no fork), so the container lives on with its pids full (bomb shells and zombies).
+	bomb := h.Bundle(testutil.WithShell("(f(){ f | f & }; f) 2>/dev/null; exec sleep 100000"))
 	idCPU, idMem, idBomb := h.ID("cpuhog"), h.ID("memhog"), h.ID("bomb")
 	pidCPU := quotaRun(h, a.Name, idCPU, cpuHog)
 	quotaRun(h, a.Name, idMem, memHog)
@@ -604,15 +625,20 @@ func TestNoisyNeighbour(t *testing.T) {
 	if loaded.Errors > 0 || loaded.OK == 0 {
 		t.Errorf("B's httpd failed %d of %d requests under A's load", loaded.Errors, loaded.Errors+loaded.OK)
 	}
-	if loaded.P50 > 2*quiet.P50 {
-		t.Errorf("B's median latency %.2f ms under A's load is more than 2x its quiet %.2f ms", loaded.P50, quiet.P50)
-	}
 	if hostLoaded > 10*hostQuiet+50*time.Millisecond {
 		t.Errorf("host unresponsive: fork+exec %v vs %v quiet", hostLoaded, hostQuiet)
 	}
-	for _, id := range []string{idBomb, idMem, idCPU, idB} {
+	for _, id := range []string{idBomb, idMem, idCPU} {
 		h.Delete(id)
 	}
 	quotaParentGone(t, a.Name)
+	quiet2 := probe("quiet (after A)")
+	baseline := (quiet1.P50 + quiet2.P50) / 2
+	t.Logf("B's median: quiet %.2f ms (before %.2f, after %.2f), with A noisy %.2f ms: %.2fx",
+		baseline, quiet1.P50, quiet2.P50, loaded.P50, loaded.P50/baseline)
+	if loaded.P50 > 2*baseline {
+		t.Errorf("B's median latency %.2f ms under A's load is more than 2x its quiet %.2f ms", loaded.P50, baseline)
+	}
+	h.Delete(idB)
 	quotaParentGone(t, bt.Name)
 }
