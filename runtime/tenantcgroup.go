@@ -304,7 +304,12 @@ func setupTenantParent(parent string, systemd bool, l tenantLimits) error {
 			existed[d] = true
 		}
 	}
-	existedBefore := m.Exists()
+	existedBefore := len(paths) > 0
+	for _, p := range paths {
+		if !existed[p] {
+			existedBefore = false
+		}
+	}
 	if err := m.Apply(-1); err != nil {
 		rollbackCreated(cands, existed)
 		return fmt.Errorf("tenant cgroup %s: creating: %w", parent, err)

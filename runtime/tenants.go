@@ -19,6 +19,8 @@ import (
 
 	"github.com/opencontainers/cgroups"
 	"github.com/sirupsen/logrus"
+
+	"github.com/tenantrun/tenantrun/hardening"
 )
 
 // TenantsOptions are the flags of `tenants`.
@@ -35,10 +37,12 @@ const DefaultWarnAt = 0.8
 
 // defaultTenantTops are the tops scanned for tenant parents that have no container under
 // this --root (another engine's, or a leftover): hardening's default cgroup_parent.
-var defaultTenantTops = []struct {
+var defaultTenantTops = []tenantTop{{"/tenantrun", false}, {"tenantrun.slice", true}}
+
+type tenantTop struct {
 	top     string
 	systemd bool
-}{{"/tenantrun", false}, {"tenantrun.slice", true}}
+}
 
 // TenantUsage is one tenant's row. Limits of 0 mean "not limited". Figures come from the
 // tenant parent cgroup's files (see docs/quotas.md for which file each one is).
@@ -156,8 +160,27 @@ func collectTenants(g *Global, o TenantsOptions) ([]TenantUsage, error) {
 			sources[c.Tenant] = tenantSource{s.CgroupParent, s.Systemd}
 		}
 	}
-	// Parents without a container under this root (another engine's --root, a leftover).
-	for _, t := range defaultTenantTops {
+	// Parents without a container under this root (another engine's --root, a leftover):
+	// scan the tops the operator's config and the containers name, and the default one.
+	tops := append([]tenantTop(nil), defaultTenantTops...)
+	if cfg, err := hardening.LoadConfig(g.ConfigPath); err == nil && cfg.Defaults.CgroupParent != "" {
+		tops = append(tops, tenantTop{"/" + cfg.Defaults.CgroupParent, false}, tenantTop{cfg.Defaults.CgroupParent + ".slice", true})
+	}
+	for _, src := range sources {
+		if src.systemd {
+			if p, err := systemdSliceParent(src.parent); err == nil && p != "-.slice" {
+				tops = append(tops, tenantTop{p, true})
+			}
+		} else if d := filepath.Dir(src.parent); d != "/" {
+			tops = append(tops, tenantTop{d, false})
+		}
+	}
+	seenTop := map[tenantTop]bool{}
+	for _, t := range tops {
+		if seenTop[t] {
+			continue
+		}
+		seenTop[t] = true
 		for name, src := range scanTenantTop(t.top, t.systemd) {
 			if len(want) > 0 && !want[name] {
 				continue

@@ -258,6 +258,20 @@ func TestTenantUsageRealKernel(t *testing.T) {
 	if u.MemoryLimitBytes != 64<<20 || u.PidsLimit != 20 || u.CPULimit != 0.2 {
 		t.Errorf("limits %+v", u)
 	}
+	// `tenants` finds the parent by scanning the config's cgroup_parent top, with no
+	// container under --root.
+	cfg := filepath.Join(t.TempDir(), "config.toml")
+	if err := os.WriteFile(cfg, []byte(fmt.Sprintf("[defaults]\ncgroup_parent = %q\n[tenants.t1]\nuid_range = \"1000000:65536\"\n", strings.TrimPrefix(top, "/"))), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := Tenants(&Global{Root: t.TempDir(), ConfigPath: cfg}, TenantsOptions{Format: "json", Tenants: []string{"t1"}}, &buf); err != nil {
+		t.Fatal(err)
+	}
+	var rows []TenantUsage
+	if err := json.Unmarshal(buf.Bytes(), &rows); err != nil || len(rows) != 1 || !rows[0].Present || rows[0].Cgroup != parent || rows[0].PidsLimit != 20 || rows[0].Containers != 0 {
+		t.Errorf("tenants found %+v (%v):\n%s", rows, err, buf.String())
+	}
 	if cgroups.IsCgroup2UnifiedMode() {
 		return
 	}
