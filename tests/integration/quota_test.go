@@ -642,3 +642,39 @@ func TestNoisyNeighbour(t *testing.T) {
 	h.Delete(idB)
 	quotaParentGone(t, bt.Name)
 }
+
+// Creates and deletes of one tenant's containers racing each other: no create ever finds
+// its parent removed under it (the per-tenant lock), and the parent is gone at the end.
+func TestTenantParentConcurrentCreateDelete(t *testing.T) {
+	ten := quotaTenant{Name: quotaTenantName("qc"), UIDBase: 3600000, Memory: "512M", Pids: 256, CPUs: 1, CMemory: "64M", CPids: 16, CCPUs: 0.5}
+	h := quotaHarness(t, ten)
+	const workers, iters = 4, 5
+	b := h.Bundle(testutil.WithArgs("true"))
+	errs := make(chan string, workers*iters)
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := 0; i < iters; i++ {
+				id := h.ID(fmt.Sprintf("cc%d-%d", w, i))
+				if r := quotaAs(h, ten.Name, "run", "-d", "--bundle", b.Dir, id); r.Code != 0 {
+					errs <- r.String()
+					continue
+				}
+				if r := quotaAs(h, ten.Name, "delete", "--force", id); r.Code != 0 {
+					errs <- r.String()
+				}
+			}
+		}(w)
+	}
+	wg.Wait()
+	close(errs)
+	n := 0
+	for e := range errs {
+		n++
+		t.Errorf("racing create/delete failed: %s", e)
+	}
+	t.Logf("%d workers x %d run/delete cycles of tenant %s: %d failures", workers, iters, ten.Name, n)
+	quotaParentGone(t, ten.Name)
+}
