@@ -160,6 +160,21 @@ func (e *dockerish) testLifecycle(t *testing.T) {
 	} else if v != fmt.Sprint(96<<20) {
 		t.Errorf("update: memory.limit_in_bytes = %s, want %d", v, 96<<20)
 	}
+	if hardened(t) {
+		// more than the tenant's per-container quota (512M by default): clamped, never above it
+		if r := e.call(t, "update", "--memory", "4g", "--memory-swap", "4g", name); r.code != 0 {
+			t.Logf("update above the quota refused: %s", lastLine(r.out()))
+		} else if v, err := cgroupValue(e.pid(t, name), "memory", "memory.limit_in_bytes"); err != nil {
+			t.Errorf("update: cannot read the memory limit: %v", err)
+		} else if n, _ := strconv.ParseInt(v, 10, 64); n > 512<<20 {
+			t.Errorf("update --memory 4g: memory.limit_in_bytes = %d, above the tenant quota 512M", n)
+		} else {
+			t.Logf("update --memory 4g clamped to %d", n)
+		}
+	}
+	// exec --privileged hands the runtime every capability: the exec policy refuses it
+	r = e.call(t, "exec", "--privileged", name, "true")
+	checkRefused(t, e.name+" exec --privileged", r, `refused`)
 	stop := []string{"stop", "-t", "5", name}
 	e.must(t, stop...)
 	e.waitStatus(t, name, "exited")
