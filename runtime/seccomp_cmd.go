@@ -108,7 +108,7 @@ func SeccompCheck(w io.Writer, file string) error {
 	if err != nil {
 		return fmt.Errorf("%s: compiling: %w", file, err)
 	}
-	bpf, err := f.ExportBPFMem()
+	bpf, err := profiles.ExportBPF(f)
 	f.Release()
 	if err != nil {
 		return fmt.Errorf("%s: exporting BPF: %w", file, err)

@@ -5,9 +5,12 @@ package profiles
 import (
 	"errors"
 	"fmt"
+	"io"
+	"os"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	libseccomp "github.com/seccomp/libseccomp-golang"
+	"golang.org/x/sys/unix"
 )
 
 // Build compiles p into a libseccomp filter context (not loaded), following libcontainer's
@@ -153,4 +156,22 @@ func condition(a specs.LinuxSeccompArg) (libseccomp.ScmpCondition, error) {
 		return libseccomp.ScmpCondition{}, fmt.Errorf("index %d out of range", a.Index)
 	}
 	return libseccomp.MakeCondition(a.Index, op, a.Value, a.ValueTwo)
+}
+
+// ExportBPF returns the filter's BPF program (8 bytes per instruction) without loading it.
+// (libseccomp-golang's ExportBPFMem needs libseccomp 2.6; this works with 2.5 through a memfd.)
+func ExportBPF(f *libseccomp.ScmpFilter) ([]byte, error) {
+	fd, err := unix.MemfdCreate("tenantrun-bpf", unix.MFD_CLOEXEC)
+	if err != nil {
+		return nil, err
+	}
+	file := os.NewFile(uintptr(fd), "tenantrun-bpf")
+	defer file.Close()
+	if err := f.ExportBPF(file); err != nil {
+		return nil, err
+	}
+	if _, err := file.Seek(0, io.SeekStart); err != nil {
+		return nil, err
+	}
+	return io.ReadAll(file)
 }
