@@ -14,6 +14,7 @@ package runtime
 
 import (
 	"bufio"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -575,6 +576,9 @@ func SeccompLog(w io.Writer, o SeccompLogOptions) error {
 // formatSeccompRecord turns "audit: type=1326 audit(...): ... pid=N comm="x" exe="/y" sig=0
 // arch=c000003e syscall=165 compat=0 ip=... code=0x7ffc0000" into a short line.
 func formatSeccompRecord(msg string) (string, bool) {
+	if strings.Contains(msg, "kauditd_printk_skb") && strings.Contains(msg, "suppressed") {
+		return "warning: the kernel dropped audit records (printk rate limit): " + msg, true
+	}
 	if !strings.Contains(msg, "type=1326") {
 		return "", false
 	}
@@ -585,6 +589,14 @@ func formatSeccompRecord(msg string) (string, bool) {
 		k, v, ok := strings.Cut(sc.Text(), "=")
 		if ok {
 			kv[k] = strings.Trim(v, `"`)
+		}
+	}
+	// audit hex-encodes values holding spaces or quotes, e.g. exe="/memfd:... (deleted)"
+	for _, k := range []string{"exe", "comm"} {
+		if v := kv[k]; len(v) > 0 && len(v)%2 == 0 && strings.Trim(v, "0123456789ABCDEF") == "" {
+			if b, err := hex.DecodeString(v); err == nil {
+				kv[k] = strconv.Quote(string(b))
+			}
 		}
 	}
 	name := kv["syscall"]

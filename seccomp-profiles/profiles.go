@@ -80,10 +80,24 @@ func Load(name, operatorDir string) (*specs.LinuxSeccomp, error) {
 	}
 	p, err := loadEmbedded(name)
 	if err != nil {
+		// "<profile>-audit": the profile with SCMP_ACT_LOG as its default action (see Audit),
+		// unless a profile of that exact name exists.
+		if base, ok := strings.CutSuffix(name, AuditSuffix); ok && base != "" {
+			bp, berr := Load(base, operatorDir)
+			if berr != nil {
+				return nil, berr
+			}
+			return Audit(bp), nil
+		}
 		return nil, err
 	}
 	return Copy(p), nil
 }
+
+// AuditSuffix turns any profile name into its audit variant: "web-audit" is web with
+// SCMP_ACT_LOG as the default action (what web would deny is allowed and logged by the kernel;
+// read it back with `tenantrun seccomp log`).
+const AuditSuffix = "-audit"
 
 func loadEmbedded(name string) (*specs.LinuxSeccomp, error) {
 	cacheMu.Lock()

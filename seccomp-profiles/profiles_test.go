@@ -235,3 +235,16 @@ func TestWebProfileShape(t *testing.T) {
 		}
 	}
 }
+
+func TestAuditSuffix(t *testing.T) {
+	p, err := Load("web-audit", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.DefaultAction != specs.ActLog {
+		t.Fatalf("web-audit: default %s", p.DefaultAction)
+	}
+	if _, err := Load("nope-audit", ""); err == nil {
+		t.Fatal("nope-audit loaded")
+	}
+}

@@ -36,7 +36,7 @@ sendto recvfrom sendmsg recvmsg sendmmsg recvmmsg shutdown
 getrandom
 shmget shmat shmdt shmctl semget semop semctl semtimedop
 """.split()
-DROP=set("openat2 preadv2 pwritev2 memfd_create listxattr llistxattr flistxattr sched_setaffinity sched_getparam sched_getscheduler sched_get_priority_max sched_get_priority_min setfsuid setfsgid getitimer timer_getoverrun signalfd epoll_pwait2 mincore tkill shmget shmat shmdt shmctl semget semop semctl semtimedop utimes time pause capset".split())
+DROP=set("preadv2 pwritev2 memfd_create listxattr llistxattr flistxattr sched_setaffinity sched_getparam sched_getscheduler sched_get_priority_max sched_get_priority_min setfsuid setfsgid getitimer timer_getoverrun signalfd epoll_pwait2 mincore tkill shmget shmat shmdt shmctl semget semop semctl semtimedop utimes time pause capset".split())
 assert DROP<=set(ALLOW)
 ALLOW=[x for x in ALLOW if x not in DROP]
 assert len(ALLOW)==len(set(ALLOW)), [x for x in ALLOW if ALLOW.count(x)>1]
@@ -85,7 +85,7 @@ CALLS = sorted(set(ALLOW) | set(COMPAT_EXTRA) - {"epoll_wait_old","epoll_ctl_old
 compat = json.loads(json.dumps(prof)); compat["syscalls"][0]["names"] = CALLS
 dump(compat, sys.argv[1]+"/compat.json")
 print("compat", len(CALLS)+3)
-STRICT = """read write readv writev pread64 pwrite64 openat close close_range lseek
+STRICT = """read write readv writev pread64 pwrite64 openat openat2 close close_range lseek
 fstat newfstatat statx fstatfs readlinkat getdents64 faccessat faccessat2 getcwd
 mkdirat unlinkat renameat ftruncate fsync fdatasync
 fcntl dup dup3 pipe2 ioctl
