@@ -137,6 +137,18 @@ func validateTenantParent(parent string, systemd bool) error {
 	return nil
 }
 
+// tenantSliceName is the systemd slice of a tenant's parent: "<top>-<tenant>.slice", with
+// every "-" inside top and tenant escaped as systemd-escape does ("\x2d"). systemd reads an
+// unescaped "-" as a slice boundary: tenant "a-b" would otherwise become a child slice of
+// tenant "a" ("tenantrun-a.slice/tenantrun-a-b.slice"), charged to a's aggregate limits.
+func tenantSliceName(top, tenant string) string {
+	return systemdEscapeDash(top) + "-" + systemdEscapeDash(tenant) + ".slice"
+}
+
+func systemdEscapeDash(s string) string { return strings.ReplaceAll(s, "-", `\x2d`) }
+
+func systemdUnescapeDash(s string) string { return strings.ReplaceAll(s, `\x2d`, "-") }
+
 // systemdExpandSlice is systemd's slice → cgroup path mapping
 // ("tenantrun-t1.slice" → "/tenantrun.slice/tenantrun-t1.slice").
 func systemdExpandSlice(slice string) (string, error) { return systemd.ExpandSlice(slice) }

@@ -147,6 +147,30 @@ func TestSystemdTenantParent(t *testing.T) {
 	}
 }
 
+func TestTenantSliceName(t *testing.T) {
+	for _, c := range []struct{ top, tenant, slice, path string }{
+		{"tenantrun", "t1", "tenantrun-t1.slice", "/tenantrun.slice/tenantrun-t1.slice"},
+		// A dash in a tenant name must not make it a child slice of another tenant.
+		{"tenantrun", "a-b", `tenantrun-a\x2db.slice`, `/tenantrun.slice/tenantrun-a\x2db.slice`},
+		{"tenantrun-test", "t1", `tenantrun\x2dtest-t1.slice`, `/tenantrun\x2dtest.slice/tenantrun\x2dtest-t1.slice`},
+	} {
+		got := tenantSliceName(c.top, c.tenant)
+		if got != c.slice {
+			t.Errorf("tenantSliceName(%q, %q) = %q, want %q", c.top, c.tenant, got, c.slice)
+		}
+		if p, err := tenantParentInner(got, true); err != nil || p != c.path {
+			t.Errorf("%q expands to %q, %v; want %q", got, p, err, c.path)
+		}
+		if systemdUnescapeDash(systemdEscapeDash(c.tenant)) != c.tenant {
+			t.Errorf("escape round trip of %q", c.tenant)
+		}
+	}
+	// Without escaping, tenant "a-b" would live inside tenant "a"'s slice.
+	if p, _ := tenantParentInner("tenantrun-a-b.slice", true); p != "/tenantrun.slice/tenantrun-a.slice/tenantrun-a-b.slice" {
+		t.Errorf("unescaped expansion %q", p)
+	}
+}
+
 func TestTenantLockKey(t *testing.T) {
 	seen := map[string]string{}
 	for _, c := range []struct {

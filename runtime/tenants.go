@@ -164,7 +164,7 @@ func collectTenants(g *Global, o TenantsOptions) ([]TenantUsage, error) {
 	// scan the tops the operator's config and the containers name, and the default one.
 	tops := append([]tenantTop(nil), defaultTenantTops...)
 	if cfg, err := hardening.LoadConfig(g.ConfigPath); err == nil && cfg.Defaults.CgroupParent != "" {
-		tops = append(tops, tenantTop{"/" + cfg.Defaults.CgroupParent, false}, tenantTop{cfg.Defaults.CgroupParent + ".slice", true})
+		tops = append(tops, tenantTop{"/" + cfg.Defaults.CgroupParent, false}, tenantTop{systemdEscapeDash(cfg.Defaults.CgroupParent) + ".slice", true})
 	}
 	for _, src := range sources {
 		if src.systemd {
@@ -270,7 +270,7 @@ func scanTenantTop(top string, systemd bool) map[string]tenantSource {
 	if err != nil {
 		return out
 	}
-	prefix := strings.TrimSuffix(top, ".slice") + "-"
+	prefix := strings.TrimSuffix(top, ".slice") + "-" // top as named (escaped) in the unit
 	for _, e := range ents {
 		if !e.IsDir() {
 			continue
@@ -281,7 +281,7 @@ func scanTenantTop(top string, systemd bool) map[string]tenantSource {
 				continue
 			}
 			if t, ok := strings.CutPrefix(name, prefix); ok && t != "" && !strings.Contains(t, "-") {
-				out[t] = tenantSource{e.Name(), true}
+				out[systemdUnescapeDash(t)] = tenantSource{e.Name(), true}
 			}
 			continue
 		}
