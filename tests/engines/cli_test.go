@@ -2,6 +2,7 @@ package engines
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -32,12 +33,19 @@ func podmanEngine() *dockerish {
 }
 
 func dockerEngine() *dockerish {
-	return &dockerish{
+	e := &dockerish{
 		name:    "docker",
 		base:    []string{"/usr/bin/docker", "-H", "unix://" + filepath.Join(engRun, "docker.sock")},
 		runtime: "tenantrun-alpha",
 		netNone: []string{"--network", "none"},
 	}
+	// Docker sets net.ipv4.ping_group_range="0 2147483647" in every container, which a user
+	// namespace of 65536 ids cannot take. ENGINES_DOCKER_PING_RANGE=1 asks for "0 65535"
+	// instead, to exercise the rest of Docker's path while the runtime does not clamp it.
+	if os.Getenv("ENGINES_DOCKER_PING_RANGE") != "" {
+		e.netNone = append(e.netNone, "--sysctl", "net.ipv4.ping_group_range=0 65535")
+	}
+	return e
 }
 
 func (e *dockerish) argv(args ...string) []string {
@@ -232,6 +240,20 @@ func (e *dockerish) testRefusals(t *testing.T, privileged bool) {
 		t.Cleanup(func() { e.call(t, "rm", "-f", name) })
 		r := e.call(t, append(append([]string{"run", "--rm", "--name", name, "--runtime", e.runtime, "-v", sock + ":/var/run/docker.sock"}, e.netNone...), busybox, "true")...)
 		checkRefused(t, e.name+" -v docker.sock", r, `mounts\[\d+\]\.source`)
+	})
+	// a socket inside the tenant's own bind_roots is still a host socket
+	t.Run("socket-in-bind-root", func(t *testing.T) {
+		leakCheck(t, e.runtimeRoots(t, e.runtime)...)
+		vol := volumeDir(t, "alpha")
+		l, err := net.Listen("unix", filepath.Join(vol, "agent.sock"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		name := randName("tr-" + e.name)
+		t.Cleanup(func() { e.call(t, "rm", "-f", name) })
+		r := e.call(t, append(append([]string{"run", "--rm", "--name", name, "--runtime", e.runtime, "-v", filepath.Join(vol, "agent.sock") + ":/run/agent.sock"}, e.netNone...), busybox, "true")...)
+		checkRefused(t, e.name+" -v <bind root>/agent.sock", r, `mounts\[\d+\]\.source`)
 	})
 }
 
