@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # mk-busybox.sh DIR — a minimal rootfs: busybox-static with one symlink per applet,
-# /etc/passwd and /etc/group (root, nobody), and the syscall probe when it has been built
+# /etc/passwd and /etc/group (root, user 1000, nobody), and the syscall probe when it has been built
 # (hack/rootfs/probe: make -C hack/rootfs/probe). DIR is created; existing content is kept.
 # Takes well under a second; used by tests, the demo and the benchmarks.
 set -euo pipefail
@@ -15,7 +15,7 @@ if [[ -z "$bb" ]]; then
 fi
 [[ -n "$bb" ]] || { echo "mk-busybox: a static busybox is needed (apt-get install busybox-static)" >&2; exit 1; }
 
-mkdir -p "$dir"/{bin,sbin,usr/bin,usr/sbin,usr/local/bin,etc,proc,sys,dev,tmp,run,root,var/www,home}
+mkdir -p "$dir"/{bin,sbin,usr/bin,usr/sbin,usr/local/bin,etc,proc,sys,dev,tmp,run,root,var/www,var/tmp,home/user,mnt}
 chmod 1777 "$dir/tmp"
 install -m 0755 "$bb" "$dir/bin/busybox"
 # one symlink per applet, at the path busybox says it lives
@@ -27,10 +27,12 @@ done
 [[ -e "$dir/bin/sh" ]] || ln -s /bin/busybox "$dir/bin/sh"
 cat >"$dir/etc/passwd" <<'P'
 root:x:0:0:root:/root:/bin/sh
+user:x:1000:1000:user:/home/user:/bin/sh
 nobody:x:65534:65534:nobody:/nonexistent:/bin/false
 P
 cat >"$dir/etc/group" <<'G'
 root:x:0:
+user:x:1000:
 nogroup:x:65534:
 G
 echo 'hosts: files' >"$dir/etc/nsswitch.conf"
