@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"sync"
 	"testing"
 )
 
@@ -22,10 +24,28 @@ func fuzzSeeds(f *testing.F) {
 		}
 	}
 	f.Add([]byte(minimalSpec))
+	// Every hostile case, patched as the runner does (when jq is there).
+	cases, _ := filepath.Glob(filepath.Join(dir, "hostile", "cases", "*.json"))
+	base := filepath.Join(dir, "hostile", "base.json")
+	for _, c := range cases {
+		var hc hostileCase
+		b, _ := os.ReadFile(c)
+		if json.Unmarshal(b, &hc) != nil {
+			continue
+		}
+		if out, err := exec.Command("jq", "--arg", "bundle", hostileBundleParent+"/fuzz-1", "--arg", "id", "fuzz-1", hc.Patch, base).Output(); err == nil {
+			f.Add(out)
+		}
+	}
 }
 
 const minimalSpec = `{"ociVersion":"1.2.0","process":{"user":{"uid":0,"gid":0},"args":["sh"],"cwd":"/"},
 "root":{"path":"rootfs"},"linux":{"namespaces":[{"type":"pid"},{"type":"network"},{"type":"ipc"},{"type":"uts"},{"type":"mount"}]}}`
+
+var (
+	fuzzCfgOnce sync.Once
+	fuzzCfg     *Config
+)
 
 // enforceTwice runs the policy on data and checks the invariants and idempotence.
 func enforceTwice(t *testing.T, data []byte) {
@@ -33,7 +53,8 @@ func enforceTwice(t *testing.T, data []byte) {
 	if err != nil {
 		return
 	}
-	cfg := engineTestConfig(t)
+	fuzzCfgOnce.Do(func() { fuzzCfg = engineTestConfig(t) })
+	cfg := fuzzCfg
 	tenant := cfg.Tenants["default"]
 	host := newFakeHost()
 	host.engineNetns(spec)
