@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/opencontainers/cgroups"
+	"github.com/opencontainers/cgroups/systemd"
 )
 
 func TestTenantLimitsFromQuota(t *testing.T) {
@@ -464,4 +465,44 @@ func TestTenantParentRejectsBadInput(t *testing.T) {
 	releaseTenantParent(nil)
 	releaseTenantParent(&sidecar{})
 	releaseTenantParent(&sidecar{CgroupParent: "/"}) // refused, nothing happens
+}
+
+// The systemd driver's own path computation (no D-Bus needed until Apply) puts the tenant
+// slice where tenantParentInner says, which is where libcontainer nests the containers.
+func TestSystemdTenantParentPathsFromDriver(t *testing.T) {
+	if _, err := os.Stat("/sys/fs/cgroup"); err != nil {
+		t.Skip("no /sys/fs/cgroup")
+	}
+	slice := tenantSliceName("tenantrun", "a-b")
+	cg, err := tenantCgroupConfig(slice, true, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inner, _ := tenantParentInner(slice, true)
+	var paths map[string]string
+	if cgroups.IsCgroup2UnifiedMode() {
+		m, err := systemd.NewUnifiedManager(cg, "")
+		if err != nil {
+			t.Skipf("unified systemd manager: %v", err)
+		}
+		paths = m.GetPaths()
+	} else {
+		m, err := systemd.NewLegacyManager(cg, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		paths = m.GetPaths()
+	}
+	if len(paths) == 0 {
+		t.Fatal("no paths")
+	}
+	for k, p := range paths {
+		if !strings.HasSuffix(p, inner) {
+			t.Errorf("%s: driver path %s, want .../%s", k, p, inner)
+		}
+	}
+	if got := candidateDirs(paths, inner); len(got) == 0 {
+		t.Error("no candidate dirs")
+	}
+	t.Logf("systemd driver paths for %s: %v", slice, paths)
 }
