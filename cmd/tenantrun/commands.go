@@ -314,6 +314,37 @@ a refused bundle creates nothing.`,
 			},
 		},
 		{
+			Name:  "policy",
+			Usage: "judge a bundle by its tenant's policy without creating anything",
+			Subcommands: []cli.Command{
+				{
+					Name:  "explain",
+					Usage: "print every decision (path, action, old → new, why) and the rewritten config",
+					Flags: policyFlags(true),
+					Action: func(c *cli.Context) error {
+						return runtime.PolicyExplain(g, policyOpts(c), os.Stdout)
+					},
+				},
+				{
+					Name:  "check",
+					Usage: "exit 0 if the bundle would run, 1 (with the refusal) if not",
+					Flags: policyFlags(false),
+					Action: func(c *cli.Context) error {
+						return runtime.PolicyCheck(g, policyOpts(c), os.Stdout)
+					},
+				},
+			},
+		},
+		{
+			Name:  "gc",
+			Usage: "remove what crashed invocations left behind (unloadable state, idmapped roots)",
+			Action: func(c *cli.Context) error {
+				return runtime.GC(g, os.Stdout)
+			},
+		},
+		tenantsCommand,
+		seccompCommand,
+		{
 			Name:   "init",
 			Usage:  "internal: the container's first process (run by libcontainer)",
 			Hidden: true,
@@ -340,4 +371,20 @@ type flagError struct{ name, v string }
 
 func (e *flagError) Error() string {
 	return "--" + e.name + " " + strconv.Quote(e.v) + ": not a number"
+}
+
+func policyFlags(explain bool) []cli.Flag {
+	f := []cli.Flag{
+		cli.StringFlag{Name: "bundle, b", Usage: "bundle directory (default: current directory)"},
+		cli.StringFlag{Name: "id", Usage: "container id to judge the bundle as"},
+		cli.BoolFlag{Name: "console-socket", Usage: "judge as if the engine passed --console-socket"},
+	}
+	if explain {
+		f = append(f, cli.StringFlag{Name: "format, f", Value: "text", Usage: "text or json"})
+	}
+	return f
+}
+
+func policyOpts(c *cli.Context) runtime.PolicyOptions {
+	return runtime.PolicyOptions{Bundle: c.String("bundle"), ID: c.String("id"), Format: c.String("format"), ConsoleSocket: c.Bool("console-socket")}
 }

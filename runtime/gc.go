@@ -1,0 +1,74 @@
+package runtime
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/opencontainers/runc/libcontainer"
+	"golang.org/x/sys/unix"
+)
+
+// GC removes what crashed runtime invocations left behind under --root: state
+// directories libcontainer cannot load (killed mid-create) that no running
+// tenantrun holds, and idmapped root filesystems whose container is gone.
+// Containers that exist (created, running, stopped) are never touched.
+func GC(g *Global, w io.Writer) error {
+	root, err := g.stateRoot()
+	if err != nil {
+		return err
+	}
+	ents, err := os.ReadDir(root)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, e := range ents {
+		if !e.IsDir() || validateID(e.Name()) != nil {
+			continue
+		}
+		id := e.Name()
+		dir := filepath.Join(root, id)
+		if _, err := libcontainer.Load(root, id); err == nil {
+			continue
+		}
+		// Busy = a create (or delete) of this id is in progress right now.
+		f, err := os.Open(dir)
+		if err != nil {
+			continue
+		}
+		if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+			f.Close()
+			continue
+		}
+		f.Close()
+		if _, err := deleteOrphan(g, id); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		fmt.Fprintf(w, "removed leftover state of %s\n", id)
+	}
+	// idmapped roots of this state root whose container no longer exists.
+	prefix := filepath.Base(idmapWorkDir(root, "x"))
+	prefix = strings.TrimSuffix(prefix, "x")
+	if mnts, err := os.ReadDir(idmapRoot); err == nil {
+		for _, m := range mnts {
+			id, ok := strings.CutPrefix(m.Name(), prefix)
+			if !ok {
+				continue
+			}
+			if _, err := os.Stat(filepath.Join(root, id)); err == nil {
+				continue
+			}
+			if err := idmapCleanup(filepath.Join(idmapRoot, m.Name())); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			fmt.Fprintf(w, "removed leftover idmapped rootfs of %s\n", id)
+		}
+	}
+	return errors.Join(errs...)
+}
