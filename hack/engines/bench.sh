@@ -18,7 +18,9 @@ ctr_run() {
   ctr_cmd -n tenantrun-test run --rm --runc-binary "$WRAP_DIR/$1" --runc-root "$ENG_RUN/ctr-root/$1" \
     --fifo-dir "$ENG_RUN/ctr-fifo" "$BB" "bench-$RANDOM$RANDOM" true
 }
-docker_run() { docker_cmd run --rm --network none --runtime "$1" "$BB" true; }
+# ENGINES_DOCKER_PING_RANGE=1: both runtimes get ping_group_range "0 65535" (see tests/engines)
+dk_extra=(); [ -n "${ENGINES_DOCKER_PING_RANGE:-}" ] && dk_extra=(--sysctl "net.ipv4.ping_group_range=0 65535")
+docker_run() { docker_cmd run --rm --network none "${dk_extra[@]}" --runtime "$1" "$BB" true; }
 cri_run() {
   local h=$1 d pod ctrcfg p c
   [ "$h" = runc ] || h=tenantrun
