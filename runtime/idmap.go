@@ -581,11 +581,22 @@ func mountOverlayFds(lower, data []int, scratch int, options []string) (int, err
 	return m, nil
 }
 
-// newUserns returns an fd of a new user namespace with the given mappings. A
-// short-lived child is cloned into it (stopped by ptrace at its exec, so none
-// of its code runs), its /proc/PID/ns/user is opened, and it is killed and
-// reaped. The fd keeps the namespace alive after the child is gone.
+// newUserns returns an fd of a new user namespace with the given mappings; the
+// fd keeps the namespace alive after the child that made it is gone. The clone
+// helper (idmap_userns.go) is tried first, the exec'd child second.
 func newUserns(uidMap, gidMap []specs.LinuxIDMapping) (int, error) {
+	fd, err := newUsernsClone(uidMap, gidMap)
+	if err == nil {
+		return fd, nil
+	}
+	logrus.Debugf("user namespace by clone: %v; trying an exec'd child", err)
+	return newUsernsExec(uidMap, gidMap)
+}
+
+// newUsernsExec: a short-lived child is cloned into the new namespace by Go's
+// os.StartProcess (stopped by ptrace at its exec, so none of its code runs),
+// its /proc/PID/ns/user is opened, and it is killed and reaped.
+func newUsernsExec(uidMap, gidMap []specs.LinuxIDMapping) (int, error) {
 	conv := func(m []specs.LinuxIDMapping) []syscall.SysProcIDMap {
 		out := make([]syscall.SysProcIDMap, 0, len(m))
 		for _, x := range m {
