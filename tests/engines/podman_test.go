@@ -18,6 +18,25 @@ func TestPodman(t *testing.T) {
 	t.Run("refusals", func(t *testing.T) { e.testRefusals(t, true) })
 	t.Run("forged-annotation", func(t *testing.T) { e.testForgedAnnotation(t, "--annotation") })
 	t.Run("pod", func(t *testing.T) { testPodmanPod(t, e) })
+	t.Run("uidmap", func(t *testing.T) { testPodmanUIDMap(t, e) })
+}
+
+// testPodmanUIDMap: an engine-chosen mapping is kept only inside the tenant's own range; the
+// range of another tenant is refused.
+func testPodmanUIDMap(t *testing.T, e *dockerish) {
+	t.Run("other-tenant-range", func(t *testing.T) {
+		leakCheck(t, e.runtimeRoots(t, e.runtime)...)
+		r := e.call(t, append(append([]string{"run", "--rm", "--runtime", e.runtime, "--uidmap", "0:400000:65536", "--gidmap", "0:400000:65536"}, e.netNone...), busybox, "true")...)
+		checkRefused(t, "podman --uidmap <beta's range> as alpha", r, `linux\.uidMappings`)
+	})
+	t.Run("own-range", func(t *testing.T) {
+		leakCheck(t, e.runtimeRoots(t, e.runtime)...)
+		r := e.call(t, append(append([]string{"run", "--rm", "--runtime", e.runtime, "--uidmap", "0:300000:65536", "--gidmap", "0:300000:65536"}, e.netNone...), busybox, "sh", "-c", probeScript)...)
+		if r.code != 0 {
+			t.Fatalf("podman --uidmap inside alpha's range: %s", r)
+		}
+		checkHardened(t, "podman --uidmap <alpha's range>", "alpha", parseProbe(t, r.stdout))
+	})
 }
 
 // testPodmanPod: a pod's infra container (catatonit) and a member joining its network, ipc and
