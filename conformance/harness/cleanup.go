@@ -233,6 +233,10 @@ func cleanup(t *Target, ids []string, cg *cgroupWatch) []string {
 	// 3. Mounts under the target's work dir (deepest first): the work dir is this run's
 	// alone and nothing is mounted there between programs.
 	leaks = append(leaks, unmountUnder(t.Dir)...)
+	// ...and mounts elsewhere named after this program's containers (tenantrun keeps
+	// idmapped root filesystems under /run/tenantrun-rootfs/<id>); the suite's ids are
+	// fresh UUIDs, so a path holding one is this run's.
+	leaks = append(leaks, unmountNamed(ids)...)
 	// 4. Cgroups this program created (deepest first).
 	leaks = append(leaks, cg.removeOurs(ids, false)...)
 	// 5. Bundles the suite did not remove.
@@ -366,6 +370,55 @@ func mountedUnder(dir string) bool {
 	ms, _ := readMounts()
 	for _, m := range ms {
 		if under(strings.TrimSuffix(m.Point, "//deleted"), dir) {
+			return true
+		}
+	}
+	return false
+}
+
+// unmountNamed detaches mounts whose path has a component containing one of ids.
+func unmountNamed(ids []string) []string {
+	if len(ids) == 0 {
+		return nil
+	}
+	var leaks []string
+	for round := 0; round < 5; round++ {
+		ms, err := readMounts()
+		if err != nil {
+			return append(leaks, "NOT CLEANED: reading mountinfo: "+err.Error())
+		}
+		var stray []mountEntry
+		for _, m := range ms {
+			for _, c := range strings.Split(m.Point, "/") {
+				if c != "" && containsAny(c, ids) {
+					stray = append(stray, m)
+					break
+				}
+			}
+		}
+		if len(stray) == 0 {
+			return leaks
+		}
+		if round == 4 {
+			for _, m := range stray {
+				leaks = append(leaks, "NOT CLEANED: mount "+m.Point)
+			}
+			return leaks
+		}
+		sort.SliceStable(stray, func(i, j int) bool { return len(stray[i].Point) > len(stray[j].Point) })
+		for _, m := range stray {
+			if round == 0 {
+				leaks = append(leaks, fmt.Sprintf("mount %s (%s)", m.Point, m.FSType))
+			}
+			syscall.Unmount(m.Point, syscall.MNT_DETACH)
+		}
+	}
+	return leaks
+}
+
+func containsAny(s string, subs []string) bool {
+	for _, x := range subs {
+		if strings.Contains(s, x) {
 			return true
 		}
 	}

@@ -68,6 +68,24 @@ func run() int {
 		return 2
 	}
 
+	// The tenant config may name the work dir as ${WORK}: the harness plays the engine,
+	// and its bundles live there (see tenants.toml, engine_roots).
+	if *tenantsTOML != "" && (strings.Contains(*targetsFlag, "passthrough") || strings.Contains(*targetsFlag, "enforcing")) {
+		b, err := os.ReadFile(*tenantsTOML)
+		if err != nil {
+			return prereq(fmt.Sprintf("tenant config: %v", err))
+		}
+		if err := os.MkdirAll(*workDir, 0o755); err != nil {
+			fmt.Fprintf(os.Stderr, "conformance: %v\n", err)
+			return 2
+		}
+		gen := filepath.Join(*workDir, "tenants.toml")
+		if err := os.WriteFile(gen, []byte(strings.ReplaceAll(string(b), "${WORK}", *workDir)), 0o644); err != nil {
+			fmt.Fprintf(os.Stderr, "conformance: %v\n", err)
+			return 2
+		}
+		*tenantsTOML = gen
+	}
 	var targets []*Target
 	var tenants []string
 	for _, name := range strings.Split(*targetsFlag, ",") {
