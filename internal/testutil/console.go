@@ -103,6 +103,8 @@ func (c *ConsoleSocket) receive() (*os.File, string, error) {
 		unix.Close(extra)
 	}
 	name := string(buf[:n])
+	// Non-blocking, so Close interrupts the reader goroutine.
+	_ = unix.SetNonblock(fds[0], true)
 	return os.NewFile(uintptr(fds[0]), "pty-master:"+name), name, nil
 }
 

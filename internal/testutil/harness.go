@@ -216,3 +216,18 @@ func (h *H) Delete(id string) {
 	h.T.Helper()
 	h.OK("delete", "--force", id)
 }
+
+// WaitFile polls (through exec) until path exists inside the container.
+func (h *H) WaitFile(id, path string) {
+	h.T.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if r := h.Exec(id, "test", "-e", path); r.Code == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			h.T.Fatalf("container %s: %s did not appear", id, path)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

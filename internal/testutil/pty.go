@@ -25,6 +25,11 @@ func OpenPTY(t testing.TB) (master, slave *os.File) {
 		unix.Close(fd)
 		t.Fatalf("ptsname: %v", err)
 	}
+	// Non-blocking, so the runtime poller owns it: Close and deadlines interrupt a Read.
+	if err := unix.SetNonblock(fd, true); err != nil {
+		unix.Close(fd)
+		t.Fatalf("set nonblock: %v", err)
+	}
 	master = os.NewFile(uintptr(fd), "ptmx")
 	slave, err = os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|unix.O_NOCTTY, 0)
 	if err != nil {

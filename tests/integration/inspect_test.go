@@ -85,7 +85,7 @@ func TestList(t *testing.T) {
 
 func TestPauseResume(t *testing.T) {
 	h := tu.New(t)
-	b := h.Bundle(tu.WithShell("while :; do date +%s%N > /tmp/tick; sleep 0.05; done"))
+	b := h.Bundle(tu.WithShell("i=0; while :; do i=$((i+1)); echo $i > /tmp/tick; sleep 0.05; done"))
 	id := h.ID("pause")
 	st := h.RunDetached(id, b)
 	freezer, err := tu.CgroupFile(st.Pid, "freezer", "freezer.state")

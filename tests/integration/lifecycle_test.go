@@ -129,7 +129,8 @@ func TestRunDetachedAndState(t *testing.T) {
 func TestKillByNameAndNumber(t *testing.T) {
 	h := tu.New(t)
 	// PID 1 of a pid namespace ignores signals it has no handler for: trap TERM and USR1.
-	script := `trap "exit 0" TERM; trap "echo usr1 > /tmp/usr1" USR1; while :; do sleep 0.1; done`
+	// The handlers must be installed before the signal is sent: the script says when.
+	script := `trap "exit 0" TERM; trap "echo usr1 > /tmp/usr1" USR1; touch /tmp/ready; while :; do sleep 0.1; done`
 	for _, tc := range []struct{ name, sig string }{
 		{"name", "TERM"},
 		{"signame", "SIGTERM"},
@@ -142,6 +143,7 @@ func TestKillByNameAndNumber(t *testing.T) {
 			b := h.Bundle(tu.WithShell(script))
 			id := h.ID("kill")
 			h.RunDetached(id, b)
+			h.WaitFile(id, "/tmp/ready")
 			h.OK("kill", id, tc.sig)
 			h.WaitStatus(id, "stopped", 10*time.Second)
 			h.OK("delete", id)
@@ -151,6 +153,7 @@ func TestKillByNameAndNumber(t *testing.T) {
 	b := h.Bundle(tu.WithShell(script))
 	id := h.ID("usr1")
 	h.RunDetached(id, b)
+	h.WaitFile(id, "/tmp/ready")
 	h.OK("kill", id, "USR1")
 	deadline := time.Now().Add(5 * time.Second)
 	for h.Sh(id, "cat /tmp/usr1 2>/dev/null || true") != "usr1" {
