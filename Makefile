@@ -35,10 +35,15 @@ vet: ## go vet and gofmt check
 unit: ## unit tests (no root needed)
 	$(GO) test -tags '$(GOTAGS)' -count=1 ./hardening/... ./seccomp-profiles/... ./runtime/... ./internal/...
 
-integration: deps build ## integration tests as root with real containers
+integration: deps build probe rootfs-web ## integration tests as root with real containers
 	$(GO) test -tags '$(GOTAGS)' -count=1 -p 1 -timeout 30m ./tests/integration/...
 
-test: deps build vet unit integration ## everything CI runs (CI=true makes missing prerequisites fail)
+SHARED ?= ../shared
+hostile: deps build ## the hostile-bundle corpus (../shared/hostile) against bin/tenantrun
+	@if [ ! -x $(SHARED)/hostile/run.sh ]; then echo "hostile: $(SHARED)/hostile/run.sh not found"; [ "$$CI" != true ]; exit; fi; \
+	RUNTIME=$(CURDIR)/$(BIN) unshare --mount --propagation private $(SHARED)/hostile/run.sh
+
+test: deps build vet unit integration hostile conformance test-engines fuzz-policy ## everything CI runs (CI=true makes missing prerequisites fail)
 
 demo: deps build ## install what is missing, build, run a container under the default tenant policy
 	hack/demo.sh
@@ -49,7 +54,7 @@ bench: deps build ## lifecycle benchmarks vs runc (writes docs/benchmarks.md)
 clean: ## remove build outputs
 	rm -rf bin
 
-.PHONY: help deps build static vet unit integration test demo bench clean
+.PHONY: help deps build static vet unit integration hostile test demo bench clean
 
 # Area-specific targets live beside their code.
 -include $(wildcard */targets.mk hack/*/targets.mk)
