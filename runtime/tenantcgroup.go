@@ -567,6 +567,44 @@ func releaseTenantParent(s *sidecar) {
 	}
 }
 
+// gcTenantParents releases every tenant parent tenantrun ever locked on this boot (one lock
+// file each under tenantLockDir): the ones left empty by a create killed between
+// ensureTenantParent and the container's cgroup, whose tenant has no container left to
+// delete. Parents with children, or with a create in flight, stay. For `gc`.
+func gcTenantParents() {
+	ents, err := os.ReadDir(tenantLockDir)
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		name, ok := strings.CutSuffix(e.Name(), ".lock")
+		if !ok || strings.HasPrefix(name, ".") {
+			continue
+		}
+		var s sidecar
+		switch {
+		case strings.HasPrefix(name, "fs_"):
+			p, err := url.PathUnescape(name[3:])
+			if err != nil {
+				continue
+			}
+			s.CgroupParent = "/" + p
+		case strings.HasPrefix(name, "sd_"):
+			p, err := url.PathUnescape(name[3:])
+			if err != nil {
+				continue
+			}
+			s.CgroupParent, s.Systemd = p, true
+		default:
+			continue
+		}
+		if tenantLockKey(s.CgroupParent, s.Systemd) != name {
+			continue // not a name tenantrun made
+		}
+		releaseTenantParent(&s)
+	}
+}
+
 // removeTenantParent does the removal; the caller holds both locks.
 func removeTenantParent(parent string, systemd bool) error {
 	inner, err := tenantParentInner(parent, systemd)

@@ -506,3 +506,49 @@ func TestSystemdTenantParentPathsFromDriver(t *testing.T) {
 	}
 	t.Logf("systemd driver paths for %s: %v", slice, paths)
 }
+
+// gc removes an empty parent whose create died before the container existed, and keeps a
+// parent with a child.
+func TestGCTenantParents(t *testing.T) {
+	requireRootCgroupfs(t)
+	withTestLockDir(t)
+	top := fmt.Sprintf("/tenantrun-test-%d-gc", os.Getpid())
+	empty, busy := top+"/crashed", top+"/busy"
+	t.Cleanup(func() {
+		for _, d := range append(append(hierarchyDirs(t, busy+"/c1"), hierarchyDirs(t, busy)...), append(hierarchyDirs(t, empty), hierarchyDirs(t, top)...)...) {
+			_ = os.Remove(d)
+		}
+	})
+	for _, p := range []string{empty, busy} {
+		unlock, err := ensureTenantParent(p, false, tenantLimits{Pids: 8})
+		if err != nil {
+			t.Fatal(err)
+		}
+		unlock() // the create "crashed": nobody will delete a container of it
+	}
+	for _, d := range hierarchyDirs(t, busy+"/c1") {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	gcTenantParents()
+	for _, d := range hierarchyDirs(t, empty) {
+		if _, err := os.Stat(d); err == nil {
+			t.Errorf("gc left the empty parent %s", d)
+		}
+	}
+	for _, d := range hierarchyDirs(t, busy) {
+		if _, err := os.Stat(d); err != nil {
+			t.Errorf("gc removed a parent with a child: %s", d)
+		}
+	}
+	for _, d := range hierarchyDirs(t, busy+"/c1") {
+		_ = os.Remove(d)
+	}
+	gcTenantParents()
+	for _, d := range append(hierarchyDirs(t, busy), hierarchyDirs(t, top)...) {
+		if _, err := os.Stat(d); err == nil {
+			t.Errorf("gc left %s", d)
+		}
+	}
+}
