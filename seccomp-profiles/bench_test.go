@@ -16,6 +16,7 @@ package profiles
 // on amd64 (x86_64, x86, x32).
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -126,6 +127,41 @@ func countNames(p *specs.LinuxSeccomp) int {
 	return len(set)
 }
 
+// TestNoSpecAllow: libcontainer must never receive SPEC_ALLOW for a tenant profile, neither
+// directly nor after the profile went through JSON (omitempty drops an empty flags list, and
+// runc's specconv turns a nil list into SPEC_ALLOW).
+func TestNoSpecAllow(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(dir+"/noflags.json", []byte(`{"defaultAction":"SCMP_ACT_ERRNO","architectures":["`+string(NativeArch())+`"],"syscalls":[{"names":["read"],"action":"SCMP_ACT_ALLOW"}]}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range append(Names(), "web-audit", "noflags") {
+		p, err := Load(name, dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, err := json.Marshal(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var rt specs.LinuxSeccomp
+		if err := json.Unmarshal(data, &rt); err != nil {
+			t.Fatal(err)
+		}
+		for _, q := range []*specs.LinuxSeccomp{p, &rt} {
+			cfg, err := specconv.SetupSeccomp(q)
+			if err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			for _, f := range cfg.Flags {
+				if f == specs.LinuxSeccompFlagSpecAllow {
+					t.Errorf("%s: libcontainer would load it with SPEC_ALLOW (flags %v)", name, q.Flags)
+				}
+			}
+		}
+	}
+}
+
 func TestDocker434Shape(t *testing.T) {
 	p := docker434()
 	if n := countNames(p); n != 434 {
@@ -187,5 +223,22 @@ func BenchmarkInitSeccomp(b *testing.B) {
 			}
 			b.ReportMetric(float64(total.Microseconds())/1000/float64(b.N), "ms/load")
 		})
+	}
+}
+
+// TestWriteDocker434 writes the benchmark's 434-name profile as JSON when
+// _TENANTRUN_WRITE_DOCKER434=FILE is set (to compare container start times with
+// `tenantrun --config` pointing at an operator seccomp_dir holding it).
+func TestWriteDocker434(t *testing.T) {
+	path := os.Getenv("_TENANTRUN_WRITE_DOCKER434")
+	if path == "" {
+		t.Skip("set _TENANTRUN_WRITE_DOCKER434=FILE to write the profile")
+	}
+	data, err := json.MarshalIndent(docker434(), "", " ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
 	}
 }

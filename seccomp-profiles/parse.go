@@ -103,11 +103,21 @@ func Parse(data []byte) (*specs.LinuxSeccomp, error) {
 			Args:     s.Args,
 		})
 	}
+	if p.Flags == nil {
+		// runc's specconv turns a nil flags list into SECCOMP_FILTER_FLAG_SPEC_ALLOW (speculative
+		// store bypass mitigation off for the container). TSYNC is accepted and ignored by
+		// libcontainer and, unlike an empty list, survives a JSON round trip (omitempty).
+		p.Flags = []specs.LinuxSeccompFlag{FlagTsync}
+	}
 	if err := Validate(p); err != nil {
 		return nil, err
 	}
 	return p, nil
 }
+
+// FlagTsync is the filter flag every loaded profile carries so that runc never applies its
+// SPEC_ALLOW default; libcontainer accepts and ignores it.
+const FlagTsync specs.LinuxSeccompFlag = "SECCOMP_FILTER_FLAG_TSYNC"
 
 // Docker's includes.arches use Go/uname-ish names ("amd64", "x86_64", "x32", "arm64", ...).
 func containsGoArch(arches []string) bool {

@@ -159,7 +159,9 @@ func Copy(p *specs.LinuxSeccomp) *specs.LinuxSeccomp {
 	q := *p
 	q.DefaultErrnoRet = copyUint(p.DefaultErrnoRet)
 	q.Architectures = append([]specs.Arch(nil), p.Architectures...)
-	q.Flags = append([]specs.LinuxSeccompFlag(nil), p.Flags...)
+	if p.Flags != nil { // keep an explicit empty list: nil means "runc's default" (SPEC_ALLOW)
+		q.Flags = append(make([]specs.LinuxSeccompFlag, 0, len(p.Flags)), p.Flags...)
+	}
 	if p.Syscalls != nil {
 		q.Syscalls = make([]specs.LinuxSyscall, len(p.Syscalls))
 		for i, s := range p.Syscalls {

@@ -58,7 +58,13 @@ prof = {"defaultAction":"SCMP_ACT_ERRNO","defaultErrnoRet":1,"architectures":["S
 # masked_eq: value=mask? OCI: value is mask, valueTwo is datum
 prof["syscalls"][1]["args"]=[arg(0,NS_MASK,"SCMP_CMP_MASKED_EQ",0)]
 
+# An explicit flags list: runc's specconv gives a profile with no "flags" at all
+# SECCOMP_FILTER_FLAG_SPEC_ALLOW (speculative store bypass mitigation off). TSYNC is accepted
+# and ignored by libcontainer, and survives JSON round trips (an empty list would be omitted).
+FLAGS = ["SECCOMP_FILTER_FLAG_TSYNC"]
 def dump(p, path):
+    p = dict(p); p["flags"] = FLAGS
+    p = {k: p[k] for k in ["defaultAction","defaultErrnoRet","architectures","flags","syscalls"]}
     # one syscall name per line would be long; keep names on one line per rule, readable diff
     out = json.dumps(p, indent=1)
     open(path,"w").write(out+"\n")
