@@ -59,13 +59,17 @@ func destroyContainer(h *handle, force bool) error {
 	return nil
 }
 
-// waitStopped waits (bounded) for the init to be gone after SIGKILL.
+// waitStopped waits (bounded, 10 s like runc) for the init to be gone after
+// SIGKILL. A pid-namespace init only finishes dying once every zombie in its
+// namespace is reaped; exec'd processes are reaped by the host's PID 1, which
+// may be slow, so poll with a growing interval.
 func waitStopped(c *libcontainer.Container) {
-	for i := 0; i < 200; i++ {
+	deadline := time.Now().Add(10 * time.Second)
+	for d := time.Millisecond; time.Now().Before(deadline); d = min(2*d, 100*time.Millisecond) {
 		if st, err := c.Status(); err != nil || st == libcontainer.Stopped {
 			return
 		}
-		time.Sleep(5 * time.Millisecond)
+		time.Sleep(d)
 	}
 	logrus.Warnf("container %s: init still present after SIGKILL", c.ID())
 }
