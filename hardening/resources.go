@@ -144,8 +144,9 @@ func clampResources(in *specs.LinuxResources, t *Tenant, fill bool) (*specs.Linu
 				max = 1000
 			}
 			if !quotaSet || *c.Quota > max || c.Period == nil || *c.Period != period {
-				p.decide(base+".cpu.quota", ActionClamp, fmt.Sprintf("%v/%v", ptrVal(c.Quota), ptrVal(c.Period)), fmt.Sprintf("%d/%d", min(max, quotaOr(c.Quota, max)), period), fmt.Sprintf("tenant per-container cpus quota %.2f", q.CPUs))
 				nq := min(max, quotaOr(c.Quota, max))
+				p.decide(base+".cpu", ActionClamp, map[string]any{"quota": ptrVal(c.Quota), "period": ptrVal(c.Period)},
+					map[string]any{"quota": nq, "period": period}, fmt.Sprintf("tenant per-container cpus quota %.2f", q.CPUs))
 				c.Quota, c.Period = &nq, &period
 			}
 		}
