@@ -61,7 +61,7 @@ func DecodeProcess(data []byte) (*specs.Process, error) {
 func typeError(err error) error {
 	var te *json.UnmarshalTypeError
 	if errors.As(err, &te) {
-		return &RefusedError{Refusals: []Refusal{{Path: te.Field, Reason: fmt.Sprintf("wrong type: JSON %s where %s expected (offset %d)", te.Value, te.Type, te.Offset)}}}
+		return &RefusedError{Refusals: []Refusal{{Path: orDoc(te.Field), Reason: fmt.Sprintf("wrong type: JSON %s where %s expected (offset %d)", te.Value, te.Type, te.Offset)}}}
 	}
 	return fmt.Errorf("invalid JSON: %w", err)
 }
