@@ -6,4 +6,7 @@ test-quotas: deps build ## tenant quotas: parent-cgroup and tenants tests (root 
 tenants: build ## show every tenant's usage against its aggregate quota (bin/tenantrun tenants)
 	bin/tenantrun tenants
 
-.PHONY: test-quotas tenants
+quotas-v2-prepare: ## build bin/v2-check (static tenantrun + runtime.test + busybox rootfs) for `hack/quotas/v2-check.sh run` on a cgroup v2 host
+	hack/quotas/v2-check.sh prepare
+
+.PHONY: test-quotas tenants quotas-v2-prepare
