@@ -248,3 +248,16 @@ func TestAuditSuffix(t *testing.T) {
 		t.Fatal("nope-audit loaded")
 	}
 }
+
+// Load runs on every container start: decode once, then a deep copy per call.
+func BenchmarkLoad(b *testing.B) {
+	if _, err := Load("web", ""); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		if _, err := Load("web", ""); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
