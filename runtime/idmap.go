@@ -77,18 +77,17 @@ func idmapRootfsUserns(rootfs string, userns int, workDir string) (newRoot strin
 	if err := unix.Fstatfs(rootFd, &sfs); err != nil {
 		return "", nil, "", fmt.Errorf("idmapped rootfs: statfs %s: %w", rootfs, err)
 	}
-	mnt, merr := mountOf(rootFd)
-
 	var treeFd int
 	kind = "bind"
 	if uint32(sfs.Type) == overlayfsMagic {
+		mnt, merr := mountOf(rootFd)
 		if merr != nil {
 			return "", nil, "", fmt.Errorf("idmapped rootfs: rootfs %s is on overlay: finding its mount: %w", rootfs, merr)
 		}
 		kind = "overlay"
 		treeFd, err = idmappedOverlay(rootfs, mnt, userns)
 	} else {
-		treeFd, err = idmappedClone(rootFd, rootfs, mnt, userns)
+		treeFd, err = idmappedClone(rootFd, rootfs, userns)
 	}
 	if err != nil {
 		return "", nil, "", err
@@ -157,8 +156,7 @@ func idmapSupported(dir string) error {
 		return err
 	}
 	defer unix.Close(fd)
-	mnt, _ := mountOf(fd)
-	tree, err := idmappedClone(fd, dir, mnt, ns)
+	tree, err := idmappedClone(fd, dir, ns)
 	if err != nil {
 		return err
 	}
@@ -167,7 +165,8 @@ func idmapSupported(dir string) error {
 
 // idmappedClone clones the mount tree at fd (detached, recursive) and sets the
 // user namespace's mapping on it.
-func idmappedClone(fd int, path string, mnt *mountinfo.Info, ns int) (int, error) {
+// (/proc/self/mountinfo, O(mounts on the host), is only read to explain a refusal.)
+func idmappedClone(fd int, path string, ns int) (int, error) {
 	tree, err := unix.OpenTree(fd, "", unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_EMPTY_PATH|unix.AT_RECURSIVE)
 	if err != nil {
 		return -1, fmt.Errorf("idmapped rootfs: open_tree(%s): %w", path, err)
@@ -175,6 +174,7 @@ func idmappedClone(fd int, path string, mnt *mountinfo.Info, ns int) (int, error
 	attr := unix.MountAttr{Attr_set: unix.MOUNT_ATTR_IDMAP, Userns_fd: uint64(ns), Propagation: unix.MS_PRIVATE}
 	if err := unix.MountSetattr(tree, "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, &attr); err != nil {
 		unix.Close(tree)
+		mnt, _ := mountOf(fd)
 		return -1, idmapRefused(path, mnt, err)
 	}
 	return tree, nil
@@ -440,8 +440,7 @@ func idmappedOverlay(rootfs string, mnt *mountinfo.Info, ns int) (int, error) {
 			return -1, fmt.Errorf("layer %s: %w", layer, err)
 		}
 		defer unix.Close(fd)
-		lm, _ := mountOf(fd)
-		t, err := idmappedClone(fd, layer, lm, ns)
+		t, err := idmappedClone(fd, layer, ns)
 		if err != nil {
 			return -1, fmt.Errorf("layer %s: %w", layer, err)
 		}

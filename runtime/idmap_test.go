@@ -639,7 +639,8 @@ func TestNewUserns(t *testing.T) {
 		sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
 		t.Logf("%s: median %v, min %v, max %v (31 runs)", c.name, ds[15], ds[0], ds[30])
 	}
-	// No child of ours is left (zombie or alive).
+	// No child of ours is left (zombie or alive) once the background reaping is done.
+	usernsReaper.Wait()
 	ents, _ := os.ReadDir("/proc")
 	self := strconv.Itoa(os.Getpid())
 	for _, e := range ents {

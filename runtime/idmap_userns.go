@@ -77,11 +77,15 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"unsafe"
 
 	"github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
+
+// usernsReaper counts children of newUsernsClone not reaped yet (tests wait on it).
+var usernsReaper sync.WaitGroup
 
 func formatIDMap(m []specs.LinuxIDMapping) string {
 	var b strings.Builder
@@ -107,13 +111,20 @@ func newUsernsClone(uidMap, gidMap []specs.LinuxIDMapping) (int, error) {
 	defer func() {
 		unix.Close(p[1]) // the child's read returns EOF and it exits
 		_ = unix.Kill(int(pid), unix.SIGKILL)
-		var ws unix.WaitStatus
-		for {
-			if _, err := unix.Wait4(int(pid), &ws, 0, nil); err != unix.EINTR {
-				break
+		// Reaping waits until the child has been scheduled to exit, milliseconds on a busy
+		// machine: do it beside the mount work. Its stack is freed once it is a zombie
+		// (it no longer runs on it then).
+		usernsReaper.Add(1)
+		go func() {
+			defer usernsReaper.Done()
+			var ws unix.WaitStatus
+			for {
+				if _, err := unix.Wait4(int(pid), &ws, 0, nil); err != unix.EINTR {
+					break
+				}
 			}
-		}
-		C.tr_userns_free(stack)
+			C.tr_userns_free(stack)
+		}()
 	}()
 	proc := "/proc/" + strconv.Itoa(int(pid))
 	for _, f := range []struct{ name, data string }{{"uid_map", formatIDMap(uidMap)}, {"gid_map", formatIDMap(gidMap)}} {
