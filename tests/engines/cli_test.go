@@ -271,3 +271,27 @@ func (e *dockerish) testForgedAnnotation(t *testing.T, flag string) {
 		checkHardened(t, e.name+" forged annotation via "+c.runtime, c.tenant, p)
 	}
 }
+
+// testCrossTenantJoin: a container of tenant alpha may not join the namespaces of a running
+// container of tenant beta (--network/--ipc/--pid container:X hand the runtime /proc/<pid>/ns/*).
+func (e *dockerish) testCrossTenantJoin(t *testing.T) {
+	lc := leakCheck(t, e.runtimeRoots(t, "tenantrun-beta")...)
+	var extra []string
+	if e.name == "docker" {
+		extra = []string{"--ipc", "shareable"} // docker refuses to share a private IPC itself
+	}
+	victim := e.start(t, lc, "tenantrun-beta", extra...)
+	for _, ns := range []string{"--network", "--ipc", "--pid"} {
+		name := randName("tr-" + e.name)
+		t.Cleanup(func() { e.call(t, "rm", "-f", name) })
+		args := []string{"run", "--rm", "--name", name, "--runtime", e.runtime, ns, "container:" + victim}
+		if ns != "--network" {
+			args = append(args, e.netNone...)
+		} else if len(e.netNone) > 2 {
+			args = append(args, e.netNone[2:]...) // keep the sysctl workaround, not a 2nd network
+		}
+		r := e.call(t, append(args, busybox, "true")...)
+		checkRefused(t, e.name+" "+ns+" container:<tenant beta's>", r, `linux\.namespaces\[\d+\]\.path`)
+	}
+	e.must(t, "rm", "-f", victim)
+}
