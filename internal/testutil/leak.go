@@ -418,6 +418,18 @@ func (lc *LeakChecker) Reap() {
 		}
 	}
 	lc.mu.Unlock()
+	// State dirs of the test's ids (under the test's own --root).
+	for _, root := range scope.StateRoots {
+		ents, _ := os.ReadDir(root)
+		for _, e := range ents {
+			for _, id := range scope.IDs {
+				if id != "" && strings.Contains(e.Name(), id) {
+					_ = os.RemoveAll(filepath.Join(root, e.Name()))
+					break
+				}
+			}
+		}
+	}
 	sort.Slice(dirs, func(i, j int) bool { return strings.Count(dirs[i], "/") > strings.Count(dirs[j], "/") })
 	for _, d := range dirs {
 		_ = os.Remove(filepath.Join(CgroupRoot, d)) // rmdir; fails harmlessly if not empty

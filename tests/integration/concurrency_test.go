@@ -1,8 +1,10 @@
 package integration
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -121,9 +123,11 @@ func envInt(name string, def int) int {
 }
 
 // TestLoadConcurrentLifecycles: W workers × N lifecycles (create, start, wait for exit, delete)
-// spread over tenants. Defaults 8×20; LOAD_FULL=1 gives 8×500; LOAD_WORKERS and LOAD_ITERS
-// override; LOAD_TENANTS=a,b,c (with TENANTRUN_TEST_CONFIG defining them) spreads the workers
-// over --tenant values. 0 failures, 0 leaks, an empty list at the end.
+// spread over tenants. Defaults 8×20 over 4 tenants; LOAD_FULL=1 gives 8×500 over 10 tenants;
+// LOAD_WORKERS and LOAD_ITERS override. Tenants (tenantrun only): LOAD_TENANTS=N generates a
+// --config with N fresh tenants (unique names, so their parent cgroups are this test's alone);
+// LOAD_TENANTS=a,b,c uses those names with TENANTRUN_TEST_CONFIG; LOAD_TENANTS=0 uses the
+// default tenant. 0 failures, 0 leaks (tenant parents included), an empty list at the end.
 func TestLoadConcurrentLifecycles(t *testing.T) {
 	h := tu.New(t)
 	workers := envInt("LOAD_WORKERS", 8)
@@ -131,10 +135,7 @@ func TestLoadConcurrentLifecycles(t *testing.T) {
 	if os.Getenv("LOAD_FULL") == "1" {
 		iters = envInt("LOAD_ITERS", 500)
 	}
-	var tenants []string
-	if v := os.Getenv("LOAD_TENANTS"); v != "" && !tu.IsRunc() {
-		tenants = strings.Split(v, ",")
-	}
+	tenants := loadTenants(t, h)
 	var mu sync.Mutex
 	var failures []string
 	var lat []time.Duration
@@ -178,6 +179,14 @@ func TestLoadConcurrentLifecycles(t *testing.T) {
 					fail("create: %s", r)
 					rt.Run(t, "delete", "--force", id)
 					continue
+				}
+				if i == 0 {
+					if r := rt.Run(t, "state", id); r.Code == 0 {
+						var st tu.State
+						if json.Unmarshal([]byte(r.Stdout), &st) == nil {
+							h.Leaks.ObservePID(st.Pid) // proves tenant parents are removed too
+						}
+					}
 				}
 				if r := rt.Run(t, "start", id); r.Code != 0 {
 					fail("start: %s", r)
@@ -226,4 +235,40 @@ func TestLoadConcurrentLifecycles(t *testing.T) {
 			t.Errorf("tenant %s: containers left: %q", rt, out.Stdout)
 		}
 	}
+}
+
+// loadTenants returns the --tenant values the load test spreads its workers over, writing a
+// generated config into h.RT.Config when it makes the tenants itself.
+func loadTenants(t *testing.T, h *tu.H) []string {
+	if tu.IsRunc() {
+		return nil
+	}
+	v := os.Getenv("LOAD_TENANTS")
+	if v == "" {
+		v = "4"
+		if os.Getenv("LOAD_FULL") == "1" {
+			v = "10"
+		}
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		return strings.Split(v, ",")
+	}
+	if n <= 0 {
+		return nil
+	}
+	var cfg strings.Builder
+	var names []string
+	prefix := tu.NewID()
+	for i := 0; i < n; i++ {
+		name := fmt.Sprintf("%s-t%d", prefix, i)
+		names = append(names, name)
+		// High, test-only host ranges: 1.5e9 + i*65536.
+		fmt.Fprintf(&cfg, "[tenants.%q]\nuid_range = \"%d:65536\"\n[tenants.%q.quota]\nmemory = \"256M\"\npids = 128\ncpus = 1\n\n",
+			name, 1500000000+i*65536, name)
+	}
+	path := filepath.Join(tu.TempDir(t, "cfg"), "tenants.toml")
+	tu.WriteFile(t, path, cfg.String())
+	h.RT.Config = path
+	return names
 }

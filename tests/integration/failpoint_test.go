@@ -57,6 +57,7 @@ func TestFailpoints(t *testing.T) {
 				t.Logf("after %s there is no state for the container", phase)
 			}
 			del := h.R("delete", "--force", id)
+			t.Logf("delete --force after %s: exit %d %q", phase, del.Code, firstLine(del.Stderr))
 			if del.Panicked() || del.TimedOut {
 				t.Errorf("delete --force after %s: %s", phase, del)
 			}
