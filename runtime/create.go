@@ -127,6 +127,21 @@ func createContainer(g *Global, o CreateOptions, act action) (int, error) {
 		return -1, err
 	}
 	defer lock.Close()
+	// We own the id now: the idmapped rootfs goes onto the mount point that
+	// libcontainer's config already names. The record is written first, so
+	// a crash from here on leaves something delete and gc can clean up.
+	if err := prep.claimWorkDir(); err != nil {
+		destroy()
+		return -1, err
+	}
+	if err := writeSidecar(stateDir, prep.side); err != nil {
+		destroy()
+		return -1, err
+	}
+	if err := prep.mountRootfs(); err != nil {
+		destroy()
+		return -1, err
+	}
 	if err := writeSidecar(stateDir, prep.side); err != nil {
 		destroy()
 		return -1, err

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/opencontainers/runc/libcontainer"
 	"github.com/opencontainers/runtime-spec/specs-go"
@@ -32,6 +33,9 @@ type prepared struct {
 	decisions []hardening.Decision
 	refusal   error // audit mode: what enforce would have refused
 	unlock    func()
+
+	wd         string // idmap work directory (mount point parent), once chosen
+	origRootfs string // the engine's rootfs, seen through the idmap
 }
 
 const maxConfigSize = 16 << 20
@@ -145,7 +149,7 @@ func preparePolicy(g *Global, bundle, id string, console bool) (*prepared, error
 	if err != nil {
 		return nil, err
 	}
-	spec, err := hardening.DecodeSpec(data)
+	spec, err := decodeSpec(bundle, data)
 	if err != nil {
 		return nil, err
 	}
@@ -219,10 +223,12 @@ func idmapWorkDir(root, id string) string {
 	return filepath.Join(idmapRoot, hex.EncodeToString(sum[:6])+"-"+id)
 }
 
-// setupHost does the host-side work the policy calls for, before libcontainer
+// setupHost does the host-side work the policy calls for before libcontainer
 // creates anything: the tenant's parent cgroup with its aggregate limits, and
-// an idmapped view of the rootfs so a root-owned image works under the
-// tenant's user namespace. cleanupHost undoes it.
+// the mount point of the idmapped rootfs (so a root-owned image works under the
+// tenant's user namespace), which root.path is pointed at. The idmapped mount
+// itself is made by mountRootfs once libcontainer.Create has given us the id:
+// two creates of one id must never touch each other's mounts.
 func (p *prepared) setupHost() error {
 	if p.side.CgroupParent != "" {
 		q := p.tenant.Quota
@@ -235,26 +241,55 @@ func (p *prepared) setupHost() error {
 	if p.side.Mode != "enforce" || !wantsIdmap(p.spec) {
 		return nil
 	}
-	wd := idmapWorkDir(p.root, p.id)
-	if err := idmapCleanup(wd); err != nil { // a leftover of a crashed create of the same id
-		return err
-	}
-	if err := os.MkdirAll(wd, 0o711); err != nil { // the container's root must be able to traverse it
-		return fmt.Errorf("idmapped rootfs: %w", err)
-	}
-	p.side.WorkDir = wd
 	rootfs := p.spec.Root.Path
 	if !filepath.IsAbs(rootfs) {
 		rootfs = filepath.Join(p.side.Bundle, rootfs)
 	}
-	newRoot, mounts, err := idmapRootfs(rootfs, p.spec.Linux.UIDMappings, p.spec.Linux.GIDMappings, wd)
+	if fi, err := os.Stat(rootfs); err != nil || !fi.IsDir() {
+		if err == nil {
+			err = errors.New("not a directory")
+		}
+		return fmt.Errorf("root.path %q: %w", p.spec.Root.Path, unwrapPathErr(err))
+	}
+	p.origRootfs = rootfs
+	p.wd = idmapWorkDir(p.root, p.id)
+	// The container's root must be able to traverse these (0711).
+	if err := os.MkdirAll(filepath.Join(p.wd, "rootfs"), 0o711); err != nil {
+		return fmt.Errorf("idmapped rootfs: %w", err)
+	}
+	_ = os.Chmod(idmapRoot, 0o711)
+	_ = os.Chmod(p.wd, 0o711)
+	p.spec.Root.Path = filepath.Join(p.wd, "rootfs")
+	return nil
+}
+
+// claimWorkDir records the idmap work directory as this container's, once
+// libcontainer.Create has made the id ours.
+func (p *prepared) claimWorkDir() error {
+	if p.wd == "" {
+		return nil
+	}
+	p.side.WorkDir = p.wd
+	return nil
+}
+
+// mountRootfs puts the idmapped view of the image on the mount point,
+// first removing what a crashed create of the same id may have left there.
+func (p *prepared) mountRootfs() error {
+	if p.wd == "" {
+		return nil
+	}
+	if err := idmapCleanup(p.wd); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(p.wd, 0o711); err != nil {
+		return fmt.Errorf("idmapped rootfs: %w", err)
+	}
+	_, mounts, err := idmapRootfs(p.origRootfs, p.spec.Linux.UIDMappings, p.spec.Linux.GIDMappings, p.wd)
 	if err != nil {
-		_ = os.Remove(wd)
-		p.side.WorkDir = ""
 		return fmt.Errorf("root.path: %w", err)
 	}
 	p.side.Mounts = mounts
-	p.spec.Root.Path = newRoot
 	return nil
 }
 
@@ -346,8 +381,53 @@ func audit(g *Global, p *prepared, verb, _ string) {
 	p.writeAudit(verb, verdict, p.refusal)
 }
 
+// decodeSpec decodes config.json strictly; errors name the file (refusals
+// keep their "refused:" form, which engines and operators grep for).
+func decodeSpec(bundle string, data []byte) (*specs.Spec, error) {
+	if err := checkUTF8(data); err != nil {
+		return nil, fmt.Errorf("bundle %q: config.json: %w", bundle, err)
+	}
+	spec, err := hardening.DecodeSpec(data)
+	if err != nil {
+		var re *hardening.RefusedError
+		if errors.As(err, &re) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("bundle %q: config.json: %w", bundle, err)
+	}
+	return spec, nil
+}
+
 func decodeProcess(data []byte) (*specs.Process, error) {
-	return hardening.DecodeProcess(data)
+	if err := checkUTF8(data); err != nil {
+		return nil, fmt.Errorf("process.json: %w", err)
+	}
+	p, err := hardening.DecodeProcess(data)
+	if err != nil {
+		var re *hardening.RefusedError
+		if errors.As(err, &re) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("process.json: %w", err)
+	}
+	return p, nil
+}
+
+// checkUTF8 refuses documents that are not valid UTF-8: JSON requires it, and
+// Go's decoder would otherwise silently replace bad bytes in strings.
+func checkUTF8(data []byte) error {
+	if utf8.Valid(data) {
+		return nil
+	}
+	off := 0
+	for off < len(data) {
+		r, n := utf8.DecodeRune(data[off:])
+		if r == utf8.RuneError && n <= 1 {
+			break
+		}
+		off += n
+	}
+	return fmt.Errorf("invalid UTF-8 at byte offset %d (JSON must be UTF-8)", off)
 }
 
 // containerTenant reloads the policy and the tenant a container was created for.

@@ -42,7 +42,7 @@ func judge(g *Global, o PolicyOptions) (*hardening.Explanation, error) {
 	if err != nil {
 		return nil, err
 	}
-	spec, derr := hardening.DecodeSpec(data)
+	spec, derr := decodeSpec(bundle, data)
 	if derr != nil {
 		return hardening.NewExplanation(nil, nil, derr, cfg, nil), nil
 	}
