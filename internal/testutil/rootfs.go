@@ -87,7 +87,19 @@ func buildCachedRootfs() (string, error) {
 	}
 	// The rootfs must be reachable by a user-namespaced container root (an unprivileged host uid).
 	_ = os.Chmod(cache, 0o755)
-	dir := filepath.Join(cache, "busybox-"+rootfsLayout+"-"+sum[:16])
+	// The key also covers hack/rootfs/mk-busybox.sh (and the probe it copies) when present, so
+	// a change there rebuilds the cached template.
+	key := sum
+	for _, p := range []string{"hack/rootfs/mk-busybox.sh", "hack/rootfs/probe/tenantrun-probe"} {
+		if h, err := fileHash(filepath.Join(RepoRoot(), p)); err == nil {
+			key += h
+		}
+	}
+	if os.Getenv("TENANTRUN_TEST_GO_ROOTFS") != "" {
+		key += "go"
+	}
+	ks := sha256.Sum256([]byte(key))
+	dir := filepath.Join(cache, "busybox-"+rootfsLayout+"-"+hex.EncodeToString(ks[:8]))
 	if _, err := os.Stat(filepath.Join(dir, ".complete")); err == nil {
 		return dir, nil
 	}
