@@ -17,7 +17,9 @@ package runtime
 //   - .setup.lock, global: held EXCLUSIVE for the few milliseconds of mkdir+write and of
 //     rmdir, so that the record of which directories tenantrun created stays consistent and
 //     two tenants never race on the shared top directory ("/tenantrun").
-// Lock files are never removed (removing a lock file races with flock on it).
+// A tenant's lock file is removed by the release that removed its parent, while holding it
+// exclusively; whoever locks a lock file checks afterwards that the path still names the
+// file it locked, and retries otherwise.
 //
 // "Never touch cgroups you did not create": with cgroupfs, ensureTenantParent records in
 // tenantLockDir/created.json every directory it created (the tenant parent and, if it made
@@ -219,21 +221,37 @@ var tenantHeld = struct {
 }{n: map[string]int{}, pending: map[string]*sidecar{}}
 
 func tenantLockFile(path string, how int) (*os.File, error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|unix.O_CLOEXEC, 0o600)
-	if err != nil {
-		return nil, err
-	}
-	for {
-		err = unix.Flock(int(f.Fd()), how)
-		if err != unix.EINTR {
-			break
+	// A release removes a tenant's lock file (holding it exclusively) once the parent is
+	// gone, so a lock taken on a file that was unlinked meanwhile is no lock: retry on the
+	// file the path names now.
+	for attempt := 0; ; attempt++ {
+		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|unix.O_CLOEXEC, 0o600)
+		if err != nil {
+			return nil, err
+		}
+		for {
+			err = unix.Flock(int(f.Fd()), how)
+			if err != unix.EINTR {
+				break
+			}
+		}
+		if err != nil {
+			f.Close()
+			return nil, err
+		}
+		var held, now unix.Stat_t
+		if err := unix.Fstat(int(f.Fd()), &held); err != nil {
+			f.Close()
+			return nil, err
+		}
+		if err := unix.Stat(path, &now); err == nil && now.Ino == held.Ino && now.Dev == held.Dev {
+			return f, nil
+		}
+		f.Close()
+		if attempt >= 100 {
+			return nil, fmt.Errorf("%s keeps being replaced", path)
 		}
 	}
-	if err != nil {
-		f.Close()
-		return nil, err
-	}
-	return f, nil
 }
 
 func tenantLockDirReady() error {
@@ -562,8 +580,13 @@ func releaseTenantParent(s *sidecar) {
 		return
 	}
 	defer sl.Close()
-	if err := removeTenantParent(parent, systemd); err != nil {
+	gone, err := removeTenantParent(parent, systemd)
+	if err != nil {
 		logrus.Warnf("tenant cgroup %s: %v", parent, err)
+	}
+	if gone {
+		// Still holding it exclusively: a create waiting on this file retries on a new one.
+		_ = os.Remove(filepath.Join(tenantLockDir, key+".lock"))
 	}
 }
 
@@ -605,37 +628,41 @@ func gcTenantParents() {
 	}
 }
 
-// removeTenantParent does the removal; the caller holds both locks.
-func removeTenantParent(parent string, systemd bool) error {
+// removeTenantParent does the removal; the caller holds both locks. gone reports that the
+// parent no longer exists in any hierarchy.
+func removeTenantParent(parent string, systemd bool) (gone bool, err error) {
 	inner, err := tenantParentInner(parent, systemd)
 	if err != nil {
-		return err
+		return false, err
 	}
 	cg, err := tenantCgroupConfig(parent, systemd, nil)
 	if err != nil {
-		return err
+		return false, err
 	}
 	m, err := manager.New(cg)
 	if err != nil {
-		return err
+		return false, err
 	}
 	paths := m.GetPaths()
 	for _, p := range paths {
 		if dirHasSubdir(p) {
 			logrus.Debugf("tenant cgroup %s: %s still has child cgroups, keeping it", parent, p)
-			return nil
+			return false, nil
 		}
 	}
 	if systemd {
 		// A transient slice tenantrun started; stopping it removes its cgroups.
 		if !m.Exists() {
-			return nil
+			return true, nil
 		}
-		return m.Destroy()
+		if err := m.Destroy(); err != nil {
+			return false, err
+		}
+		return true, nil
 	}
 	created, err := readCreated()
 	if err != nil {
-		return err
+		return false, err
 	}
 	cands := candidateDirs(paths, inner)
 	var removed []string
@@ -661,10 +688,16 @@ func removeTenantParent(parent string, systemd bool) error {
 	if err := recordCreated(nil, removed); err != nil {
 		errs = append(errs, err.Error())
 	}
-	if len(errs) > 0 {
-		return fmt.Errorf("removing: %s", strings.Join(errs, "; "))
+	gone = true
+	for _, p := range paths {
+		if _, err := os.Stat(p); err == nil {
+			gone = false
+		}
 	}
-	return nil
+	if len(errs) > 0 {
+		return gone, fmt.Errorf("removing: %s", strings.Join(errs, "; "))
+	}
+	return gone, nil
 }
 
 func dirHasSubdir(dir string) bool {

@@ -402,6 +402,44 @@ func TestTenantParentLifecycleRealKernel(t *testing.T) {
 	if rec, err := readCreated(); err != nil || len(rec) != 0 {
 		t.Errorf("record after release: %v, %v", rec, err)
 	}
+	if _, err := os.Stat(lockPath); err == nil {
+		t.Errorf("lock file %s left after the parent was removed", lockPath)
+	}
+}
+
+// A lock taken on a lock file that a release unlinked meanwhile is retaken on the new file.
+func TestTenantLockFileReplaced(t *testing.T) {
+	withTestLockDir(t)
+	path := filepath.Join(tenantLockDir, "x.lock")
+	held, err := tenantLockFile(path, syscall.LOCK_EX)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan *os.File)
+	go func() {
+		f, err := tenantLockFile(path, syscall.LOCK_SH)
+		if err != nil {
+			t.Error(err)
+		}
+		done <- f
+	}()
+	time.Sleep(100 * time.Millisecond)
+	if err := os.Remove(path); err != nil { // what a release does, holding it
+		t.Fatal(err)
+	}
+	held.Close()
+	f := <-done
+	if f == nil {
+		return
+	}
+	defer f.Close()
+	var a, b syscall.Stat_t
+	if err := syscall.Fstat(int(f.Fd()), &a); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Stat(path, &b); err != nil || a.Ino != b.Ino {
+		t.Errorf("lock held on an unlinked file (path: %v)", err)
+	}
 }
 
 func TestTenantParentNeverRemovesForeign(t *testing.T) {
