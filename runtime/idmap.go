@@ -197,15 +197,16 @@ func idmapRefused(path string, mnt *mountinfo.Info, err error) error {
 		why = "the kernel refused MOUNT_ATTR_IDMAP"
 	}
 	sub := ""
-	if where != "" {
-		if subs := submountTypes(where); len(subs) > 0 {
-			sub = "; mounts below it: " + strings.Join(subs, ", ")
-		}
+	if subs := submountTypes(path); len(subs) > 0 {
+		sub = "; mounts below " + path + ": " + strings.Join(subs, ", ")
 	}
 	return fmt.Errorf("rootfs on %s cannot be idmapped: %s: %s (%s mounted at %s%s): %w", fstype, path, why, fstype, where, sub, err)
 }
 
 func submountTypes(dir string) []string {
+	if real, err := filepath.EvalSymlinks(dir); err == nil {
+		dir = real
+	}
 	infos, err := mountinfo.GetMounts(mountinfo.PrefixFilter(dir))
 	if err != nil {
 		return nil

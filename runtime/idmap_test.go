@@ -324,6 +324,16 @@ func TestIdmapRootfsRefusals(t *testing.T) {
 		t.Errorf("error does not name the filesystem: %v", err)
 	}
 	t.Logf("ramfs: %v", err)
+	if err := idmapSupported(ram); err == nil {
+		t.Error("idmapSupported(ramfs) = nil")
+	}
+	if err := idmapSupported(workDir); err != nil {
+		t.Errorf("idmapSupported(%s): %v", workDir, err)
+	}
+	// A tree with a submount that cannot be idmapped is refused as a whole, naming it.
+	if err := idmapSupported(base); err == nil || !strings.Contains(err.Error(), ram+" (ramfs)") {
+		t.Errorf("idmapSupported of a tree holding a ramfs: %v", err)
+	}
 
 	// A directory inside an overlay (not the overlay's root) is refused clearly.
 	lo, up, wk, merged := filepath.Join(base, "lo"), filepath.Join(base, "up"), filepath.Join(base, "wk"), filepath.Join(base, "merged")
