@@ -37,6 +37,7 @@ func run() int {
 		cacheDir    = flag.String("cache", "/var/cache/tenantrun-test/conformance", "build cache for the suite's programs")
 		reportPath  = flag.String("report", "report.md", "markdown report to write ('' for none)")
 		resultsPath = flag.String("results", "", "JSON results to write (default <work>/results.json)")
+		retry       = flag.Bool("retry", true, "run a program once more when it has unexpected non-passes (timing flakes); reported")
 	)
 	flag.Parse()
 	ci := os.Getenv("CI") == "true"
@@ -174,6 +175,16 @@ func run() int {
 		for _, p := range progs {
 			res := runProgram(t, suiteDir, p, *timeout, cg)
 			classify(res, exps)
+			if n := unexpected(res); n > 0 && *retry {
+				// Several programs race the runtime with fixed sleeps (killsig,
+				// kill, pidfile) and flake on a loaded 2-core machine: one more
+				// try, and the report says so.
+				first := res
+				res = runProgram(t, suiteDir, p, *timeout, cg)
+				classify(res, exps)
+				res.Retried = fmt.Sprintf("first attempt had %d unexpected non-pass(es): %s", n, firstUnexpected(first))
+				res.Leaks = append(first.Leaks, res.Leaks...)
+			}
 			tr.Results = append(tr.Results, res)
 			printProgram(res)
 		}
@@ -209,4 +220,23 @@ func tenantNote(t *Target) string {
 		return ""
 	}
 	return fmt.Sprintf(" --config %s --tenant %s", t.Config, t.Tenant)
+}
+
+func unexpected(r *ProgramResult) int {
+	n := 0
+	for _, f := range r.Findings {
+		if f.Line == 0 {
+			n++
+		}
+	}
+	return n
+}
+
+func firstUnexpected(r *ProgramResult) string {
+	for _, f := range r.Findings {
+		if f.Line == 0 {
+			return fmt.Sprintf("%s %q", f.Status, f.Desc)
+		}
+	}
+	return ""
 }

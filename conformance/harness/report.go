@@ -177,6 +177,9 @@ func printProgram(r *ProgramResult) {
 	if skipsListed > 0 {
 		fmt.Printf("         (%d skips, all listed)\n", skipsListed)
 	}
+	if r.Retried != "" {
+		fmt.Printf("         retried once: %s\n", r.Retried)
+	}
 	for _, l := range r.Leaks {
 		fmt.Printf("         left behind (cleaned up): %s\n", l)
 	}
@@ -362,6 +365,19 @@ func renderReport(run *Run, exps []*Expectation) string {
 		for _, k := range order {
 			w("| %s | %s | %d | %s | %s |\n", tr.Target, k.prog, counts[k], mdEscape(k.desc), cls[k])
 		}
+	}
+	w("\n## Retried programs (timing flakes on a loaded machine; only the second run counts)\n\n")
+	retried := false
+	for _, tr := range run.Targets {
+		for _, r := range tr.Results {
+			if r.Retried != "" {
+				retried = true
+				w("- %s `%s`: %s\n", tr.Target, r.Program, mdEscape(r.Retried))
+			}
+		}
+	}
+	if !retried {
+		w("None.\n")
 	}
 	w("\n## Left behind by the suite or the runtime (cleaned up by the harness)\n\n")
 	any := false

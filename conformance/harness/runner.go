@@ -96,6 +96,7 @@ type ProgramResult struct {
 	Stderr   string
 	Leaks    []string // what the program (or the runtime) left behind, already cleaned
 	Findings []Finding
+	Retried  string `json:",omitempty"` // why the program ran twice (only the second run counts)
 }
 
 // Counts returns passed, failed, skipped (TODO points count as neither).
@@ -155,11 +156,28 @@ func runProgram(t *Target, suiteDir, program string, timeout time.Duration, cg *
 	synth := func(desc, detail string) {
 		res.Points = append(res.Points, Point{Num: len(res.Points) + 1, Status: Fail, Desc: desc, YAMLAfter: detail})
 	}
+	// A create that fails shows up as a bare "exit status 1" (the suite's t.Fail) or as
+	// the program's own exit status; the runtime's error message is the real identity of
+	// such a failure, so it is appended: the k-th bare point gets the k-th error the
+	// runtime printed, a non-zero program exit gets the last one. Without this an entry
+	// for "exit status 1" would excuse any cause at all.
+	causes := runtimeErrors(res.Stderr, t.Dir)
+	k := 0
+	for i := range res.Points {
+		if res.Points[i].Status == Fail && bareExitRe.MatchString(res.Points[i].Desc) && k < len(causes) {
+			res.Points[i].Desc += ": " + causes[k]
+			k++
+		}
+	}
+	last := ""
+	if len(causes) > 0 {
+		last = ": " + causes[len(causes)-1]
+	}
 	switch {
 	case res.TimedOut:
 		synth("(timeout)", fmt.Sprintf("killed after %s", timeout))
 	case res.ExitCode != 0:
-		synth(fmt.Sprintf("(exit status %d)", res.ExitCode), tail(res.Stderr, 2000))
+		synth(fmt.Sprintf("(exit status %d)%s", res.ExitCode, last), tail(res.Stderr, 2000))
 	}
 	if perr != nil {
 		synth("(bad TAP)", perr.Error())
@@ -178,7 +196,11 @@ func runProgram(t *Target, suiteDir, program string, timeout time.Duration, cg *
 		case tap.PlanSkip != "":
 			res.Points = append(res.Points, Point{Num: 1, Status: Skip, Desc: tap.PlanSkip})
 		case len(tap.Orphans) > 0:
-			synth("(no test points) "+yamlError(tap.Orphans), strings.Join(tap.Orphans, "\n"))
+			e := yamlError(tap.Orphans)
+			if bareExitRe.MatchString(e) && last != "" {
+				e += last
+			}
+			synth("(no test points) "+e, strings.Join(tap.Orphans, "\n"))
 		default:
 			res.Points = append(res.Points, Point{Num: 1, Status: Pass, Desc: "(exit status 0)"})
 		}
@@ -251,4 +273,48 @@ func yamlError(blocks []string) string {
 		}
 	}
 	return ""
+}
+
+var (
+	bareExitRe  = regexp.MustCompile(`^exit status \d+$`)
+	logrusErrRe = regexp.MustCompile(`level=error msg="((?:[^"\\]|\\.)*)"`)
+	fdNumRe     = regexp.MustCompile(`(fd/|fd )\d+`)
+	nsexecRe    = regexp.MustCompile(`(nsexec-\d+)\[\d+\]`)
+	ocitestRe   = regexp.MustCompile(`ocitest\d+`)
+	errPrefixes = []string{"runc create failed: ", "runc run failed: ", "runc start failed: ", "tenantrun: "}
+	maxCauseLen = 200
+)
+
+// runtimeErrors extracts the runtime's error messages from a program's stderr, in
+// order, normalised so that they are stable across runs: runc's logrus lines
+// (level=error msg="...") and tenantrun's "tenantrun: ..." lines, with container ids,
+// the work directory, bundle names and fd numbers replaced.
+func runtimeErrors(stderr, workDir string) []string {
+	var out []string
+	for _, line := range strings.Split(stderr, "\n") {
+		msg := ""
+		if m := logrusErrRe.FindStringSubmatch(line); m != nil {
+			msg = strings.ReplaceAll(m[1], `\"`, `"`)
+		} else if strings.HasPrefix(line, "tenantrun: ") {
+			msg = line
+		} else {
+			continue
+		}
+		for _, p := range errPrefixes {
+			msg = strings.TrimPrefix(msg, p)
+		}
+		msg = uuidRe.ReplaceAllString(msg, "<id>")
+		if workDir != "" {
+			msg = strings.ReplaceAll(msg, workDir, "<work>")
+		}
+		msg = ocitestRe.ReplaceAllString(msg, "<bundle>")
+		msg = fdNumRe.ReplaceAllString(msg, "${1}N")
+		msg = nsexecRe.ReplaceAllString(msg, "$1")
+		msg = strings.TrimSpace(msg)
+		if len(msg) > maxCauseLen {
+			msg = msg[:maxCauseLen] + "…"
+		}
+		out = append(out, msg)
+	}
+	return out
 }
