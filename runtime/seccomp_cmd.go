@@ -604,8 +604,15 @@ func formatSeccompRecord(msg string) (string, bool) {
 	archv, err2 := strconv.ParseUint(kv["arch"], 16, 32)
 	if err1 == nil && err2 == nil {
 		if a, ok := auditArch[uint32(archv)]; ok {
+			prefix := ""
+			if a == libseccomp.ArchAMD64 && nr&0x40000000 != 0 { // an x32 call
+				prefix, nr, a = "x32:", nr&^0x40000000, libseccomp.ArchX32
+			}
 			if n, err := libseccomp.ScmpSyscall(nr).GetNameByArch(a); err == nil {
-				name = n
+				name = prefix + n
+			}
+			if a == libseccomp.ArchX86 {
+				name = "i386:" + name
 			}
 		}
 	}
