@@ -13,5 +13,6 @@ func TestDocker(t *testing.T) {
 	// CAP_SYS_RESOURCE), so only the host socket is tried here.
 	t.Run("refusals", func(t *testing.T) { e.testRefusals(t, false) })
 	t.Run("cross-tenant-join", func(t *testing.T) { e.testCrossTenantJoin(t) })
+	t.Run("policy", e.testPolicy)
 	// docker labels are not OCI annotations; docker 20.10 has no --annotation: nothing to forge.
 }

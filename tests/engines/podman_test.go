@@ -20,6 +20,7 @@ func TestPodman(t *testing.T) {
 	t.Run("pod", func(t *testing.T) { testPodmanPod(t, e) })
 	t.Run("uidmap", func(t *testing.T) { testPodmanUIDMap(t, e) })
 	t.Run("cross-tenant-join", func(t *testing.T) { e.testCrossTenantJoin(t) })
+	t.Run("policy", e.testPolicy)
 }
 
 // testPodmanUIDMap: an engine-chosen mapping is kept only inside the tenant's own range; the
