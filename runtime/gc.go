@@ -70,5 +70,8 @@ func GC(g *Global, w io.Writer) error {
 			fmt.Fprintf(w, "removed leftover idmapped rootfs of %s\n", id)
 		}
 	}
+	// Tenant parents whose last container's create was killed before its own
+	// cgroup existed.
+	gcTenantParents()
 	return errors.Join(errs...)
 }

@@ -211,7 +211,7 @@ func preparePolicy(g *Global, bundle, id string, console bool) (*prepared, error
 // tenantParentOf is the tenant's parent cgroup as the cgroup manager names it.
 func tenantParentOf(cfg *hardening.Config, t *hardening.Tenant, systemd bool) string {
 	if systemd {
-		return cfg.Defaults.CgroupParent + "-" + t.Name + ".slice"
+		return tenantSliceName(cfg.Defaults.CgroupParent, t.Name)
 	}
 	return hardening.TenantCgroupPath(cfg, t)
 }
