@@ -11,6 +11,9 @@ import (
 type pol struct {
 	decisions []Decision
 	refusals  []Refusal
+	// joinedSameTenant: the spec joins a namespace of one of the tenant's containers
+	// (a pod member); set by enforceNamespaces, read by checkBind.
+	joinedSameTenant bool
 }
 
 func (p *pol) decide(path string, a Action, old, new any, reason string) {

@@ -18,7 +18,13 @@ type fakeHost struct {
 	sockets  map[string]bool     // sockets below prefixes
 	ns       map[string]NSID     // namespace files
 	hostNS   map[specs.LinuxNamespaceType]NSID
-	owner    map[NSID]string // namespace -> tenant
+	owner    map[NSID]string   // namespace -> tenant
+	ctrs     map[string]string // container id -> tenant
+}
+
+func (h *fakeHost) ContainerTenant(id string) (string, bool) {
+	t, ok := h.ctrs[id]
+	return t, ok
 }
 
 var dirNames = map[string]bool{"rootfs": true, "merged": true, "shm": true, "secrets": true}
@@ -114,6 +120,12 @@ func newFakeHost() *fakeHost {
 		ns:     map[string]NSID{},
 		hostNS: map[specs.LinuxNamespaceType]NSID{},
 		owner:  map[NSID]string{},
+		ctrs: map[string]string{
+			"00158cf3156d2818cf3cd85aa5f4ed92b009ea5585799234d41ebae65a024c30": "default", // CRI sandbox web-0
+			"be5d09b1020f0e513ffd6190cd310d218820b22eeb73b50994259ed458ae68e1": "default", // CRI sandbox priv-0
+			"54f8118c2ac9cb5128592bae9fe76d8f40d5df755b62aa62ae58197a70e9c9a1": "default", // podman pod infra
+			"0ther5a4db0x": "t2",
+		},
 	}
 	types := map[specs.LinuxNamespaceType]string{specs.PIDNamespace: "pid", specs.NetworkNamespace: "net", specs.IPCNamespace: "ipc", specs.UTSNamespace: "uts", specs.MountNamespace: "mnt", specs.UserNamespace: "user", specs.CgroupNamespace: "cgroup", specs.TimeNamespace: "time"}
 	ino := uint64(4026531800)

@@ -16,6 +16,9 @@ type OSHost struct {
 	// NamespaceOwner, set by the runtime from its state, says which tenant's
 	// container owns a namespace (path and its identity). Nil: no container owns any.
 	NamespaceOwner func(path string, id NSID) (tenant string, found bool)
+	// ContainerOwner, set by the runtime from its state, says which tenant a container
+	// id (a pod sandbox's) belongs to. Nil: unknown.
+	ContainerOwner func(id string) (tenant string, found bool)
 }
 
 var nsProcName = map[specs.LinuxNamespaceType]string{
@@ -128,4 +131,12 @@ func (h OSHost) NamespaceTenant(path string, id NSID) (string, bool) {
 		return "", false
 	}
 	return h.NamespaceOwner(path, id)
+}
+
+// ContainerTenant asks the runtime's state through ContainerOwner.
+func (h OSHost) ContainerTenant(id string) (string, bool) {
+	if h.ContainerOwner == nil {
+		return "", false
+	}
+	return h.ContainerOwner(id)
 }

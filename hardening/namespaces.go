@@ -72,6 +72,7 @@ func (p *pol) checkNamespacePath(ns specs.LinuxNamespace, req Request) string {
 	}
 	if owner, found := req.Host.NamespaceTenant(np, id); found {
 		if owner == req.Tenant.Name {
+			p.joinedSameTenant = true
 			return ""
 		}
 		return fmt.Sprintf("%q belongs to another tenant's container", np)

@@ -151,7 +151,7 @@ func TestRuleTable(t *testing.T) {
 			}
 		}},
 		{"scratch /run before engine file under /run", func(s *specs.Spec) {
-			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/run/.containerenv", Type: "bind", Source: "/tmp/clients/podman/run/x/userdata/.containerenv", Options: []string{"bind"}})
+			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/run/.containerenv", Type: "bind", Source: "/tmp/clients/podman/run/c1/userdata/.containerenv", Options: []string{"bind"}})
 		}, "", func(t *testing.T, s *specs.Spec) {
 			ri := slices.IndexFunc(s.Mounts, func(m specs.Mount) bool { return m.Destination == "/run" })
 			ci := slices.IndexFunc(s.Mounts, func(m specs.Mount) bool { return m.Destination == "/run/.containerenv" })
@@ -159,6 +159,20 @@ func TestRuleTable(t *testing.T) {
 				t.Fatalf("/run at %d, .containerenv at %d", ri, ci)
 			}
 		}},
+		{"engine file of another container", func(s *specs.Spec) {
+			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/etc/hosts", Type: "bind", Source: "/tmp/clients/docker/data/containers/victim/hosts", Options: []string{"bind"}})
+		}, "mounts[7].source", nil},
+		{"engine file of another tenant's sandbox", func(s *specs.Spec) {
+			s.Annotations = map[string]string{"io.kubernetes.cri.sandbox-id": "0ther5a4db0x"}
+			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/etc/hosts", Type: "bind", Source: "/tmp/clients/sandboxes/0ther5a4db0x/hosts", Options: []string{"bind"}})
+		}, "mounts[7].source", nil},
+		{"engine file of an unknown sandbox, not a pod member", func(s *specs.Spec) {
+			s.Annotations = map[string]string{"io.kubernetes.cri.sandbox-id": "unknown1"}
+			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/etc/hosts", Type: "bind", Source: "/tmp/clients/sandboxes/unknown1/hosts", Options: []string{"bind"}})
+		}, "mounts[7].source", nil},
+		{"engine file of the container", func(s *specs.Spec) {
+			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/etc/hosts", Type: "bind", Source: "/tmp/clients/docker/data/containers/c1/hosts", Options: []string{"bind"}})
+		}, "", nil},
 		{"engine file to odd destination", func(s *specs.Spec) {
 			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/etc/shadow", Type: "bind", Source: "/tmp/clients/podman/run/x/userdata/hosts", Options: []string{"bind"}})
 		}, "mounts[7].source", nil},
@@ -302,6 +316,29 @@ func TestTerminalWithConsoleSocket(t *testing.T) {
 	_, _, err := run(t, func(s *specs.Spec) { s.Process.Terminal = true }, func(r *Request) { r.ConsoleSocket = true })
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestPodMemberSandboxFiles(t *testing.T) {
+	cfg := engineTestConfig(t)
+	mk := func(sandbox string, joinPath string) error {
+		s := baseSpec(t)
+		s.Annotations = map[string]string{"io.kubernetes.cri.sandbox-id": sandbox}
+		if joinPath != "" {
+			s.Linux.Namespaces[2].Path = joinPath
+		}
+		s.Mounts = append(s.Mounts, specs.Mount{Destination: "/etc/resolv.conf", Type: "bind", Source: "/tmp/ctrd/root/sandboxes/" + sandbox + "/resolv.conf", Options: []string{"rbind"}})
+		_, _, err := Enforce(Request{Spec: s, Bundle: hostileBundleParent + "/c1", ContainerID: "c1", Tenant: cfg.Tenants["default"], Config: cfg, Host: newFakeHost()})
+		return err
+	}
+	if err := mk("00158cf3156d2818cf3cd85aa5f4ed92b009ea5585799234d41ebae65a024c30", ""); err != nil {
+		t.Fatalf("sandbox known to be the tenant's: %v", err)
+	}
+	if err := mk("unknownsandbox", "/proc/4298/ns/ipc"); err != nil {
+		t.Fatalf("unknown sandbox, but a member of the tenant's pod: %v", err)
+	}
+	if err := mk("unknownsandbox", ""); err == nil {
+		t.Fatal("unknown sandbox and no pod membership accepted")
 	}
 }
 

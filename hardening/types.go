@@ -132,6 +132,9 @@ type Host interface {
 	// NamespaceTenant says which tenant's container owns the namespace at path, from
 	// the runtime's state. found is false when no container of any tenant owns it.
 	NamespaceTenant(path string, id NSID) (tenant string, found bool)
+	// ContainerTenant says which tenant the container (sandbox) id belongs to, from the
+	// runtime's state; found is false when the runtime does not know the id.
+	ContainerTenant(id string) (tenant string, found bool)
 }
 
 // NSID identifies a namespace (device and inode of the nsfs file).
