@@ -27,6 +27,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -121,11 +122,12 @@ func SeccompCheck(w io.Writer, file string) error {
 
 // SeccompTestOptions configures SeccompTest.
 type SeccompTestOptions struct {
-	Profile    string   // profile name (embedded or in ProfileDir) or a path to a .json file
-	ProfileDir string   // operator profile directory
-	Enforce    bool     // deny (profile errno) instead of allowing and recording
-	Rootfs     string   // chroot here before loading the filter (e.g. a bundle's rootfs)
-	Args       []string // the command
+	Profile    string        // profile name (embedded or in ProfileDir) or a path to a .json file
+	ProfileDir string        // operator profile directory
+	Enforce    bool          // deny (profile errno) instead of allowing and recording
+	Rootfs     string        // chroot here before loading the filter (e.g. a bundle's rootfs)
+	Linger     time.Duration // after CMD exits, how long to serve processes it left behind (default 2s)
+	Args       []string      // the command
 	Stdin      io.Reader
 	Stdout     io.Writer
 	Stderr     io.Writer
@@ -222,7 +224,20 @@ func SeccompTest(o SeccompTestOptions) (*SeccompTestResult, error) {
 	done := make(chan struct{})
 	go func() { sup.loop(); close(done) }()
 	werr = <-waitErr
-	<-done // the listener hangs up once every process holding the filter has exited
+	// The listener hangs up once every process holding the filter has exited. Processes CMD
+	// left running are served for o.Linger more; then the listener is closed and their
+	// not-allowed calls fail with ENOSYS.
+	linger := o.Linger
+	if linger <= 0 {
+		linger = 2 * time.Second
+	}
+	select {
+	case <-done:
+	case <-time.After(linger):
+		sup.stop.Store(true)
+		<-done
+		fmt.Fprintf(o.Stderr, "tenantrun seccomp: processes left by the command still hold the filter after %v; no longer watching them\n", linger)
+	}
 	unix.Close(fd)
 
 	res := &SeccompTestResult{Denials: sup.denials()}
@@ -356,6 +371,7 @@ type supervisor struct {
 	ruleErrno    map[string]int32
 	execAllowed  bool
 
+	stop   atomic.Bool
 	mu     sync.Mutex
 	execed bool
 	seen   map[string]*SeccompDenial
@@ -364,9 +380,9 @@ type supervisor struct {
 
 func (s *supervisor) loop() {
 	fds := []unix.PollFd{{Fd: int32(s.fd), Events: unix.POLLIN}}
-	for {
+	for !s.stop.Load() {
 		fds[0].Revents = 0
-		n, err := unix.Poll(fds, 1000)
+		n, err := unix.Poll(fds, 100)
 		if err == unix.EINTR {
 			continue
 		}

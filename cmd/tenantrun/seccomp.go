@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/urfave/cli"
 
@@ -73,6 +74,7 @@ var seccompCommand = cli.Command{
 				cli.BoolFlag{Name: "enforce", Usage: "deny the calls (as in a container) instead of allowing and recording them"},
 				cli.StringFlag{Name: "rootfs", Usage: "chroot into this directory before loading the filter (e.g. a bundle's rootfs)"},
 				cli.BoolFlag{Name: "json", Usage: "print the report as JSON"},
+				cli.DurationFlag{Name: "linger", Value: 2 * time.Second, Usage: "after CMD exits, how long to keep serving processes it left running"},
 			},
 			Action: func(c *cli.Context) error {
 				args := []string(c.Args())
@@ -85,7 +87,7 @@ var seccompCommand = cli.Command{
 				}
 				res, err := runtime.SeccompTest(runtime.SeccompTestOptions{
 					Profile: profile, ProfileDir: c.String("profile-dir"), Enforce: c.Bool("enforce"),
-					Rootfs: c.String("rootfs"), Args: cmd, Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr,
+					Rootfs: c.String("rootfs"), Linger: c.Duration("linger"), Args: cmd, Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr,
 				})
 				if err != nil {
 					return err
