@@ -282,7 +282,7 @@ var (
 	nsexecRe    = regexp.MustCompile(`(nsexec-\d+)\[\d+\]`)
 	ocitestRe   = regexp.MustCompile(`ocitest\d+`)
 	errPrefixes = []string{"runc create failed: ", "runc run failed: ", "runc start failed: ", "tenantrun: "}
-	maxCauseLen = 200
+	maxCauseLen = 500
 )
 
 // runtimeErrors extracts the runtime's error messages from a program's stderr, in
