@@ -216,7 +216,7 @@ func TestRuleTable(t *testing.T) {
 				t.Fatalf("caps %+v", c)
 			}
 		}},
-		{"cap not allowlisted but not dangerous", func(s *specs.Spec) {
+		{"cap unknown", func(s *specs.Spec) {
 			s.Process.Capabilities.Effective = append(s.Process.Capabilities.Effective, "CAP_FOO")
 		}, "process.capabilities.effective", nil},
 		{"dangerous cap in inheritable", func(s *specs.Spec) {
