@@ -52,7 +52,6 @@ var dangerousCaps = map[string]string{
 	"CAP_NET_BROADCAST":      "broadcast and multicast listening",
 }
 
-
 // capSets returns pointers to the five capability sets with their JSON names.
 func capSets(c *specs.LinuxCapabilities) []struct {
 	name string
