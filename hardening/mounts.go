@@ -126,9 +126,17 @@ func (p *pol) enforceMounts(s *specs.Spec, req Request) {
 		}
 		nm := specs.Mount{Destination: sd.dest, Type: "tmpfs", Source: "tmpfs",
 			Options: []string{"nosuid", "nodev", "mode=" + sd.mode, "size=" + formatSize(tmpMax)}}
-		at := len(s.Mounts)
+		// After the last mount of a parent (a /var volume), before the first mount below
+		// (podman's /run/.containerenv) that follows it.
+		start := 0
 		for j, m := range s.Mounts {
-			if within(m.Destination, sd.dest) {
+			if m.Destination != sd.dest && within(sd.dest, m.Destination) {
+				start = j + 1
+			}
+		}
+		at := len(s.Mounts)
+		for j := start; j < len(s.Mounts); j++ {
+			if within(s.Mounts[j].Destination, sd.dest) {
 				at = j
 				break
 			}

@@ -173,6 +173,15 @@ func TestRuleTable(t *testing.T) {
 		{"engine file of the container", func(s *specs.Spec) {
 			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/etc/hosts", Type: "bind", Source: "/tmp/clients/docker/data/containers/c1/hosts", Options: []string{"bind"}})
 		}, "", nil},
+		{"scratch /var/tmp after a /var volume", func(s *specs.Spec) {
+			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/var", Type: "bind", Source: "/srv/tenants/t1/data", Options: []string{"rbind"}})
+		}, "", func(t *testing.T, s *specs.Spec) {
+			vi := slices.IndexFunc(s.Mounts, func(m specs.Mount) bool { return m.Destination == "/var" })
+			ti := slices.IndexFunc(s.Mounts, func(m specs.Mount) bool { return m.Destination == "/var/tmp" })
+			if ti < vi {
+				t.Fatalf("/var/tmp at %d hidden by /var at %d", ti, vi)
+			}
+		}},
 		{"engine file to odd destination", func(s *specs.Spec) {
 			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/etc/shadow", Type: "bind", Source: "/tmp/clients/podman/run/x/userdata/hosts", Options: []string{"bind"}})
 		}, "mounts[7].source", nil},
