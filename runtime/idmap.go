@@ -93,6 +93,14 @@ func idmapRootfsUserns(rootfs string, userns int, workDir string) (newRoot strin
 		return "", nil, "", err
 	}
 	defer unix.Close(treeFd)
+	// Through this mount an image's setuid-root file is setuid to the tenant's root on the
+	// host, and the work dir is traversable by everyone (the container's root must reach
+	// it): nosuid, so no host user can become the tenant by running it. Inside the
+	// container it changes nothing, the policy forces noNewPrivileges. nodev likewise.
+	hard := unix.MountAttr{Attr_set: unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV}
+	if err := unix.MountSetattr(treeFd, "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, &hard); err != nil {
+		return "", nil, "", fmt.Errorf("idmapped rootfs: nosuid,nodev: %w", err)
+	}
 
 	newRoot = filepath.Join(workDir, "rootfs")
 	if err := os.Mkdir(newRoot, 0o755); err != nil && !errors.Is(err, os.ErrExist) {

@@ -179,6 +179,10 @@ func TestIdmapRootfsPlainDir(t *testing.T) {
 	if got := mountsUnder(t, base); !reflect.DeepEqual(got, mounts) {
 		t.Fatalf("mounts under the test dir: %q, want only %q", got, mounts)
 	}
+	var sfs unix.Statfs_t
+	if err := unix.Statfs(newRoot, &sfs); err != nil || sfs.Flags&unix.ST_NOSUID == 0 || sfs.Flags&unix.ST_NODEV == 0 {
+		t.Errorf("the idmapped root is not nosuid,nodev (flags %#x, %v): a host user could run an image's setuid file as the tenant's root", sfs.Flags, err)
+	}
 
 	// Host view through the mount: host 0 -> 300000, host 1000 -> 301000; the image is untouched.
 	if u, g := hostOwner(t, filepath.Join(newRoot, "etc/secret")); u != 300000 || g != 300000 {

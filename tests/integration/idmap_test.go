@@ -144,6 +144,11 @@ func checkRecordedMounts(t *testing.T, mounts []string, wantType string) {
 		}
 	}
 	m := tab[root]
+	for _, o := range []string{"nosuid", "nodev"} {
+		if !strings.Contains(","+m.opts+",", ","+o+",") {
+			t.Errorf("rootfs mount %s is not %s (a host user could use the tenant's view of the image): %q", root, o, m.line)
+		}
+	}
 	switch wantType {
 	case "overlay":
 		if m.fstype != "overlay" {
