@@ -21,6 +21,8 @@ for h in /sys/fs/cgroup/*/; do
     [ -d "$h$d" ] && report "cgroup $h$d"
   done
 done
+# network namespaces podman (netns-<uuid>) and the CRI plugin (cni-<uuid>) create for containers
+for n in /run/netns/netns-* /run/netns/cni-*; do [ -e "$n" ] && report "network namespace $n"; done
 [ -f "$ENG_RUN/created-run-containerd" ] && [ -e /run/containerd ] && report "/run/containerd"
 [ -f "$ENG_RUN/created-run-docker" ] && [ -e /run/docker ] && report "/run/docker"
 [ -e /etc/docker/key.json ] && report "/etc/docker/key.json (dockerd's trust key: should be in our data root)"
