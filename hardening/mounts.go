@@ -36,6 +36,20 @@ var engineFileDests = map[string]FileKind{
 	"/run/.containerenv": KindFile, "/dev/termination-log": KindFile, "/dev/shm": KindDir,
 }
 
+// engineFileDest: the destinations of engines' per-container files, and of secrets
+// (kubelet service-account tokens, podman secrets) below /run/secrets, /var/run/secrets.
+func engineFileDest(d string) (FileKind, bool) {
+	if k, ok := engineFileDests[d]; ok {
+		return k, true
+	}
+	for _, p := range []string{"/run/secrets", "/var/run/secrets"} {
+		if within(d, p) {
+			return KindOther, true
+		}
+	}
+	return KindOther, false
+}
+
 // scratch tmpfs mounts every container gets.
 var scratchDirs = []struct{ dest, mode string }{{"/tmp", "1777"}, {"/run", "755"}, {"/var/tmp", "1777"}}
 
@@ -200,7 +214,7 @@ func (p *pol) checkBind(ip string, m *specs.Mount, req Request) {
 			return
 		}
 	}
-	if want, ok := engineFileDests[m.Destination]; ok {
+	if want, ok := engineFileDest(m.Destination); ok {
 		for _, r := range req.Config.Defaults.EngineRoots {
 			if abs != r && within(abs, r) {
 				if ok, why := try(r, want); !ok {
@@ -217,6 +231,9 @@ func (p *pol) checkBind(ip string, m *specs.Mount, req Request) {
 
 // sandboxAnnotations name the pod sandbox whose per-container files a pod member uses.
 var sandboxAnnotations = []string{"io.kubernetes.cri.sandbox-id", "io.kubernetes.cri-o.SandboxID"}
+
+// podUIDAnnotations name the pod (kubelet's directory) of a CRI container.
+var podUIDAnnotations = []string{"io.kubernetes.cri.sandbox-uid", "io.kubernetes.pod.uid"}
 
 // ownEngineFile: an engine file must belong to this container (a path component is
 // its id) or to its pod's sandbox, when the runtime's state says the sandbox is the
@@ -237,6 +254,14 @@ func (p *pol) ownEngineFile(resolved string, req Request) string {
 			return ""
 		}
 		return fmt.Sprintf("%q belongs to sandbox %s, which is not one of tenant %s's", resolved, sb, req.Tenant.Name)
+	}
+	// kubelet keeps a pod's files under /var/lib/kubelet/pods/<pod uid>/: accepted for a
+	// member of one of the tenant's pods only.
+	for _, k := range podUIDAnnotations {
+		uid := req.Spec.Annotations[k]
+		if uid != "" && validContainerID(uid) && slices.Contains(comps, uid) && p.joinedSameTenant {
+			return ""
+		}
 	}
 	return fmt.Sprintf("%q is an engine file of another container (its path names neither %s nor its pod sandbox)", resolved, req.ContainerID)
 }

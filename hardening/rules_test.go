@@ -349,6 +349,25 @@ func TestPodMemberSandboxFiles(t *testing.T) {
 	if err := mk("unknownsandbox", ""); err == nil {
 		t.Fatal("unknown sandbox and no pod membership accepted")
 	}
+	// kubelet's per-pod files (etc-hosts, termination-log, service-account token).
+	kube := func(join bool) error {
+		s := baseSpec(t)
+		s.Annotations = map[string]string{"io.kubernetes.cri.sandbox-uid": "0b6d5a1c-1111-4222-8333-944455556666"}
+		if join {
+			s.Linux.Namespaces[2].Path = "/proc/4298/ns/ipc"
+		}
+		s.Mounts = append(s.Mounts,
+			specs.Mount{Destination: "/etc/hosts", Type: "bind", Source: "/tmp/clients/kubelet/pods/0b6d5a1c-1111-4222-8333-944455556666/etc-hosts", Options: []string{"rbind"}},
+			specs.Mount{Destination: "/var/run/secrets/kubernetes.io/serviceaccount", Type: "bind", Source: "/tmp/clients/kubelet/pods/0b6d5a1c-1111-4222-8333-944455556666/volumes/token", Options: []string{"rbind", "ro"}})
+		_, _, err := Enforce(Request{Spec: s, Bundle: hostileBundleParent + "/c1", ContainerID: "c1", Tenant: cfg.Tenants["default"], Config: cfg, Host: newFakeHost()})
+		return err
+	}
+	if err := kube(true); err != nil {
+		t.Fatalf("kubelet files of the tenant's pod: %v", err)
+	}
+	if err := kube(false); err == nil {
+		t.Fatal("kubelet files accepted without pod membership")
+	}
 }
 
 func TestSameTenantNamespace(t *testing.T) {
