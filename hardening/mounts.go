@@ -310,7 +310,7 @@ func (p *pol) checkOptions(ip string, m *specs.Mount, typ string, tmpMax int64) 
 				}
 			}
 		case flagOptions[o]:
-			if o == "rw" && (kind == "sysfs" || kind == "cgroup") {
+			if (o == "rw" || o == "rrw") && (kind == "sysfs" || kind == "cgroup") {
 				p.refuse(ip+".options", fmt.Sprintf("%s mounted read-write (CVE-2022-0492 release_agent, device rules)", typ))
 				continue
 			}
