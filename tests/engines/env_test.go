@@ -279,6 +279,15 @@ func checkHardened(t testing.TB, engine, tenant string, p probe) {
 	if p.noNewPrivs != 1 {
 		t.Errorf("%s: NoNewPrivs: %d, want 1", engine, p.noNewPrivs)
 	}
+	// the default allowlist (Podman's 11): CHOWN DAC_OVERRIDE FOWNER FSETID KILL SETGID SETUID
+	// SETPCAP NET_BIND_SERVICE SYS_CHROOT SETFCAP
+	const allowlist = 0x800405fb
+	if extra := p.capEff &^ allowlist; extra != 0 {
+		t.Errorf("%s: CapEff %016x holds capabilities outside the tenant allowlist (%016x)", engine, p.capEff, extra)
+	}
+	if extra := p.capBnd &^ allowlist; extra != 0 {
+		t.Errorf("%s: CapBnd %016x holds capabilities outside the tenant allowlist (%016x)", engine, p.capBnd, extra)
+	}
 	for name, bit := range dangerousCaps {
 		if p.capEff&(1<<bit) != 0 || p.capBnd&(1<<bit) != 0 {
 			t.Errorf("%s: CAP_%s present (CapEff %016x CapBnd %016x)", engine, name, p.capEff, p.capBnd)
