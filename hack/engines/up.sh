@@ -18,6 +18,10 @@ fi
 mkdir -p "$ENG_STATE" "$ENG_RUN" "$WRAP_DIR" "$TR_ROOT" "$ENG_STATE/volumes/alpha" "$ENG_STATE/volumes/beta"
 chmod 711 "$ENG_RUN"
 echo "$runtime" >"$ENG_RUN/runtime"
+# the wrappers' argv log: keep the last run's calls only once it grows past 16 MiB
+if [ "$(stat -c %s "$ENG_STATE/argv.log" 2>/dev/null || echo 0)" -gt $((16 << 20)) ]; then
+  tail -n 20000 "$ENG_STATE/argv.log" >"$ENG_STATE/argv.log.tmp" && mv "$ENG_STATE/argv.log.tmp" "$ENG_STATE/argv.log"
+fi
 
 # ---------- tenantrun configuration (two tenants; tests prove one cannot become the other)
 write_tr_config() { # hooks allowlist (quoted, comma-separated)
