@@ -22,7 +22,7 @@ import (
 	"github.com/tenantrun/tenantrun/internal/testutil"
 )
 
-var tenantMap = []specs.LinuxIDMapping{{ContainerID: 0, HostID: 300000, Size: 65536}}
+var idmapTestMap = []specs.LinuxIDMapping{{ContainerID: 0, HostID: 300000, Size: 65536}}
 
 func TestParseOverlayOptions(t *testing.T) {
 	cases := []struct {
@@ -76,8 +76,8 @@ func TestParseOverlayOptions(t *testing.T) {
 	}
 }
 
-// mountsUnder lists mount points at or under dir (this mount namespace).
-func mountsUnder(t *testing.T, dir string) []string {
+// idmapMountsUnder lists mount points at or under dir (this mount namespace).
+func idmapMountsUnder(t *testing.T, dir string) []string {
 	t.Helper()
 	infos, err := mountinfo.GetMounts(mountinfo.PrefixFilter(dir))
 	if err != nil {
@@ -91,9 +91,9 @@ func mountsUnder(t *testing.T, dir string) []string {
 	return out
 }
 
-// asTenantRoot runs argv as uid/gid 0 of a new user namespace with tenantMap (what the
+// idmapAsTenantRoot runs argv as uid/gid 0 of a new user namespace with idmapTestMap (what the
 // container's root is, minus the other namespaces) and returns its output.
-func asTenantRoot(argv ...string) (string, error) {
+func idmapAsTenantRoot(argv ...string) (string, error) {
 	m := []syscall.SysProcIDMap{{ContainerID: 0, HostID: 300000, Size: 65536}}
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{
@@ -118,8 +118,8 @@ func requireIdmapHost(t *testing.T) {
 	}
 }
 
-// unmountAll is what delete does with the recorded mounts: reverse order, MNT_DETACH.
-func unmountAll(t *testing.T, mounts []string) {
+// idmapUnmountAll is what delete does with the recorded mounts: reverse order, MNT_DETACH.
+func idmapUnmountAll(t *testing.T, mounts []string) {
 	for i := len(mounts) - 1; i >= 0; i-- {
 		if err := unix.Unmount(mounts[i], unix.MNT_DETACH); err != nil {
 			t.Errorf("unmount %s: %v", mounts[i], err)
@@ -127,7 +127,7 @@ func unmountAll(t *testing.T, mounts []string) {
 	}
 }
 
-func hostOwner(t *testing.T, path string) (uint32, uint32) {
+func idmapHostOwner(t *testing.T, path string) (uint32, uint32) {
 	t.Helper()
 	var st unix.Stat_t
 	if err := unix.Lstat(path, &st); err != nil {
@@ -136,7 +136,7 @@ func hostOwner(t *testing.T, path string) (uint32, uint32) {
 	return st.Uid, st.Gid
 }
 
-func writeRootFile(t *testing.T, path, content string, mode os.FileMode) {
+func idmapWriteRootFile(t *testing.T, path, content string, mode os.FileMode) {
 	t.Helper()
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		t.Fatal(err)
@@ -153,8 +153,8 @@ func TestIdmapRootfsPlainDir(t *testing.T) {
 	requireIdmapHost(t)
 	base := testutil.TempDir(t, "idmap")
 	rootfs := filepath.Join(base, "rootfs")
-	writeRootFile(t, filepath.Join(rootfs, "etc/secret"), "s3cret\n", 0o600)
-	writeRootFile(t, filepath.Join(rootfs, "etc/owned1000"), "x", 0o644)
+	idmapWriteRootFile(t, filepath.Join(rootfs, "etc/secret"), "s3cret\n", 0o600)
+	idmapWriteRootFile(t, filepath.Join(rootfs, "etc/owned1000"), "x", 0o644)
 	if err := os.Chown(filepath.Join(rootfs, "etc/owned1000"), 1000, 1000); err != nil {
 		t.Fatal(err)
 	}
@@ -164,19 +164,19 @@ func TestIdmapRootfsPlainDir(t *testing.T) {
 	}
 
 	// Without the idmap, the tenant's root cannot read the image's 0600 root file.
-	if out, err := asTenantRoot("/bin/cat", filepath.Join(rootfs, "etc/secret")); err == nil {
+	if out, err := idmapAsTenantRoot("/bin/cat", filepath.Join(rootfs, "etc/secret")); err == nil {
 		t.Fatalf("tenant root read the raw image's 0600 file (%q): the test proves nothing", out)
 	}
 
-	newRoot, mounts, err := idmapRootfs(rootfs, tenantMap, tenantMap, workDir)
+	newRoot, mounts, err := idmapRootfs(rootfs, idmapTestMap, idmapTestMap, workDir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { unmountAll(t, mounts) })
+	t.Cleanup(func() { idmapUnmountAll(t, mounts) })
 	if want := []string{filepath.Join(workDir, "rootfs")}; newRoot != want[0] || !reflect.DeepEqual(mounts, want) {
 		t.Fatalf("newRoot %q mounts %q, want %q", newRoot, mounts, want)
 	}
-	if got := mountsUnder(t, base); !reflect.DeepEqual(got, mounts) {
+	if got := idmapMountsUnder(t, base); !reflect.DeepEqual(got, mounts) {
 		t.Fatalf("mounts under the test dir: %q, want only %q", got, mounts)
 	}
 	var sfs unix.Statfs_t
@@ -185,30 +185,30 @@ func TestIdmapRootfsPlainDir(t *testing.T) {
 	}
 
 	// Host view through the mount: host 0 -> 300000, host 1000 -> 301000; the image is untouched.
-	if u, g := hostOwner(t, filepath.Join(newRoot, "etc/secret")); u != 300000 || g != 300000 {
+	if u, g := idmapHostOwner(t, filepath.Join(newRoot, "etc/secret")); u != 300000 || g != 300000 {
 		t.Errorf("host view of etc/secret through the idmapped mount: %d:%d, want 300000:300000", u, g)
 	}
-	if u, g := hostOwner(t, filepath.Join(newRoot, "etc/owned1000")); u != 301000 || g != 301000 {
+	if u, g := idmapHostOwner(t, filepath.Join(newRoot, "etc/owned1000")); u != 301000 || g != 301000 {
 		t.Errorf("host view of etc/owned1000: %d:%d, want 301000:301000", u, g)
 	}
-	if u, g := hostOwner(t, filepath.Join(rootfs, "etc/secret")); u != 0 || g != 0 {
+	if u, g := idmapHostOwner(t, filepath.Join(rootfs, "etc/secret")); u != 0 || g != 0 {
 		t.Errorf("the image itself changed owner: %d:%d", u, g)
 	}
 
 	// Container view: the tenant's root owns and reads the 0600 file.
-	out, err := asTenantRoot("/bin/cat", filepath.Join(newRoot, "etc/secret"))
+	out, err := idmapAsTenantRoot("/bin/cat", filepath.Join(newRoot, "etc/secret"))
 	if err != nil || out != "s3cret" {
 		t.Errorf("tenant root reading etc/secret through the idmapped mount: %q, %v", out, err)
 	}
-	out, err = asTenantRoot("/usr/bin/stat", "-c", "%u:%g", filepath.Join(newRoot, "etc/secret"), filepath.Join(newRoot, "etc/owned1000"))
+	out, err = idmapAsTenantRoot("/usr/bin/stat", "-c", "%u:%g", filepath.Join(newRoot, "etc/secret"), filepath.Join(newRoot, "etc/owned1000"))
 	if err != nil || out != "0:0\n1000:1000" {
 		t.Errorf("ownership seen inside the user namespace: %q, %v; want 0:0 and 1000:1000", out, err)
 	}
 
 	// Cleanup as delete does it leaves nothing mounted.
-	unmountAll(t, mounts)
+	idmapUnmountAll(t, mounts)
 	mounts = nil
-	if got := mountsUnder(t, base); len(got) != 0 {
+	if got := idmapMountsUnder(t, base); len(got) != 0 {
 		t.Errorf("mounts left after unmount: %q", got)
 	}
 }
@@ -226,18 +226,18 @@ func TestIdmapRootfsOverlay(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	writeRootFile(t, filepath.Join(l1, "etc/secret"), "lower-secret\n", 0o600)
-	writeRootFile(t, filepath.Join(l1, "etc/deleted"), "gone", 0o644)
-	writeRootFile(t, filepath.Join(l1, "etc/overridden"), "l1", 0o644)
-	writeRootFile(t, filepath.Join(l1, "opaque/old"), "old", 0o644)
-	writeRootFile(t, filepath.Join(l2, "etc/overridden"), "l2", 0o644)
-	writeRootFile(t, filepath.Join(l2, "bin/tool"), "tool\n", 0o755)
-	writeRootFile(t, filepath.Join(up, "etc/overridden"), "upper\n", 0o600)
+	idmapWriteRootFile(t, filepath.Join(l1, "etc/secret"), "lower-secret\n", 0o600)
+	idmapWriteRootFile(t, filepath.Join(l1, "etc/deleted"), "gone", 0o644)
+	idmapWriteRootFile(t, filepath.Join(l1, "etc/overridden"), "l1", 0o644)
+	idmapWriteRootFile(t, filepath.Join(l1, "opaque/old"), "old", 0o644)
+	idmapWriteRootFile(t, filepath.Join(l2, "etc/overridden"), "l2", 0o644)
+	idmapWriteRootFile(t, filepath.Join(l2, "bin/tool"), "tool\n", 0o755)
+	idmapWriteRootFile(t, filepath.Join(up, "etc/overridden"), "upper\n", 0o600)
 	// A whiteout (0:0 char device) and an opaque dir, as a container's writes leave them.
 	if err := unix.Mknod(filepath.Join(up, "etc/deleted"), unix.S_IFCHR|0o000, 0); err != nil {
 		t.Fatal(err)
 	}
-	writeRootFile(t, filepath.Join(up, "opaque/new"), "new", 0o644)
+	idmapWriteRootFile(t, filepath.Join(up, "opaque/new"), "new", 0o644)
 	if err := unix.Setxattr(filepath.Join(up, "opaque"), "trusted.overlay.opaque", []byte("y"), 0); err != nil {
 		t.Fatal(err)
 	}
@@ -251,38 +251,38 @@ func TestIdmapRootfsOverlay(t *testing.T) {
 	if err := os.Mkdir(workDir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := asTenantRoot("/bin/cat", filepath.Join(merged, "etc/secret")); err == nil {
+	if _, err := idmapAsTenantRoot("/bin/cat", filepath.Join(merged, "etc/secret")); err == nil {
 		t.Fatal("tenant root read the raw overlay's 0600 file: the test proves nothing")
 	}
 	start := time.Now()
-	newRoot, mounts, err := idmapRootfs(merged, tenantMap, tenantMap, workDir)
+	newRoot, mounts, err := idmapRootfs(merged, idmapTestMap, idmapTestMap, workDir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("idmapRootfs(overlay of 3 layers): %v", time.Since(start))
-	t.Cleanup(func() { unmountAll(t, mounts) })
+	t.Cleanup(func() { idmapUnmountAll(t, mounts) })
 	if want := []string{filepath.Join(workDir, "rootfs")}; !reflect.DeepEqual(mounts, want) {
 		t.Fatalf("mounts %q, want %q", mounts, want)
 	}
-	if got, want := mountsUnder(t, base), []string{merged, newRoot}; !reflect.DeepEqual(got, want) {
+	if got, want := idmapMountsUnder(t, base), []string{merged, newRoot}; !reflect.DeepEqual(got, want) {
 		t.Fatalf("mounts under the test dir: %q, want %q (no layer mount may stay visible)", got, want)
 	}
 
 	script := fmt.Sprintf(`cd %s && cat etc/secret etc/overridden bin/tool && ls opaque && stat -c %%u:%%g etc/secret bin/tool && if [ -e etc/deleted ]; then echo WHITEOUT-IGNORED; fi`, newRoot)
-	out, err := asTenantRoot("/bin/sh", "-c", script)
+	out, err := idmapAsTenantRoot("/bin/sh", "-c", script)
 	want := "lower-secret\nupper\ntool\nnew\n0:0\n0:0"
 	if err != nil || out != want {
 		t.Errorf("merged tree as the tenant's root:\n%s\n(err %v), want\n%s", out, err, want)
 	}
-	if u, _ := hostOwner(t, filepath.Join(newRoot, "etc/overridden")); u != 300000 {
+	if u, _ := idmapHostOwner(t, filepath.Join(newRoot, "etc/overridden")); u != 300000 {
 		t.Errorf("host view of the upper layer's file: uid %d, want 300000", u)
 	}
 	// libcontainer creates missing mount points before the read-only remount: that works and
 	// lands in the private scratch layer, never in the engine's layers.
-	if out, err := asTenantRoot("/bin/mkdir", filepath.Join(newRoot, "data")); err != nil {
+	if out, err := idmapAsTenantRoot("/bin/mkdir", filepath.Join(newRoot, "data")); err != nil {
 		t.Errorf("the tenant's root creating a mount point in the new root: %v %s", err, out)
 	}
-	if out, err := asTenantRoot("/usr/bin/stat", "-c", "%u:%g %a", newRoot); err != nil || out != "0:0 755" {
+	if out, err := idmapAsTenantRoot("/usr/bin/stat", "-c", "%u:%g %a", newRoot); err != nil || out != "0:0 755" {
 		t.Errorf("the new root as the tenant sees it: %q %v, want 0:0 755 (the top layer's root)", out, err)
 	}
 	for _, l := range []string{up, l1, l2, merged} {
@@ -291,9 +291,9 @@ func TestIdmapRootfsOverlay(t *testing.T) {
 		}
 	}
 
-	unmountAll(t, mounts)
+	idmapUnmountAll(t, mounts)
 	mounts = nil
-	if got := mountsUnder(t, base); !reflect.DeepEqual(got, []string{merged}) {
+	if got := idmapMountsUnder(t, base); !reflect.DeepEqual(got, []string{merged}) {
 		t.Errorf("mounts left after unmount: %q", got)
 	}
 	// The engine's overlay is untouched and still works.
@@ -319,9 +319,9 @@ func TestIdmapRootfsRefusals(t *testing.T) {
 		t.Fatalf("mount ramfs: %v", err)
 	}
 	t.Cleanup(func() { _ = unix.Unmount(ram, unix.MNT_DETACH) })
-	_, mounts, err := idmapRootfs(ram, tenantMap, tenantMap, workDir)
+	_, mounts, err := idmapRootfs(ram, idmapTestMap, idmapTestMap, workDir)
 	if err == nil {
-		unmountAll(t, mounts)
+		idmapUnmountAll(t, mounts)
 		t.Fatal("ramfs rootfs was idmapped; expected a refusal")
 	}
 	if !strings.Contains(err.Error(), "rootfs on ramfs cannot be idmapped") {
@@ -346,14 +346,14 @@ func TestIdmapRootfsRefusals(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	writeRootFile(t, filepath.Join(lo, "sub/f"), "x", 0o644)
+	idmapWriteRootFile(t, filepath.Join(lo, "sub/f"), "x", 0o644)
 	if err := unix.Mount("overlay", merged, "overlay", 0, fmt.Sprintf("lowerdir=%s,upperdir=%s,workdir=%s", lo, up, wk)); err != nil {
 		t.Fatalf("mount overlay: %v", err)
 	}
 	t.Cleanup(func() { _ = unix.Unmount(merged, unix.MNT_DETACH) })
-	_, mounts, err = idmapRootfs(filepath.Join(merged, "sub"), tenantMap, tenantMap, workDir)
+	_, mounts, err = idmapRootfs(filepath.Join(merged, "sub"), idmapTestMap, idmapTestMap, workDir)
 	if err == nil {
-		unmountAll(t, mounts)
+		idmapUnmountAll(t, mounts)
 		t.Fatal("a directory inside an overlay was idmapped; expected a refusal")
 	}
 	if !strings.Contains(err.Error(), "rootfs on overlay cannot be idmapped") {
@@ -362,10 +362,10 @@ func TestIdmapRootfsRefusals(t *testing.T) {
 	t.Logf("overlay subdir: %v", err)
 
 	// Nothing was left mounted by the failed attempts.
-	if got := mountsUnder(t, workDir); len(got) != 0 {
+	if got := idmapMountsUnder(t, workDir); len(got) != 0 {
 		t.Errorf("failed idmapRootfs left mounts: %q", got)
 	}
-	if _, _, err := idmapRootfs(lo, nil, tenantMap, workDir); err == nil {
+	if _, _, err := idmapRootfs(lo, nil, idmapTestMap, workDir); err == nil {
 		t.Error("empty uid mapping accepted")
 	}
 }
@@ -379,10 +379,10 @@ func TestIdmapCost(t *testing.T) {
 	base := testutil.TempDir(t, "idmapcost")
 	small, big := filepath.Join(base, "small"), filepath.Join(base, "big")
 	for i := 0; i < 10; i++ {
-		writeRootFile(t, filepath.Join(small, fmt.Sprintf("d%d/f", i)), "x", 0o600)
+		idmapWriteRootFile(t, filepath.Join(small, fmt.Sprintf("d%d/f", i)), "x", 0o600)
 	}
 	for i := 0; i < 10000; i++ {
-		writeRootFile(t, filepath.Join(big, fmt.Sprintf("d%d/f%d", i/100, i)), "x", 0o600)
+		idmapWriteRootFile(t, filepath.Join(big, fmt.Sprintf("d%d/f%d", i/100, i)), "x", 0o600)
 	}
 	const n = 31
 	median := func(ds []time.Duration) time.Duration {
@@ -397,12 +397,12 @@ func TestIdmapCost(t *testing.T) {
 			t.Fatal(err)
 		}
 		start := time.Now()
-		_, mounts, err := idmapRootfs(rootfs, tenantMap, tenantMap, wd)
+		_, mounts, err := idmapRootfs(rootfs, idmapTestMap, idmapTestMap, wd)
 		d := time.Since(start)
 		if err != nil {
 			t.Fatal(err)
 		}
-		unmountAll(t, mounts)
+		idmapUnmountAll(t, mounts)
 		return d
 	}
 	pair := func(a, b string) (time.Duration, time.Duration) {
@@ -421,7 +421,7 @@ func TestIdmapCost(t *testing.T) {
 	var ns []time.Duration
 	for i := 0; i < n; i++ {
 		start := time.Now()
-		fd, err := newUserns(tenantMap, tenantMap)
+		fd, err := newUserns(idmapTestMap, idmapTestMap)
 		ns = append(ns, time.Since(start))
 		if err != nil {
 			t.Fatal(err)
@@ -468,7 +468,7 @@ func TestIdmapCost(t *testing.T) {
 	for _, m := range []string{filepath.Join(base, "small-ovl"), filepath.Join(base, "big-ovl")} {
 		_ = unix.Unmount(m, unix.MNT_DETACH)
 	}
-	if got := mountsUnder(t, base); len(got) != 0 {
+	if got := idmapMountsUnder(t, base); len(got) != 0 {
 		t.Errorf("mounts left: %q", got)
 	}
 }
@@ -480,23 +480,23 @@ func TestIdmapCleanup(t *testing.T) {
 	requireIdmapHost(t)
 	base := testutil.TempDir(t, "idmapclean")
 	rootfs := filepath.Join(base, "rootfs")
-	writeRootFile(t, filepath.Join(rootfs, "etc/keep"), "keep", 0o600)
+	idmapWriteRootFile(t, filepath.Join(rootfs, "etc/keep"), "keep", 0o600)
 	workDir := filepath.Join(base, "work")
 	if err := os.Mkdir(workDir, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	for i := 0; i < 2; i++ {
-		if _, _, err := idmapRootfs(rootfs, tenantMap, tenantMap, workDir); err != nil {
+		if _, _, err := idmapRootfs(rootfs, idmapTestMap, idmapTestMap, workDir); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if got := mountsUnder(t, workDir); len(got) != 2 {
+	if got := idmapMountsUnder(t, workDir); len(got) != 2 {
 		t.Fatalf("expected two stacked mounts, got %q", got)
 	}
 	if err := idmapCleanup(workDir); err != nil {
 		t.Fatal(err)
 	}
-	if got := mountsUnder(t, base); len(got) != 0 {
+	if got := idmapMountsUnder(t, base); len(got) != 0 {
 		t.Errorf("mounts left: %q", got)
 	}
 	if _, err := os.Lstat(workDir); !errors.Is(err, os.ErrNotExist) {
@@ -517,7 +517,7 @@ func TestIdmapRootfsJoinedUserns(t *testing.T) {
 	testutil.RequireFile(t, "/bin/sleep", "a process to hold the pod's user namespace")
 	base := testutil.TempDir(t, "idmapjoin")
 	rootfs := filepath.Join(base, "rootfs")
-	writeRootFile(t, filepath.Join(rootfs, "etc/secret"), "s3cret\n", 0o600)
+	idmapWriteRootFile(t, filepath.Join(rootfs, "etc/secret"), "s3cret\n", 0o600)
 	workDir := filepath.Join(base, "work")
 	if err := os.Mkdir(workDir, 0o755); err != nil {
 		t.Fatal(err)
@@ -538,8 +538,8 @@ func TestIdmapRootfsJoinedUserns(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer unmountAll(t, mounts)
-	if u, g := hostOwner(t, filepath.Join(newRoot, "etc/secret")); kind != "bind" || u != 300000 || g != 300000 {
+	defer idmapUnmountAll(t, mounts)
+	if u, g := idmapHostOwner(t, filepath.Join(newRoot, "etc/secret")); kind != "bind" || u != 300000 || g != 300000 {
 		t.Errorf("kind %s, host view %d:%d, want bind 300000:300000", kind, u, g)
 	}
 }
@@ -562,12 +562,12 @@ func TestIdmapRootfsOverlayRelativeLayers(t *testing.T) {
 		t.Helper()
 		workDir := filepath.Join(base, name+"-work")
 		mk(workDir)
-		newRoot, mounts, err := idmapRootfs(mnt, tenantMap, tenantMap, workDir)
+		newRoot, mounts, err := idmapRootfs(mnt, idmapTestMap, idmapTestMap, workDir)
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
-		defer unmountAll(t, mounts)
-		out, err := asTenantRoot("/bin/cat", filepath.Join(newRoot, "etc/secret"), filepath.Join(newRoot, "etc/top"))
+		defer idmapUnmountAll(t, mounts)
+		out, err := idmapAsTenantRoot("/bin/cat", filepath.Join(newRoot, "etc/secret"), filepath.Join(newRoot, "etc/top"))
 		if err != nil || out != "s3cret\ntop" {
 			t.Errorf("%s: tenant root reading through the idmapped overlay: %q %v", name, out, err)
 		}
@@ -576,9 +576,9 @@ func TestIdmapRootfsOverlayRelativeLayers(t *testing.T) {
 	// containerd
 	snap := filepath.Join(base, "snapshots")
 	mk(snap+"/1/fs/etc", snap+"/2/fs/etc", snap+"/3/fs/etc", snap+"/3/work", snap+"/3/merged")
-	writeRootFile(t, snap+"/1/fs/etc/secret", "s3cret\n", 0o600)
-	writeRootFile(t, snap+"/2/fs/etc/top", "lower\n", 0o644)
-	writeRootFile(t, snap+"/3/fs/etc/top", "top\n", 0o600)
+	idmapWriteRootFile(t, snap+"/1/fs/etc/secret", "s3cret\n", 0o600)
+	idmapWriteRootFile(t, snap+"/2/fs/etc/top", "lower\n", 0o644)
+	idmapWriteRootFile(t, snap+"/3/fs/etc/top", "top\n", 0o600)
 	func() {
 		t.Chdir(snap)
 		if err := unix.Mount("overlay", snap+"/3/merged", "overlay", 0, fmt.Sprintf("lowerdir=2/fs:1/fs,upperdir=%s/3/fs,workdir=%s/3/work", snap, snap)); err != nil {
@@ -591,9 +591,9 @@ func TestIdmapRootfsOverlayRelativeLayers(t *testing.T) {
 	// containers/storage
 	home := filepath.Join(base, "overlay")
 	mk(home+"/A/diff/etc", home+"/B/diff/etc", home+"/C/diff/etc", home+"/C/work", home+"/C/merged", home+"/l")
-	writeRootFile(t, home+"/A/diff/etc/secret", "s3cret\n", 0o600)
-	writeRootFile(t, home+"/B/diff/etc/top", "lower\n", 0o644)
-	writeRootFile(t, home+"/C/diff/etc/top", "top\n", 0o600)
+	idmapWriteRootFile(t, home+"/A/diff/etc/secret", "s3cret\n", 0o600)
+	idmapWriteRootFile(t, home+"/B/diff/etc/top", "lower\n", 0o644)
+	idmapWriteRootFile(t, home+"/C/diff/etc/top", "top\n", 0o600)
 	for link, target := range map[string]string{"AAAA": "../A/diff", "BBBB": "../B/diff"} {
 		if err := os.Symlink(target, filepath.Join(home, "l", link)); err != nil {
 			t.Fatal(err)
@@ -613,8 +613,8 @@ func TestNewUserns(t *testing.T) {
 	requireIdmapHost(t)
 	base := testutil.TempDir(t, "userns")
 	rootfs := filepath.Join(base, "rootfs")
-	writeRootFile(t, filepath.Join(rootfs, "f0"), "x", 0o600)
-	writeRootFile(t, filepath.Join(rootfs, "f5"), "x", 0o600)
+	idmapWriteRootFile(t, filepath.Join(rootfs, "f0"), "x", 0o600)
+	idmapWriteRootFile(t, filepath.Join(rootfs, "f5"), "x", 0o600)
 	if err := os.Chown(filepath.Join(rootfs, "f5"), 5, 7); err != nil {
 		t.Fatal(err)
 	}
@@ -641,9 +641,9 @@ func TestNewUserns(t *testing.T) {
 				if err != nil {
 					t.Fatalf("%s: %v", c.name, err)
 				}
-				u0, g0 := hostOwner(t, filepath.Join(newRoot, "f0"))
-				u5, g5 := hostOwner(t, filepath.Join(newRoot, "f5"))
-				unmountAll(t, mounts)
+				u0, g0 := idmapHostOwner(t, filepath.Join(newRoot, "f0"))
+				u5, g5 := idmapHostOwner(t, filepath.Join(newRoot, "f5"))
+				idmapUnmountAll(t, mounts)
 				if u0 != 300000 || g0 != 320000 || u5 != 310000 || g5 != 320007 {
 					t.Errorf("%s: mapped owners %d:%d and %d:%d, want 300000:320000 and 310000:320007", c.name, u0, g0, u5, g5)
 				}

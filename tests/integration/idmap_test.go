@@ -24,8 +24,8 @@ import (
 // processes).
 
 const (
-	t1Base = 300000
-	t2Base = 400000
+	idmapT1Base = 300000
+	idmapT2Base = 400000
 )
 
 // idmapHarness is a harness whose runtime uses a config with tenants t1 and t2; both may bind
@@ -50,22 +50,22 @@ uid_range = "%d:65536"
 %s
 [tenants.t2]
 uid_range = "%d:65536"
-%s`, engine, t1Base, roots, t2Base, roots))
+%s`, engine, idmapT1Base, roots, idmapT2Base, roots))
 	h.RT.Config = cfg
 	h.RT.Tenant = "t1"
 	return h
 }
 
-// as returns a copy of the harness's runtime for another tenant (same state root).
-func as(h *tu.H, tenant string) *tu.Runtime {
+// idmapAs returns a copy of the harness's runtime for another tenant (same state root).
+func idmapAs(h *tu.H, tenant string) *tu.Runtime {
 	rt := *h.RT
 	rt.Tenant = tenant
 	return &rt
 }
 
-// writeRootOnly writes a new root-owned file (never a hard link into the shared busybox
+// idmapWriteRootOnly writes a new root-owned file (never a hard link into the shared busybox
 // template) with the given mode.
-func writeRootOnly(t *testing.T, path, content string, mode os.FileMode) {
+func idmapWriteRootOnly(t *testing.T, path, content string, mode os.FileMode) {
 	t.Helper()
 	_ = os.Remove(path) // the bundle's rootfs hard-links the template: never write through
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
@@ -82,8 +82,8 @@ func writeRootOnly(t *testing.T, path, content string, mode os.FileMode) {
 	}
 }
 
-// recordedMounts reads the host mounts tenantrun recorded for a container (its sidecar).
-func recordedMounts(t *testing.T, h *tu.H, id string) []string {
+// idmapRecordedMounts reads the host mounts tenantrun recorded for a container (its sidecar).
+func idmapRecordedMounts(t *testing.T, h *tu.H, id string) []string {
 	t.Helper()
 	data, err := os.ReadFile(filepath.Join(h.RT.Root, id, "tenantrun.json"))
 	if err != nil {
@@ -98,17 +98,17 @@ func recordedMounts(t *testing.T, h *tu.H, id string) []string {
 	return side.Mounts
 }
 
-type mountLine struct{ point, root, fstype, opts, super, line string }
+type idmapMountLine struct{ point, root, fstype, opts, super, line string }
 
-// mountTable parses a mountinfo file (mount point -> its last, i.e. topmost, entry).
-func mountTable(t *testing.T, path string) map[string]mountLine {
+// idmapMountTable parses a mountinfo file (mount point -> its last, i.e. topmost, entry).
+func idmapMountTable(t *testing.T, path string) map[string]idmapMountLine {
 	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	out := map[string]mountLine{}
+	out := map[string]idmapMountLine{}
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
@@ -123,20 +123,20 @@ func mountTable(t *testing.T, path string) map[string]mountLine {
 		if len(fields) < 6 || sep < 0 || sep+3 > len(fields)-1 {
 			continue
 		}
-		m := mountLine{point: fields[4], root: fields[3], opts: fields[5], fstype: fields[sep+1], super: fields[sep+3], line: sc.Text()}
+		m := idmapMountLine{point: fields[4], root: fields[3], opts: fields[5], fstype: fields[sep+1], super: fields[sep+3], line: sc.Text()}
 		out[m.point] = m
 	}
 	return out
 }
 
-// checkRecordedMounts: while the container exists, what tenantrun recorded is mounted, and it
+// idmapCheckRecordedMounts: while the container exists, what tenantrun recorded is mounted, and it
 // is an idmapped mount (plain rootfs) or an overlay (overlay rootfs).
-func checkRecordedMounts(t *testing.T, mounts []string, wantType string) {
+func idmapCheckRecordedMounts(t *testing.T, mounts []string, wantType string) {
 	t.Helper()
 	if len(mounts) == 0 {
 		t.Fatalf("tenantrun recorded no host mount for the container: no idmapped rootfs?")
 	}
-	tab := mountTable(t, "/proc/self/mountinfo")
+	tab := idmapMountTable(t, "/proc/self/mountinfo")
 	root := mounts[len(mounts)-1]
 	for _, m := range mounts {
 		if _, ok := tab[m]; !ok {
@@ -161,12 +161,12 @@ func checkRecordedMounts(t *testing.T, mounts []string, wantType string) {
 	}
 }
 
-// checkGone: after delete none of the recorded mounts is mounted and their directories are gone.
-func checkGone(t *testing.T, mounts []string) {
+// idmapCheckGone: after delete none of the recorded mounts is mounted and their directories are gone.
+func idmapCheckGone(t *testing.T, mounts []string) {
 	t.Helper()
 	deadline := time.Now().Add(3 * time.Second)
 	for {
-		tab := mountTable(t, "/proc/self/mountinfo")
+		tab := idmapMountTable(t, "/proc/self/mountinfo")
 		var left []string
 		for _, m := range mounts {
 			if _, ok := tab[m]; ok {
@@ -186,8 +186,8 @@ func checkGone(t *testing.T, mounts []string) {
 	}
 }
 
-// hostUID is the real uid of a host process (/proc/PID/status).
-func hostUID(t *testing.T, pid int) string {
+// idmapHostUID is the real uid of a host process (/proc/PID/status).
+func idmapHostUID(t *testing.T, pid int) string {
 	t.Helper()
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
@@ -201,13 +201,13 @@ func hostUID(t *testing.T, pid int) string {
 	return ""
 }
 
-const idProbe = `id -u; id -g; cat /proc/self/uid_map; cat /proc/self/gid_map; cat /etc/secret; stat -c %u:%g /etc/secret; echo end`
+const idmapIDProbe = `id -u; id -g; cat /proc/self/uid_map; cat /proc/self/gid_map; cat /etc/secret; stat -c %u:%g /etc/secret; echo end`
 
-func wantIDProbe(base int) string {
+func idmapWantIDProbe(base int) string {
 	return fmt.Sprintf("0\n0\n0 %d 65536\n0 %d 65536\ns3cret\n0:0\nend", base, base)
 }
 
-func squeeze(s string) string {
+func idmapSqueeze(s string) string {
 	var lines []string
 	for _, l := range strings.Split(strings.TrimSpace(s), "\n") {
 		lines = append(lines, strings.Join(strings.Fields(l), " "))
@@ -215,20 +215,20 @@ func squeeze(s string) string {
 	return strings.Join(lines, "\n")
 }
 
-// runningChecks: container view (uid 0, the tenant range in uid_map, the 0600 root file
+// idmapRunningChecks: container view (uid 0, the tenant range in uid_map, the 0600 root file
 // readable), host view (the init runs as the tenant's base uid) and the root mount inside.
-func runningChecks(t *testing.T, h *tu.H, id string, pid int, base int, rootType string) {
+func idmapRunningChecks(t *testing.T, h *tu.H, id string, pid int, base int, rootType string) {
 	t.Helper()
-	if got, want := squeeze(h.Sh(id, idProbe)), wantIDProbe(base); got != want {
+	if got, want := idmapSqueeze(h.Sh(id, idmapIDProbe)), idmapWantIDProbe(base); got != want {
 		t.Errorf("inside the container:\n%s\nwant\n%s", got, want)
 	}
-	if u := hostUID(t, pid); u != fmt.Sprint(base) {
+	if u := idmapHostUID(t, pid); u != fmt.Sprint(base) {
 		t.Errorf("container init runs as host uid %s, want %d", u, base)
 	}
-	if got := squeeze(tu.ReadTrim(fmt.Sprintf("/proc/%d/uid_map", pid))); got != fmt.Sprintf("0 %d 65536", base) {
+	if got := idmapSqueeze(tu.ReadTrim(fmt.Sprintf("/proc/%d/uid_map", pid))); got != fmt.Sprintf("0 %d 65536", base) {
 		t.Errorf("/proc/%d/uid_map seen from the host: %q", pid, got)
 	}
-	in := mountTable(t, fmt.Sprintf("/proc/%d/mountinfo", pid))["/"]
+	in := idmapMountTable(t, fmt.Sprintf("/proc/%d/mountinfo", pid))["/"]
 	if rootType == "overlay" {
 		if in.fstype != "overlay" {
 			t.Errorf("container root: %q, want an overlay", in.line)
@@ -244,25 +244,25 @@ func runningChecks(t *testing.T, h *tu.H, id string, pid int, base int, rootType
 func TestIdmapPlainRootfs(t *testing.T) {
 	h := idmapHarness(t, "", "")
 	b := h.Bundle(tu.WithShell(sleeper))
-	writeRootOnly(t, filepath.Join(b.Rootfs(), "etc/secret"), "s3cret\n", 0o600)
+	idmapWriteRootOnly(t, filepath.Join(b.Rootfs(), "etc/secret"), "s3cret\n", 0o600)
 	id := h.ID("idmap")
 	st := h.RunDetached(id, b)
-	mounts := recordedMounts(t, h, id)
-	checkRecordedMounts(t, mounts, "bind")
-	runningChecks(t, h, id, st.Pid, t1Base, "bind")
+	mounts := idmapRecordedMounts(t, h, id)
+	idmapCheckRecordedMounts(t, mounts, "bind")
+	idmapRunningChecks(t, h, id, st.Pid, idmapT1Base, "bind")
 	// The image itself is untouched: still owned by host root.
 	var s unix.Stat_t
 	if err := unix.Stat(filepath.Join(b.Rootfs(), "etc/secret"), &s); err != nil || s.Uid != 0 {
 		t.Errorf("image file owner changed: uid %d (%v)", s.Uid, err)
 	}
 	h.Delete(id)
-	checkGone(t, mounts)
+	idmapCheckGone(t, mounts)
 
 	// A foreground run (create + start + wait + delete in one call) works the same.
 	fg := h.ID("idmapfg")
-	b.Patch(tu.WithShell(idProbe))
+	b.Patch(tu.WithShell(idmapIDProbe))
 	r := h.R("run", "--bundle", b.Dir, fg)
-	if r.Code != 0 || squeeze(r.Stdout) != wantIDProbe(t1Base) {
+	if r.Code != 0 || idmapSqueeze(r.Stdout) != idmapWantIDProbe(idmapT1Base) {
 		t.Errorf("foreground run: %s", r)
 	}
 }
@@ -272,18 +272,18 @@ func TestIdmapPlainRootfs(t *testing.T) {
 func TestIdmapOverlayRootfs(t *testing.T) {
 	// A volume whose mount point the image lacks: libcontainer must be able to create it.
 	vol := tu.TempDir(t, "ovlvol")
-	if err := os.Chown(vol, t1Base, t1Base); err != nil {
+	if err := os.Chown(vol, idmapT1Base, idmapT1Base); err != nil {
 		t.Fatal(err)
 	}
 	h := idmapHarness(t, vol, "")
-	b := h.Bundle(tu.WithShell(sleeper), tu.WithMount(specMount("/data", vol)))
+	b := h.Bundle(tu.WithShell(sleeper), tu.WithMount(idmapBind("/data", vol)))
 	layers := tu.TempDir(t, "layers")
 	base, app, upper, work := filepath.Join(layers, "base"), filepath.Join(layers, "app"), filepath.Join(layers, "upper"), filepath.Join(layers, "work")
 	if err := tu.CopyRootfs(tu.BusyboxRootfs(t), base); err != nil {
 		t.Fatal(err)
 	}
-	writeRootOnly(t, filepath.Join(app, "etc/secret"), "s3cret\n", 0o600)
-	writeRootOnly(t, filepath.Join(app, "etc/removed"), "x", 0o644)
+	idmapWriteRootOnly(t, filepath.Join(app, "etc/secret"), "s3cret\n", 0o600)
+	idmapWriteRootOnly(t, filepath.Join(app, "etc/removed"), "x", 0o644)
 	for _, d := range []string{upper + "/etc", work} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			t.Fatal(err)
@@ -292,7 +292,7 @@ func TestIdmapOverlayRootfs(t *testing.T) {
 	if err := unix.Mknod(filepath.Join(upper, "etc/removed"), unix.S_IFCHR, 0); err != nil { // a whiteout
 		t.Fatal(err)
 	}
-	writeRootOnly(t, filepath.Join(upper, "etc/motd"), "from the container layer\n", 0o600)
+	idmapWriteRootOnly(t, filepath.Join(upper, "etc/motd"), "from the container layer\n", 0o600)
 	opts := fmt.Sprintf("lowerdir=%s:%s,upperdir=%s,workdir=%s", app, base, upper, work)
 	if err := unix.Mount("overlay", b.Rootfs(), "overlay", 0, opts); err != nil {
 		tu.Require(t, false, "overlayfs: "+err.Error())
@@ -300,14 +300,14 @@ func TestIdmapOverlayRootfs(t *testing.T) {
 	t.Cleanup(func() { _ = unix.Unmount(b.Rootfs(), unix.MNT_DETACH) })
 	id := h.ID("idmapovl")
 	st := h.RunDetached(id, b)
-	mounts := recordedMounts(t, h, id)
-	checkRecordedMounts(t, mounts, "overlay")
-	runningChecks(t, h, id, st.Pid, t1Base, "overlay")
+	mounts := idmapRecordedMounts(t, h, id)
+	idmapCheckRecordedMounts(t, mounts, "overlay")
+	idmapRunningChecks(t, h, id, st.Pid, idmapT1Base, "overlay")
 	if got := h.Sh(id, `cat /etc/motd; [ -e /etc/removed ] && echo WHITEOUT-IGNORED; touch /data/ok && echo vol-ok`); got != "from the container layer\nvol-ok" {
 		t.Errorf("overlay content: %q", got)
 	}
 	h.Delete(id)
-	checkGone(t, mounts)
+	idmapCheckGone(t, mounts)
 	// Nothing tenantrun did landed in the engine's layers (the /data mount point is in its
 	// private scratch layer).
 	for _, l := range []string{upper, app, base} {
@@ -317,7 +317,7 @@ func TestIdmapOverlayRootfs(t *testing.T) {
 	}
 }
 
-func specMount(dest, src string) specs.Mount {
+func idmapBind(dest, src string) specs.Mount {
 	return specs.Mount{Destination: dest, Type: "bind", Source: src, Options: []string{"rbind", "rw"}}
 }
 
@@ -335,7 +335,7 @@ func TestIdmapVolumes(t *testing.T) {
 		t.Fatal(err)
 	}
 	// What the operator does once per tenant (docs/userns.md).
-	if err := os.Chown(t1dir, t1Base, t1Base); err != nil {
+	if err := os.Chown(t1dir, idmapT1Base, idmapT1Base); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.Chmod(t1dir, 0o700); err != nil {
@@ -346,13 +346,13 @@ func TestIdmapVolumes(t *testing.T) {
 		t.Fatal(err)
 	}
 	hosts := filepath.Join(engine, "hosts")
-	writeRootOnly(t, hosts, "127.0.0.1 localhost engine-hosts\n", 0o644)
+	idmapWriteRootOnly(t, hosts, "127.0.0.1 localhost engine-hosts\n", 0o644)
 
 	b := h.Bundle(tu.WithShell(`echo hello > /data/f && mkdir /data/d && echo p > /data/d/private && chmod 600 /data/d/private && ls /data | wc -l; grep -c engine-hosts /etc/hosts; if touch /root-owned/x 2>/dev/null; then echo WROTE-INTO-HOST-ROOT-DIR; else echo denied; fi`),
-		tu.WithMount(specMount("/data", t1dir)), tu.WithMount(specMount("/root-owned", unprepared)),
+		tu.WithMount(idmapBind("/data", t1dir)), tu.WithMount(idmapBind("/root-owned", unprepared)),
 		tu.WithMount(specs.Mount{Destination: "/etc/hosts", Type: "bind", Source: hosts, Options: []string{"rbind", "ro"}}))
 	r := h.R("run", "--bundle", b.Dir, h.ID("vol1"))
-	if r.Code != 0 || squeeze(r.Stdout) != "2\n1\ndenied" {
+	if r.Code != 0 || idmapSqueeze(r.Stdout) != "2\n1\ndenied" {
 		t.Fatalf("t1 writing its volume: %s", r)
 	}
 	for _, p := range []string{"f", "d", "d/private"} {
@@ -360,8 +360,8 @@ func TestIdmapVolumes(t *testing.T) {
 		if err := unix.Lstat(filepath.Join(t1dir, p), &s); err != nil {
 			t.Fatal(err)
 		}
-		if s.Uid != t1Base || s.Gid != t1Base {
-			t.Errorf("host owner of %s written by t1's root: %d:%d, want %d:%d", p, s.Uid, s.Gid, t1Base, t1Base)
+		if s.Uid != idmapT1Base || s.Gid != idmapT1Base {
+			t.Errorf("host owner of %s written by t1's root: %d:%d, want %d:%d", p, s.Uid, s.Gid, idmapT1Base, idmapT1Base)
 		}
 	}
 	if ents, _ := os.ReadDir(unprepared); len(ents) != 0 {
@@ -371,11 +371,11 @@ func TestIdmapVolumes(t *testing.T) {
 	// t2's root gets the very same directory mounted (an operator mistake) and still cannot
 	// list, read or write t1's files.
 	b2 := h.Bundle(tu.WithShell(`id -u; cat /proc/self/uid_map; ls /data >/dev/null 2>&1 && echo LISTED; cat /data/f 2>/dev/null && echo READ; cat /data/d/private 2>/dev/null && echo READ-PRIVATE; touch /data/x 2>/dev/null && echo WROTE; echo end`),
-		tu.WithMount(specMount("/data", t1dir)))
-	rt2 := as(h, "t2")
+		tu.WithMount(idmapBind("/data", t1dir)))
+	rt2 := idmapAs(h, "t2")
 	id2 := h.ID("vol2")
 	r = rt2.Run(t, "run", "--bundle", b2.Dir, id2)
-	if r.Code != 0 || squeeze(r.Stdout) != fmt.Sprintf("0\n0 %d 65536\nend", t2Base) {
+	if r.Code != 0 || idmapSqueeze(r.Stdout) != fmt.Sprintf("0\n0 %d 65536\nend", idmapT2Base) {
 		t.Errorf("t2 against t1's volume (want no access at all): %s", r)
 	}
 	if _, err := os.Lstat(filepath.Join(t1dir, "x")); err == nil {
@@ -388,23 +388,23 @@ func TestIdmapVolumes(t *testing.T) {
 func TestIdmapCrashDuringCreate(t *testing.T) {
 	h := idmapHarness(t, "", "")
 	b := h.Bundle(tu.WithShell(sleeper))
-	writeRootOnly(t, filepath.Join(b.Rootfs(), "etc/secret"), "s3cret\n", 0o600)
+	idmapWriteRootOnly(t, filepath.Join(b.Rootfs(), "etc/secret"), "s3cret\n", 0o600)
 	id := h.ID("idmapcrash")
 	r := h.RT.RunCall(t, tu.Call{Env: []string{"TENANTRUN_FAILPOINT=create:after-libcontainer-create"}, Timeout: 30 * time.Second}, "create", "--bundle", b.Dir, id)
 	if r.Signal != syscall.SIGKILL {
 		t.Fatalf("tenantrun did not die at the failpoint: %s", r)
 	}
-	mounts := recordedMounts(t, h, id)
-	checkRecordedMounts(t, mounts, "bind")
+	mounts := idmapRecordedMounts(t, h, id)
+	idmapCheckRecordedMounts(t, mounts, "bind")
 	if d := h.R("delete", "--force", id); d.Code != 0 {
 		t.Errorf("delete --force after the crash: %s", d)
 	}
-	checkGone(t, mounts)
+	idmapCheckGone(t, mounts)
 	if leaks := h.Leaks.Leaks(); len(leaks) > 0 {
 		t.Errorf("after delete --force: %q", leaks)
 	}
 	// The id is reusable.
 	st := h.RunDetached(id, b)
-	runningChecks(t, h, id, st.Pid, t1Base, "bind")
+	idmapRunningChecks(t, h, id, st.Pid, idmapT1Base, "bind")
 	h.Delete(id)
 }
