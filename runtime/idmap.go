@@ -31,7 +31,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-const overlayfsMagic = 0x794c7630
+const idmapOverlayfsMagic = 0x794c7630
 
 // idmapRootfs returns a path whose contents are rootfs seen through the given ID mappings
 // (host uid = mapping applied to the file's uid, so a file owned by host 0 appears owned by
@@ -79,8 +79,8 @@ func idmapRootfsUserns(rootfs string, userns int, workDir string) (newRoot strin
 	}
 	var treeFd int
 	kind = "bind"
-	if uint32(sfs.Type) == overlayfsMagic {
-		mnt, merr := mountOf(rootFd)
+	if uint32(sfs.Type) == idmapOverlayfsMagic {
+		mnt, merr := idmapMountOf(rootFd)
 		if merr != nil {
 			return "", nil, "", fmt.Errorf("idmapped rootfs: rootfs %s is on overlay: finding its mount: %w", rootfs, merr)
 		}
@@ -182,7 +182,7 @@ func idmappedClone(fd int, path string, ns int) (int, error) {
 	attr := unix.MountAttr{Attr_set: unix.MOUNT_ATTR_IDMAP, Userns_fd: uint64(ns), Propagation: unix.MS_PRIVATE}
 	if err := unix.MountSetattr(tree, "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, &attr); err != nil {
 		unix.Close(tree)
-		mnt, _ := mountOf(fd)
+		mnt, _ := idmapMountOf(fd)
 		return -1, idmapRefused(path, mnt, err)
 	}
 	return tree, nil
@@ -205,13 +205,13 @@ func idmapRefused(path string, mnt *mountinfo.Info, err error) error {
 		why = "the kernel refused MOUNT_ATTR_IDMAP"
 	}
 	sub := ""
-	if subs := submountTypes(path); len(subs) > 0 {
+	if subs := idmapSubmounts(path); len(subs) > 0 {
 		sub = "; mounts below " + path + ": " + strings.Join(subs, ", ")
 	}
 	return fmt.Errorf("rootfs on %s cannot be idmapped: %s: %s (%s mounted at %s%s): %w", fstype, path, why, fstype, where, sub, err)
 }
 
-func submountTypes(dir string) []string {
+func idmapSubmounts(dir string) []string {
 	if real, err := filepath.EvalSymlinks(dir); err == nil {
 		dir = real
 	}
@@ -228,8 +228,8 @@ func submountTypes(dir string) []string {
 	return out
 }
 
-// mountOf returns the mountinfo entry of the mount fd lives on.
-func mountOf(fd int) (*mountinfo.Info, error) {
+// idmapMountOf returns the mountinfo entry of the mount fd lives on.
+func idmapMountOf(fd int) (*mountinfo.Info, error) {
 	var stx unix.Statx_t
 	if err := unix.Statx(fd, "", unix.AT_EMPTY_PATH|unix.AT_STATX_DONT_SYNC, unix.STATX_MNT_ID, &stx); err != nil {
 		return nil, fmt.Errorf("statx: %w", err)
@@ -250,29 +250,29 @@ func mountOf(fd int) (*mountinfo.Info, error) {
 	return infos[0], nil
 }
 
-// overlayLayers is what a new overlay needs from an existing one.
-type overlayLayers struct {
+// idmapOverlayLayers is what a new overlay needs from an existing one.
+type idmapOverlayLayers struct {
 	layers  []string // top first: the upperdir (if any), then the lowerdirs
 	data    []string // data-only lower layers (lowerdir "::" / datadir+)
 	options []string // options to carry over (redirect_dir, metacopy, userxattr)
 }
 
-// parseOverlayOptions reads layer paths from an overlay's superblock options
+// idmapParseOverlay reads layer paths from an overlay's superblock options
 // as /proc/self/mountinfo shows them (seq_show_option escapes , space tab \n
 // and \ in octal; a lowerdir list separates layers with ':', escapes a literal
 // colon as '\:' and starts data-only layers with '::').
-func parseOverlayOptions(vfs string) (*overlayLayers, error) {
-	ol := &overlayLayers{}
+func idmapParseOverlay(vfs string) (*idmapOverlayLayers, error) {
+	ol := &idmapOverlayLayers{}
 	var upper string
 	var lowers []string
 	for _, opt := range strings.Split(vfs, ",") {
 		k, v, _ := strings.Cut(opt, "=")
-		k, v = octalUnescape(k), octalUnescape(v)
+		k, v = idmapOctalUnescape(k), idmapOctalUnescape(v)
 		switch k {
 		case "upperdir":
 			upper = v
 		case "lowerdir":
-			parts := splitLowerdir(v)
+			parts := idmapSplitLowerdir(v)
 			dataOnly := false
 			for _, p := range parts {
 				if p == "" { // "::" marks the start of data-only layers
@@ -310,23 +310,23 @@ func parseOverlayOptions(vfs string) (*overlayLayers, error) {
 	}
 	// metacopy with an upper layer needs redirect_dir=on; the scratch upper is ours.
 	for i, o := range ol.options {
-		if o == "redirect_dir=follow" && hasOption(ol.options, "metacopy=on") {
+		if o == "redirect_dir=follow" && idmapHasOption(ol.options, "metacopy=on") {
 			ol.options[i] = "redirect_dir=on"
 		}
 	}
-	if hasOption(ol.options, "metacopy=on") && !hasOption(ol.options, "redirect_dir=on") {
+	if idmapHasOption(ol.options, "metacopy=on") && !idmapHasOption(ol.options, "redirect_dir=on") {
 		ol.options = append(ol.options, "redirect_dir=on")
 	}
 	return ol, nil
 }
 
-// resolveRelativeLayers makes relative layer paths absolute. Engines mount overlays whose
+// idmapResolveRelative makes relative layer paths absolute. Engines mount overlays whose
 // option string would exceed a page from the layers' common directory, with relative paths
 // (containerd: lowerdir=1/fs:2/fs from .../snapshots; containers/storage: l/ID links and
 // ID/diff from .../overlay), and the kernel shows them as given. The directory they were
 // relative to is found among the ancestors of the mount point and of the absolute layer
 // paths: the deepest one under which every relative layer is an existing directory.
-func resolveRelativeLayers(ol *overlayLayers, mnt *mountinfo.Info) error {
+func idmapResolveRelative(ol *idmapOverlayLayers, mnt *mountinfo.Info) error {
 	var rel, abs []string
 	for _, l := range append(append([]string(nil), ol.layers...), ol.data...) {
 		if filepath.IsAbs(l) {
@@ -373,7 +373,7 @@ func resolveRelativeLayers(ol *overlayLayers, mnt *mountinfo.Info) error {
 	return fmt.Errorf("layer paths %q are relative (the engine mounted from another working directory) and no ancestor of the mount point or of the absolute layers holds them all", rel)
 }
 
-func hasOption(opts []string, o string) bool {
+func idmapHasOption(opts []string, o string) bool {
 	for _, x := range opts {
 		if x == o {
 			return true
@@ -382,7 +382,7 @@ func hasOption(opts []string, o string) bool {
 	return false
 }
 
-func splitLowerdir(s string) []string {
+func idmapSplitLowerdir(s string) []string {
 	var out []string
 	var b strings.Builder
 	for i := 0; i < len(s); i++ {
@@ -400,7 +400,7 @@ func splitLowerdir(s string) []string {
 	return append(out, b.String())
 }
 
-func octalUnescape(s string) string {
+func idmapOctalUnescape(s string) string {
 	if !strings.Contains(s, `\`) {
 		return s
 	}
@@ -430,11 +430,11 @@ func idmappedOverlay(rootfs string, mnt *mountinfo.Info, ns int) (int, error) {
 	if real, err := filepath.EvalSymlinks(rootfs); err == nil && filepath.Clean(real) != filepath.Clean(mnt.Mountpoint) {
 		return fail(errors.New("it is a directory inside the overlay, not the overlay mount itself"))
 	}
-	ol, err := parseOverlayOptions(mnt.VFSOptions)
+	ol, err := idmapParseOverlay(mnt.VFSOptions)
 	if err != nil {
 		return fail(err)
 	}
-	if err := resolveRelativeLayers(ol, mnt); err != nil {
+	if err := idmapResolveRelative(ol, mnt); err != nil {
 		return fail(err)
 	}
 	var fds []int
@@ -478,22 +478,22 @@ func idmappedOverlay(rootfs string, mnt *mountinfo.Info, ns int) (int, error) {
 	if err := unix.Fstat(lower[0], &top); err != nil {
 		return fail(err)
 	}
-	scratch, err := scratchTmpfs(top.Uid, top.Gid, top.Mode&0o7777)
+	scratch, err := idmapScratchTmpfs(top.Uid, top.Gid, top.Mode&0o7777)
 	if err != nil {
 		return fail(err)
 	}
 	fds = append(fds, scratch)
-	tree, err := mountOverlayFds(lower, data, scratch, ol.options)
+	tree, err := idmapMountOverlay(lower, data, scratch, ol.options)
 	if err != nil {
 		return fail(err)
 	}
 	return tree, nil
 }
 
-// scratchTmpfs is a small detached tmpfs with upper/ and work/ for the new
+// idmapScratchTmpfs is a small detached tmpfs with upper/ and work/ for the new
 // overlay: libcontainer creates missing mount points in the root before it
 // remounts it read-only, and those must not land in the engine's layers.
-func scratchTmpfs(rootUID, rootGID, rootMode uint32) (int, error) {
+func idmapScratchTmpfs(rootUID, rootGID, rootMode uint32) (int, error) {
 	fs, err := unix.Fsopen("tmpfs", unix.FSOPEN_CLOEXEC)
 	if err != nil {
 		return -1, fmt.Errorf("scratch tmpfs: fsopen: %w", err)
@@ -528,10 +528,10 @@ func scratchTmpfs(rootUID, rootGID, rootMode uint32) (int, error) {
 	return m, nil
 }
 
-// mountOverlayFds creates the overlay with layers given as file descriptors of
+// idmapMountOverlay creates the overlay with layers given as file descriptors of
 // detached mounts (Linux >= 6.13 accepts lowerdir+/datadir+/upperdir/workdir
 // as FSCONFIG_SET_FD, and takes private clones of detached mounts).
-func mountOverlayFds(lower, data []int, scratch int, options []string) (int, error) {
+func idmapMountOverlay(lower, data []int, scratch int, options []string) (int, error) {
 	fs, err := unix.Fsopen("overlay", unix.FSOPEN_CLOEXEC)
 	if err != nil {
 		return -1, fmt.Errorf("fsopen overlay: %w", err)

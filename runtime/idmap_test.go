@@ -59,7 +59,7 @@ func TestParseOverlayOptions(t *testing.T) {
 		{vfs: "rw,xino=off", err: "no lowerdir"},
 	}
 	for _, c := range cases {
-		ol, err := parseOverlayOptions(c.vfs)
+		ol, err := idmapParseOverlay(c.vfs)
 		if c.err != "" {
 			if err == nil || !strings.Contains(err.Error(), c.err) {
 				t.Errorf("%s: err %v, want %q", c.vfs, err, c.err)
