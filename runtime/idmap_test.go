@@ -384,7 +384,7 @@ func TestIdmapCost(t *testing.T) {
 	for i := 0; i < 10000; i++ {
 		idmapWriteRootFile(t, filepath.Join(big, fmt.Sprintf("d%d/f%d", i/100, i)), "x", 0o600)
 	}
-	const n = 31
+	const n = 21
 	median := func(ds []time.Duration) time.Duration {
 		sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
 		return ds[len(ds)/2]
