@@ -45,6 +45,7 @@ CFG = {
     "STRACE": env_int("BENCH_STRACE", 1),
     "BENCHTIME": os.environ.get("BENCH_GO_BENCHTIME", "2000x"),
     "ABL_N": env_int("BENCH_ABLATION_N", 25),  # rounds of the libcontainer ablation (0: skip)
+    "PERF_N": env_int("BENCH_PERF_N", 20),  # `run`s under perf record for the CPU attribution (0: skip)
 }
 TENANTRUN = os.environ.get("TENANTRUN_BIN", os.path.join(REPO, "bin", "tenantrun"))
 RUNC = os.environ.get("BENCH_RUNC", "/usr/sbin/runc")
@@ -201,25 +202,38 @@ class Bench:
         self.seq += 1
         return "%s-%s%d" % (PREFIX, tag, self.seq)
 
+    def mkbundle(self, name, spec):
+        """W/name with its own copy of the busybox rootfs (the policy wants root.path inside
+        the bundle) and spec as config.json (root.path "rootfs")."""
+        d = os.path.join(self.work, name)
+        os.makedirs(d, exist_ok=True)
+        if not os.path.isdir(os.path.join(d, "rootfs")):
+            r = sh(["cp", "-a", self.template, os.path.join(d, "rootfs")])
+            if r.returncode != 0:
+                raise SystemExit("bench: copying the rootfs: " + r.stderr)
+        spec = json.loads(json.dumps(spec))
+        spec["root"]["path"] = "rootfs"
+        write_json(os.path.join(d, "config.json"), spec)
+        return d
+
     # ---- setup
     def setup(self):
         w = self.work
-        rootfs = os.path.join(w, "rootfs")
-        r = sh([os.path.join(REPO, "hack", "rootfs", "mk-busybox.sh"), rootfs])
+        self.template = os.path.join(w, "rootfs-template")
+        r = sh([os.path.join(REPO, "hack", "rootfs", "mk-busybox.sh"), self.template])
         if r.returncode != 0:
             raise SystemExit("mk-busybox: " + r.stderr)
         # the plain bundle: `runc spec` with /bin/true, no terminal
-        plain = os.path.join(w, "plain")
-        os.makedirs(plain)
-        r = sh([RUNC, "spec", "--bundle", plain])
+        tmp = os.path.join(w, "runc-spec")
+        os.makedirs(tmp)
+        r = sh([RUNC, "spec", "--bundle", tmp])
         if r.returncode != 0:
             raise SystemExit("runc spec: " + r.stderr)
-        spec = json.load(open(os.path.join(plain, "config.json")))
-        spec["root"]["path"] = rootfs
+        spec = json.load(open(os.path.join(tmp, "config.json")))
         spec["process"]["terminal"] = False
         spec["process"]["args"] = ["/bin/true"]
         self.plain_spec = spec
-        write_json(os.path.join(plain, "config.json"), spec)
+        plain = self.mkbundle("plain", spec)
         self.cfgfile = os.path.join(w, "tenants.toml")
         tenant_config(self.cfgfile, CFG["TENANTS"])
         self.tr_global = [TENANTRUN, "--root", self.roots["tenantrun"], "--config", self.cfgfile]
@@ -235,11 +249,9 @@ class Bench:
             s = sh([TENANTRUN, "spec", "--bundle", alt])
             if s.returncode == 0:
                 sp = json.load(open(os.path.join(alt, "config.json")))
-                sp["root"]["path"] = rootfs
                 sp["process"]["args"] = ["/bin/true"]
                 sp["process"]["terminal"] = False
-                write_json(os.path.join(alt, "config.json"), sp)
-                trb = alt
+                trb = self.mkbundle("trspec", sp)
                 self.results["notes"].append("the policy refused the plain `runc spec` bundle (%s); "
                                              "tenantrun runs the `tenantrun spec` starter bundle instead"
                                              % probe.err.strip().splitlines()[-1][:200])
@@ -251,32 +263,21 @@ class Bench:
 
         # runc with equivalent hardening: what tenantrun's policy produced if it can tell
         # (policy explain), else plain + userns + the embedded web seccomp profile + ro root
-        hard = os.path.join(w, "hardened")
-        os.makedirs(hard)
-        hs, how = self.hardened_spec(trb, rootfs)
-        write_json(os.path.join(hard, "config.json"), hs)
-        self.b["runc-hardened"] = hard
+        hs, how = self.hardened_spec(trb)
+        self.b["runc-hardened"] = self.mkbundle("hardened", hs)
         self.hardened_how = how
         # crun: the plain bundle with ociVersion 1.0.2, run in a private mount namespace with
         # /sys/fs/cgroup/unified unmounted (crun 1.8.1 refuses a v1+v2 hybrid)
-        cb = os.path.join(w, "crun")
-        os.makedirs(cb)
         cs = json.loads(json.dumps(spec))
         cs["ociVersion"] = "1.0.2"
-        write_json(os.path.join(cb, "config.json"), cs)
-        self.b["crun"] = cb
+        self.b["crun"] = self.mkbundle("crun", cs)
         if os.path.exists(CRUN):
             self.start_mntns()
         # sleeping variants for exec and list
         for k in list(self.b):
-            sb = os.path.join(w, k + "-sleep")
-            os.makedirs(sb)
             s = json.load(open(os.path.join(self.b[k], "config.json")))
             s["process"]["args"] = ["/bin/sleep", "100000"]
-            if not os.path.isabs(s["root"]["path"]):
-                s["root"]["path"] = os.path.join(self.b[k], s["root"]["path"])
-            write_json(os.path.join(sb, "config.json"), s)
-            self.b[k + "-sleep"] = sb
+            self.b[k + "-sleep"] = self.mkbundle(k + "-sleep", s)
 
     def policy_mode(self, bundle):
         """What the tenant policy did to the bundle (the sidecar tenantrun keeps per container)."""
@@ -304,19 +305,23 @@ class Bench:
             self.R.run(self.tr_global + ["delete", "--force", id_])
         return info
 
-    def hardened_spec(self, trbundle, rootfs):
+    def hardened_spec(self, trbundle):
         r = sh(self.tr_global[:1] + ["policy", "explain", "--help"])
         if r.returncode == 0 and "format" in r.stdout + r.stderr:
             e = sh(self.tr_global + ["policy", "explain", "--format", "json", "--bundle", trbundle])
             if e.returncode == 0:
                 try:
                     doc = json.loads(e.stdout)
-                    s = doc.get("spec", doc)
+                    s = doc.get("config") or doc.get("spec") or doc
                     if isinstance(s, dict) and "process" in s and s.get("linux", {}).get("seccomp"):
-                        s["root"]["path"] = rootfs
-                        s.get("linux", {}).pop("cgroupsPath", None)
+                        s["linux"].pop("cgroupsPath", None)
+                        flags = s["linux"]["seccomp"].pop("flags", None)
                         s["ociVersion"] = "1.0.2"
-                        return s, "the spec `tenantrun policy explain --format json` printed (cgroupsPath dropped, ociVersion 1.0.2)"
+                        return s, ("exactly the config.json `tenantrun policy explain --format json` prints for the "
+                                   "same bundle (user namespace, seccomp profile, read-only root, masks, mounts, "
+                                   "resources), with cgroupsPath dropped (runc's default), ociVersion 1.0.2%s; "
+                                   "the rootfs is not idmapped (runc 1.1.5 cannot)" %
+                                   (" and seccomp flags %s removed (runc 1.1.5 refuses them)" % flags if flags else ""))
                 except ValueError:
                     pass
         s = json.loads(json.dumps(self.plain_spec))
@@ -326,10 +331,13 @@ class Bench:
         lin["namespaces"] = [n for n in lin.get("namespaces", []) if n["type"] != "user"] + [{"type": "user"}]
         lin["uidMappings"] = [{"containerID": 0, "hostID": 1000000, "size": 65536}]
         lin["gidMappings"] = [{"containerID": 0, "hostID": 1000000, "size": 65536}]
+        # runc 1.1.5 refuses seccomp flags ("not yet supported"); TSYNC changes nothing for a
+        # single-threaded init
+        flags = prof.pop("flags", None)
         lin["seccomp"] = prof
         n = sum(len(x.get("names", [])) for x in prof.get("syscalls", []))
         return s, ("the plain bundle + user namespace (0→1000000, 65536) + seccomp-profiles/web.json "
-                   "(%d syscall names) + read-only root" % n)
+                   "(%d syscall names%s) + read-only root" % (n, ", without its flags %s, which runc 1.1.5 refuses" % flags if flags else ""))
 
     def start_mntns(self):
         p = subprocess.Popen(["unshare", "-m", "--propagation", "private", "sh", "-c",
@@ -529,10 +537,7 @@ class Bench:
         def variant(tag, f):
             s = json.loads(json.dumps(base))
             f(s)
-            d = os.path.join(w, "abl-" + tag)
-            os.makedirs(d, exist_ok=True)
-            write_json(os.path.join(d, "config.json"), s)
-            return d
+            return self.mkbundle("abl-" + tag, s)
 
         def nocg(s):
             s["mounts"] = [m for m in s["mounts"] if m["destination"] != "/sys/fs/cgroup"]
@@ -655,6 +660,23 @@ class Bench:
                    cwd=b2, capture=False)
         out["summary_runc"] = open(summ2).read() if os.path.exists(summ2) else ""
         self.results["strace"] = out
+
+    # ---- CPU attribution with perf: which functions the CPU time of one `run` goes to
+    def bench_perf(self):
+        if not CFG["PERF_N"] or not shutil.which("perf") or not shutil.which("addr2line"):
+            self.results["perf"] = None
+            return
+        g, b, _ = self.rt("tenantrun")
+        data = os.path.join(self.work, "perf.data")
+        ids = " ".join(self.nid("f") for _ in range(CFG["PERF_N"]))
+        loop = "for id in %s; do %s run $id </dev/null >/dev/null 2>&1; done" % (ids, " ".join(g))
+        freq = 4999
+        r = sh(["perf", "record", "-q", "-F", str(freq), "-g", "-o", data, "--", "sh", "-c", loop], cwd=b)
+        if r.returncode != 0:
+            self.results["perf"] = {"error": r.stderr.strip()[-500:]}
+            return
+        scr = sh(["perf", "script", "-i", data, "-F", "comm,ip,sym,dso"], cwd=b).stdout
+        self.results["perf"] = perf_attribution(scr, TENANTRUN, freq, CFG["PERF_N"])
 
     # ---- Go package init cost (runs in the CLI and again in every `tenantrun init` child)
     def bench_inittrace(self):
@@ -787,6 +809,121 @@ def leak_scan(work, prefix, roots):
     return out
 
 
+PERF_GROUPS = [  # (label, comm regex)
+    ("tenantrun CLI process", r"^tenantrun$"),
+    ("container init (runc:[0:PARENT], [1:CHILD], [2:INIT])", r"^runc:\["),
+]
+PERF_FUNCS = [  # (label, function-name regex); inclusive CPU per run
+    ("whole process group", r"^__ALL__$"),
+    ("libcontainer.Init (container setup in the child; runs from main's init())", r"libcontainer\.Init$"),
+    ("Go package init (runtime.doInit1, without libcontainer.Init)", (r"^runtime\.doInit1$", r"libcontainer\.Init$")),
+    ("Go code after init (runtime.main → main.main)", r"^main\.main$"),
+    ("Go background (sysmon, GC workers, scheduler)", r"^runtime\.(sysmon|gcBgMarkWorker|bgsweep|bgscavenge|mstart1)$"),
+    ("Go runtime start (runtime.schedinit)", r"^runtime\.schedinit$"),
+    ("dynamic loader (ld-linux)", r"ld-linux"),
+    ("page faults (exc_page_fault)", r"^exc_page_fault$"),
+    ("execve", r"^__x64_sys_execve$"),
+    ("process exit (do_exit)", r"^do_exit$"),
+    ("policy: preparePolicy", r"runtime\.preparePolicy$"),
+    ("policy: strict decode", r"runtime\.decodeSpec$|hardening\.DecodeSpec$"),
+    ("policy: LoadConfig (TOML)", r"hardening\.LoadConfig$"),
+    ("policy: Enforce", r"hardening\.Enforce$"),
+    ("policy: seccomp profile load", r"profiles\.Load$"),
+    ("policy: PolicyDigest", r"hardening\.PolicyDigest$"),
+    ("host setup: tenant parent cgroup", r"runtime\.ensureTenantParent$"),
+    ("host setup: idmapped rootfs", r"runtime\.idmapRootfs$|runtime\.\(\*prepared\)\.mountRootfs$"),
+    ("specconv.CreateLibcontainerConfig", r"specconv\.CreateLibcontainerConfig$"),
+    ("libcontainer.Create", r"libcontainer\.Create$"),
+    ("libcontainer (*Container).Run/Start", r"libcontainer\.\(\*Container\)\.(Run|Start)$"),
+    ("  binary sealing (exeseal)", r"exeseal\."),
+    ("  parent cgroup Apply (v1 hierarchies)", r"\(\*Manager\)\.Apply$"),
+    ("  cgroup Set (limits)", r"\(\*Manager\)\.Set$"),
+    ("  sync messages (parseSync)", r"libcontainer\.parseSync$"),
+    ("  saveState / state.json", r"libcontainer\.\(\*Container\)\.saveState$"),
+    ("encoding/json (all)", r"^encoding/json\.(Unmarshal|Marshal|\(\*Decoder\)\.Decode|\(\*Encoder\)\.Encode)$"),
+    ("run: wait for the container (forward)", r"runtime\.\(\*forwarder\)\.forward$"),
+    ("run: delete at the end (destroyContainer)", r"runtime\.destroyContainer$"),
+    ("  libcontainer Destroy", r"libcontainer\.\(\*Container\)\.Destroy$"),
+    ("init: nsexec (C)", r"^nsexec$|^nsexec_"),
+    ("init: prepareRootfs (all mounts, pivot)", r"libcontainer\.prepareRootfs$"),
+    ("init:   v1 /sys/fs/cgroup mount", r"libcontainer\.mountCgroupV1$"),
+    ("init:   /dev setup (device nodes, symlinks)", r"libcontainer\.(doSetupDev|createDevices|setupDevSymlinks)$"),
+    ("init:   maskedPaths / readonlyPaths", r"libcontainer\.(maskPaths|readonlyPath|maskPath)$"),
+    ("init: loopback (setupNetwork)", r"libcontainer\.setupNetwork$"),
+    ("init: seccomp compile + load", r"seccomp\.InitSeccomp$"),
+    ("init:   libseccomp.so", r"libseccomp"),
+    ("init: finalizeNamespace (caps, uid)", r"libcontainer\.finalizeNamespace$"),
+    ("mount syscalls", r"^__x64_sys_(mount|fsopen|fsconfig|fsmount|move_mount|open_tree|mount_setattr|umount)"),
+    ("cgroupfs writes/mkdir/rmdir", r"^(cgroup_file_write|cgroup_mkdir|cgroup_rmdir|cgroup1_)"),
+]
+
+
+def perf_attribution(script, binary, freq, runs):
+    """Inclusive CPU ms per run for PERF_FUNCS, per PERF_GROUPS, from `perf script` output.
+    The init child runs from a sealed copy of the binary perf cannot read: its frames are
+    resolved with addr2line on the binary itself."""
+    samples = []
+    cur = None
+    comm = None
+    for ln in script.splitlines():
+        if not ln.strip():
+            if cur is not None:
+                samples.append((comm, cur))
+            cur = None
+            continue
+        if not ln[0].isspace():
+            comm = ln.strip()
+            cur = []
+            continue
+        m = re.match(r"\s*([0-9a-f]+) (.*) \((.*)\)$", ln.rstrip())
+        if m and cur is not None:
+            cur.append((int(m.group(1), 16), m.group(2), m.group(3)))
+    if cur is not None:
+        samples.append((comm, cur))
+    base = 0
+    for ln in sh(["readelf", "-lW", binary]).stdout.splitlines():
+        f = ln.split()
+        if f and f[0] == "LOAD":
+            base = int(f[2], 16) - int(f[1], 16)
+            break
+    unk = sorted({a for _, s in samples for a, sym, d in s if sym.startswith("[unknown]") and
+                  os.path.basename(d) == "tenantrun"})
+    names = {}
+    for i in range(0, len(unk), 2000):
+        chunk = unk[i:i + 2000]
+        out = sh(["addr2line", "-f", "-e", binary] + ["%x" % (a + base) for a in chunk]).stdout.split("\n")
+        for j, a in enumerate(chunk):
+            if 2 * j < len(out):
+                names[a] = out[2 * j]
+    res = {"runs": runs, "freq": freq, "samples": len(samples), "groups": []}
+    pats = [(l, (re.compile(p[0]), re.compile(p[1])) if isinstance(p, tuple) else (re.compile(p), None))
+            for l, p in PERF_FUNCS]
+    for glabel, gre in PERF_GROUPS:
+        gr = re.compile(gre)
+        counts = [0] * len(pats)
+        n = 0
+        for c, st in samples:
+            if not gr.search(c or ""):
+                continue
+            n += 1
+            fr = set()
+            for a, sym, d in st:
+                nm = names.get(a, sym) if sym.startswith("[unknown]") else sym
+                fr.add(nm)
+                if "ld-linux" in d:
+                    fr.add("ld-linux")
+                if "libseccomp" in d:
+                    fr.add("libseccomp")
+            fr.add("__ALL__")
+            for i, (_, (p, notp)) in enumerate(pats):
+                if any(p.search(x) for x in fr) and not (notp and any(notp.search(x) for x in fr)):
+                    counts[i] += 1
+        per = 1000.0 / freq / runs
+        res["groups"].append({"label": glabel, "samples": n,
+                              "rows": [(l, round(c * per, 2)) for (l, _), c in zip(pats, counts) if c]})
+    return res
+
+
 def strace_timeline(path):
     """Milestones of one `tenantrun run` from strace -f -ttt -T output (times in ms since the
     first line; strace inflates syscall-heavy parts, so read the shares, not the totals)."""
@@ -824,14 +961,17 @@ def strace_timeline(path):
         elif rest.startswith("mkdir(\"/sys/fs/cgroup") or rest.startswith("mkdirat(AT_FDCWD, \"/sys/fs/cgroup"):
             mark("first cgroup mkdir")
         elif rest.startswith("mount(") or rest.startswith("fsmount(") or rest.startswith("move_mount("):
-            if "overlay" in rest:
-                mark("exeseal overlay mount")
             mark("first mount")
             first["last mount"] = rel
         elif rest.startswith("pivot_root("):
             mark("pivot_root")
-        elif "SECCOMP_SET_MODE_FILTER" in rest or "PR_SET_SECCOMP" in rest:
+        elif (("SECCOMP_SET_MODE_FILTER" in rest or "PR_SET_SECCOMP" in rest) and "NULL" not in rest
+              and re.search(r"= 0( <|$)", rest)) or (rest.startswith("<... seccomp resumed>") and re.search(r"= 0( <|$)", rest)):
             mark("seccomp filter loaded")
+        elif rest.startswith("fsopen(\"overlay\"") or rest.startswith("fsopen(\"overlay"):
+            mark("exeseal overlay (fsopen)")
+        elif rest.startswith("open_tree(") or rest.startswith("mount_setattr("):
+            mark("idmapped rootfs (open_tree/mount_setattr)")
         elif rest.startswith("+++ exited") or "exit_group(" in rest:
             first["last exit"] = rel
         elif rest.startswith("rmdir(\"/sys/fs/cgroup") or rest.startswith("unlinkat(") and "/sys/fs/cgroup" in rest:
@@ -1103,6 +1243,22 @@ def write_report(bench, m, elapsed):
         a("\n".join(st["summary_runc"].splitlines()[:14]))
         a("```")
         a("")
+    pf = R.get("perf")
+    if pf and pf.get("groups"):
+        a("### CPU attribution (`perf record -g`, %d `tenantrun run`s, %d Hz)" % (pf["runs"], pf["freq"]))
+        a("")
+        a("Inclusive CPU milliseconds per `run` (a function and everything it calls; rows overlap). "
+          "The init child's frames come from a sealed copy of the binary and are resolved with addr2line.")
+        a("")
+        for grp in pf["groups"]:
+            a("| %s (%d samples) | CPU ms / run |" % (grp["label"], grp["samples"]))
+            a("|---|---|")
+            for l, v in grp["rows"]:
+                a("| %s | %.2f |" % (l, v))
+            a("")
+    elif pf and pf.get("error"):
+        a("perf record failed: `%s`" % pf["error"])
+        a("")
     it = R.get("inittrace")
     if it:
         a("### Go package init (`GODEBUG=inittrace=1 tenantrun --version`, median of 7)")
@@ -1157,7 +1313,8 @@ def main():
         bench.setup()
         for name, fn in (("lifecycle", bench.bench_lifecycle), ("exec", bench.bench_exec),
                          ("phases", bench.bench_phases), ("strace", bench.bench_strace),
-                         ("inittrace", bench.bench_inittrace), ("ablation", bench.bench_ablation),
+                         ("perf", bench.bench_perf), ("inittrace", bench.bench_inittrace),
+                         ("ablation", bench.bench_ablation),
                          ("list", bench.bench_list),
                          ("enforce", bench.bench_enforce), ("concurrent", bench.bench_concurrent)):
             if only and name not in only:
