@@ -85,7 +85,7 @@ func idmapRootfsUserns(rootfs string, userns int, workDir string) (newRoot strin
 			return "", nil, "", fmt.Errorf("idmapped rootfs: rootfs %s is on overlay: finding its mount: %w", rootfs, merr)
 		}
 		kind = "overlay"
-		treeFd, err = idmappedOverlay(rootfs, mnt, userns)
+		treeFd, err = idmappedOverlay(rootfs, mnt, userns, workDir)
 	} else {
 		treeFd, err = idmappedClone(rootFd, rootfs, userns)
 	}
@@ -141,7 +141,14 @@ func idmapCleanup(workDir string) error {
 			errs = append(errs, fmt.Errorf("unmounting %s: %w", m.Mountpoint, err))
 		}
 	}
-	for _, d := range []string{filepath.Join(workDir, "rootfs"), workDir} {
+	dirs := []string{filepath.Join(workDir, "rootfs")}
+	ld := filepath.Join(workDir, idmapLayersDir)
+	if ents, err := os.ReadDir(ld); err == nil {
+		for _, e := range ents {
+			dirs = append(dirs, filepath.Join(ld, e.Name()))
+		}
+	}
+	for _, d := range append(dirs, ld, workDir) {
 		if err := os.Remove(d); err != nil && !errors.Is(err, os.ErrNotExist) {
 			errs = append(errs, err)
 		}
@@ -420,7 +427,7 @@ func idmapOctalUnescape(s string) string {
 
 // idmappedOverlay builds a new overlay from idmapped clones of the layers of
 // the overlay mounted at rootfs and returns its detached mount fd.
-func idmappedOverlay(rootfs string, mnt *mountinfo.Info, ns int) (int, error) {
+func idmappedOverlay(rootfs string, mnt *mountinfo.Info, ns int, workDir string) (int, error) {
 	fail := func(err error) (int, error) {
 		return -1, fmt.Errorf("rootfs on overlay cannot be idmapped: %s (overlay at %s): %w", rootfs, mnt.Mountpoint, err)
 	}
@@ -483,10 +490,128 @@ func idmappedOverlay(rootfs string, mnt *mountinfo.Info, ns int) (int, error) {
 		return fail(err)
 	}
 	fds = append(fds, scratch)
-	tree, err := idmapMountOverlay(lower, data, scratch, ol.options)
+	var tree int
+	if idmapOverlayByPath {
+		tree, err = idmapMountOverlayPaths(workDir, lower, data, scratch, ol.options)
+	} else if tree, err = idmapMountOverlay(lower, data, scratch, ol.options); err != nil {
+		var err2 error
+		if tree, err2 = idmapMountOverlayPaths(workDir, lower, data, scratch, ol.options); err2 == nil {
+			logrus.Debugf("overlay from layer fds: %v; made it from attached layers instead", err)
+			err = nil
+		} else {
+			err = fmt.Errorf("%w; from attached layers: %v", err, err2)
+		}
+	}
 	if err != nil {
 		return fail(err)
 	}
+	return tree, nil
+}
+
+// idmapOverlayByPath makes idmappedOverlay use idmapMountOverlayPaths directly (tests).
+var idmapOverlayByPath = false
+
+// idmapLayersDir is where idmapMountOverlayPaths attaches layers, inside the work dir.
+const idmapLayersDir = ".layers"
+
+// idmapMountOverlayPaths is idmapMountOverlay for kernels that cannot take overlay layers as
+// fds of detached mounts (before Linux 6.13/6.15; overlayfs accepts idmapped layers since
+// 5.19): the idmapped layers and the scratch tmpfs are attached under workDir/.layers just
+// long enough to create the overlay from their paths (overlayfs keeps private clones of its
+// layers), then detached and their directories removed. A crash in between leaves mounts
+// only under the work dir, which idmapCleanup removes.
+func idmapMountOverlayPaths(workDir string, lower, data []int, scratch int, options []string) (tree int, err error) {
+	ld := filepath.Join(workDir, idmapLayersDir)
+	if err := os.Mkdir(ld, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
+		return -1, err
+	}
+	var attached []string
+	defer func() {
+		for i := len(attached) - 1; i >= 0; i-- {
+			if uerr := unix.Unmount(attached[i], unix.MNT_DETACH); uerr != nil && err == nil {
+				err = fmt.Errorf("detaching %s: %w", attached[i], uerr)
+			}
+			_ = os.Remove(attached[i])
+		}
+		_ = os.Remove(ld)
+		if err != nil && tree >= 0 {
+			unix.Close(tree)
+			tree = -1
+		}
+	}()
+	attach := func(fd int, name string) (string, error) {
+		p := filepath.Join(ld, name)
+		if err := os.Mkdir(p, 0o700); err != nil {
+			return "", err
+		}
+		if err := unix.MoveMount(fd, "", unix.AT_FDCWD, p, unix.MOVE_MOUNT_F_EMPTY_PATH); err != nil {
+			_ = os.Remove(p)
+			return "", fmt.Errorf("attaching a layer at %s: %w", p, err)
+		}
+		attached = append(attached, p)
+		return p, nil
+	}
+	esc := func(p string) (string, error) {
+		if strings.ContainsAny(p, ",\\") {
+			return "", fmt.Errorf("work dir path %q holds a comma or a backslash", p)
+		}
+		return strings.ReplaceAll(p, ":", `\:`), nil
+	}
+	var parts []string
+	for i, fd := range lower {
+		p, err := attach(fd, strconv.Itoa(i))
+		if err != nil {
+			return -1, err
+		}
+		if p, err = esc(p); err != nil {
+			return -1, err
+		}
+		parts = append(parts, p)
+	}
+	lowerdir := strings.Join(parts, ":")
+	for i, fd := range data {
+		p, err := attach(fd, "d"+strconv.Itoa(i))
+		if err != nil {
+			return -1, err
+		}
+		if p, err = esc(p); err != nil {
+			return -1, err
+		}
+		lowerdir += "::" + p
+	}
+	sp, err := attach(scratch, "scratch")
+	if err != nil {
+		return -1, err
+	}
+	fs, err := unix.Fsopen("overlay", unix.FSOPEN_CLOEXEC)
+	if err != nil {
+		return -1, fmt.Errorf("fsopen overlay: %w", err)
+	}
+	defer unix.Close(fs)
+	params := [][2]string{{"lowerdir", lowerdir}, {"upperdir", filepath.Join(sp, "upper")}, {"workdir", filepath.Join(sp, "work")}}
+	for _, o := range options {
+		k, v, _ := strings.Cut(o, "=")
+		params = append(params, [2]string{k, v})
+	}
+	for _, kv := range params {
+		if kv[1] == "" {
+			err = unix.FsconfigSetFlag(fs, kv[0])
+		} else {
+			err = unix.FsconfigSetString(fs, kv[0], kv[1])
+		}
+		if err != nil {
+			return -1, fmt.Errorf("overlay %s=%s: %w", kv[0], kv[1], err)
+		}
+	}
+	if err := unix.FsconfigCreate(fs); err != nil {
+		return -1, fmt.Errorf("creating the overlay (idmapped layers need Linux >= 5.19): %w", err)
+	}
+	tree, err = unix.Fsmount(fs, unix.FSMOUNT_CLOEXEC, 0)
+	if err != nil {
+		return -1, fmt.Errorf("fsmount overlay: %w", err)
+	}
+	attr := unix.MountAttr{Propagation: unix.MS_PRIVATE}
+	_ = unix.MountSetattr(tree, "", unix.AT_EMPTY_PATH, &attr)
 	return tree, nil
 }
 

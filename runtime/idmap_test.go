@@ -217,6 +217,21 @@ func TestIdmapRootfsPlainDir(t *testing.T) {
 // image layers, a container upper layer with a whiteout and an opaque directory) and checks
 // that the idmapped replacement shows the same merged tree, owned by the tenant's root.
 func TestIdmapRootfsOverlay(t *testing.T) {
+	idmapBothOverlayWays(t, testIdmapRootfsOverlay)
+}
+
+// idmapBothOverlayWays runs an overlay test with layers passed as fds (Linux >= 6.13/6.15) and
+// with layers attached under the work dir (the fallback for older kernels).
+func idmapBothOverlayWays(t *testing.T, f func(t *testing.T)) {
+	t.Run("layer-fds", f)
+	t.Run("attached-layers", func(t *testing.T) {
+		idmapOverlayByPath = true
+		defer func() { idmapOverlayByPath = false }()
+		f(t)
+	})
+}
+
+func testIdmapRootfsOverlay(t *testing.T) {
 	requireIdmapHost(t)
 	base := testutil.TempDir(t, "idmapovl")
 	l1, l2, up, wk := filepath.Join(base, "l1"), filepath.Join(base, "l2"), filepath.Join(base, "upper"), filepath.Join(base, "ovlwork")
@@ -266,6 +281,9 @@ func TestIdmapRootfsOverlay(t *testing.T) {
 	}
 	if got, want := idmapMountsUnder(t, base), []string{merged, newRoot}; !reflect.DeepEqual(got, want) {
 		t.Fatalf("mounts under the test dir: %q, want %q (no layer mount may stay visible)", got, want)
+	}
+	if ents, _ := os.ReadDir(workDir); len(ents) != 1 || ents[0].Name() != "rootfs" {
+		t.Errorf("work dir holds more than rootfs: %v", ents)
 	}
 
 	script := fmt.Sprintf(`cd %s && cat etc/secret etc/overridden bin/tool && ls opaque && stat -c %%u:%%g etc/secret bin/tool && if [ -e etc/deleted ]; then echo WHITEOUT-IGNORED; fi`, newRoot)
@@ -549,6 +567,10 @@ func TestIdmapRootfsJoinedUserns(t *testing.T) {
 // upperdir absolute; containers/storage (podman): everything relative to .../overlay, lower
 // layers through its l/ short links, the mount at .../overlay/ID/merged.
 func TestIdmapRootfsOverlayRelativeLayers(t *testing.T) {
+	idmapBothOverlayWays(t, testIdmapRootfsOverlayRelativeLayers)
+}
+
+func testIdmapRootfsOverlayRelativeLayers(t *testing.T) {
 	requireIdmapHost(t)
 	base := testutil.TempDir(t, "idmaprel")
 	mk := func(dirs ...string) {
