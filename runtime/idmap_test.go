@@ -508,10 +508,25 @@ func TestIdmapCleanup(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// Another container's work dir whose name extends this one's (ids "x" and "x2") is left alone.
+	sibling := workDir + "2"
+	if err := os.Mkdir(sibling, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	_, sibMounts, err := idmapRootfs(rootfs, idmapTestMap, idmapTestMap, sibling)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if got := idmapMountsUnder(t, workDir); len(got) != 2 {
 		t.Fatalf("expected two stacked mounts, got %q", got)
 	}
 	if err := idmapCleanup(workDir); err != nil {
+		t.Fatal(err)
+	}
+	if got := idmapMountsUnder(t, base); !reflect.DeepEqual(got, sibMounts) {
+		t.Errorf("mounts left: %q, want only the sibling's %q", got, sibMounts)
+	}
+	if err := idmapCleanup(sibling); err != nil {
 		t.Fatal(err)
 	}
 	if got := idmapMountsUnder(t, base); len(got) != 0 {
