@@ -205,6 +205,15 @@ func (w *walker) value(t reflect.Type, path string, depth int) error {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
+	if (t.Kind() == reflect.Slice || t.Kind() == reflect.Array) && scalar(t.Elem()) {
+		// []string and the like hold no fields to check: consume the value in one
+		// go (seccomp name lists are most of a config's tokens).
+		var raw json.RawMessage
+		if err := w.dec.Decode(&raw); err != nil {
+			return fmt.Errorf("invalid JSON at offset %d: %v", w.dec.InputOffset(), err)
+		}
+		return nil
+	}
 	tok, err := w.token()
 	if err != nil {
 		return err
@@ -236,6 +245,15 @@ func (w *walker) value(t reflect.Type, path string, depth int) error {
 		}
 	}
 	return nil
+}
+
+func scalar(t reflect.Type) bool {
+	switch t.Kind() {
+	case reflect.String, reflect.Bool, reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Float32, reflect.Float64:
+		return true
+	}
+	return false
 }
 
 func orDoc(p string) string {
