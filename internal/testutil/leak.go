@@ -24,6 +24,18 @@ type LeakScope struct {
 	StateRoots []string // --root dirs: must be empty at the end (besides KeepInRoot names)
 	KeepInRoot []string // names a test put into a state root itself (e.g. a filler file)
 	Paths      []string // bundle dirs and other test paths: no mount or process may mention them
+	// ScratchDirs are directories where the runtime keeps per-container files outside --root
+	// (default: ScratchDirs()); no entry there may name an id.
+	ScratchDirs []string
+}
+
+// ScratchDirs is $TENANTRUN_TEST_SCRATCH_DIRS (colon-separated) or tenantrun's per-container
+// directories outside --root: /run/tenantrun-rootfs (idmapped rootfs views).
+func ScratchDirs() []string {
+	if v := os.Getenv("TENANTRUN_TEST_SCRATCH_DIRS"); v != "" {
+		return strings.Split(v, ":")
+	}
+	return []string{"/run/tenantrun-rootfs"}
 }
 
 // LeakChecker snapshots the host before a test and reports what the test left behind.
@@ -40,6 +52,9 @@ type LeakChecker struct {
 
 // NewLeakChecker takes the "before" snapshot.
 func NewLeakChecker(scope LeakScope) *LeakChecker {
+	if scope.ScratchDirs == nil {
+		scope.ScratchDirs = ScratchDirs()
+	}
 	lc := &LeakChecker{scope: scope, observed: map[string]bool{}, Wait: 5 * time.Second}
 	lc.cgBefore = cgroupDirs()
 	lc.mtBefore = map[string]bool{}
@@ -148,6 +163,12 @@ func (lc *LeakChecker) Leaks() []string {
 			if !keep[e.Name()] {
 				leaks = append(leaks, fmt.Sprintf("state root %s still holds %q", root, e.Name()))
 			}
+		}
+	}
+	// Runtime scratch dirs outside --root.
+	for _, dir := range scope.ScratchDirs {
+		for _, name := range entriesNaming(dir, scope.IDs) {
+			leaks = append(leaks, fmt.Sprintf("runtime scratch dir entry %s", filepath.Join(dir, name)))
 		}
 	}
 	// Cgroups: any dir naming an id, in every hierarchy.
@@ -418,6 +439,14 @@ func (lc *LeakChecker) Reap() {
 		}
 	}
 	lc.mu.Unlock()
+	// Scratch dir entries of the test's ids that are no longer mount points or hold none.
+	for _, dir := range scope.ScratchDirs {
+		for _, name := range entriesNaming(dir, scope.IDs) {
+			if p := filepath.Join(dir, name); len(MountsUnder(p)) == 0 {
+				_ = os.RemoveAll(p)
+			}
+		}
+	}
 	// State dirs of the test's ids (under the test's own --root).
 	for _, root := range scope.StateRoots {
 		ents, _ := os.ReadDir(root)
@@ -442,6 +471,23 @@ func processPids(scope LeakScope) []int {
 		var pid int
 		if _, err := fmt.Sscanf(l, "process %d ", &pid); err == nil {
 			out = append(out, pid)
+		}
+	}
+	return out
+}
+
+func entriesNaming(dir string, ids []string) []string {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, e := range ents {
+		for _, id := range ids {
+			if id != "" && strings.Contains(e.Name(), id) {
+				out = append(out, e.Name())
+				break
+			}
 		}
 	}
 	return out

@@ -20,12 +20,17 @@ func TestLeakCheckerFindsAndReaps(t *testing.T) {
 	id := NewID() + "-selftest"
 	state := TempDir(t, "state")
 	paths := TempDir(t, "paths")
-	lc := NewLeakChecker(LeakScope{IDs: []string{id}, StateRoots: []string{state}, Paths: []string{paths}})
+	scratch := TempDir(t, "scratch")
+	lc := NewLeakChecker(LeakScope{IDs: []string{id}, StateRoots: []string{state}, Paths: []string{paths}, ScratchDirs: []string{scratch}})
 	lc.Wait = 0
 	if l := lc.Leaks(); len(l) != 0 {
 		t.Fatalf("leaks before planting anything: %v", l)
 	}
 
+	// A runtime scratch dir entry.
+	if err := os.MkdirAll(filepath.Join(scratch, "abc-"+id, "rootfs"), 0o700); err != nil {
+		t.Fatal(err)
+	}
 	// A state dir entry.
 	if err := os.Mkdir(filepath.Join(state, id), 0o700); err != nil {
 		t.Fatal(err)
@@ -65,6 +70,7 @@ func TestLeakCheckerFindsAndReaps(t *testing.T) {
 		"cgroup " + cg,
 		"process " + strconv.Itoa(cmd.Process.Pid),
 		"mount (path " + paths,
+		"runtime scratch dir entry " + filepath.Join(scratch, "abc-"+id),
 	} {
 		if !strings.Contains(leaks, want) {
 			t.Errorf("leak report lacks %q:\n%s", want, leaks)
