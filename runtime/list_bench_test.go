@@ -1,14 +1,20 @@
 package runtime
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strconv"
+	"strings"
 	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/tenantrun/tenantrun/internal/testutil"
 )
@@ -106,6 +112,19 @@ func copyStateDir(src, dst, id, newID string) error {
 	return nil
 }
 
+// cpuPerOp reports the process's CPU time (user+sys) per op beside the wall ns/op, which the
+// shared 2-core machine inflates under load. Call after ResetTimer; it reports at the end.
+func cpuPerOp(b *testing.B) {
+	var r0 unix.Rusage
+	_ = unix.Getrusage(unix.RUSAGE_SELF, &r0)
+	b.Cleanup(func() {
+		var r1 unix.Rusage
+		_ = unix.Getrusage(unix.RUSAGE_SELF, &r1)
+		cpu := time.Duration(r1.Utime.Nano()+r1.Stime.Nano()-r0.Utime.Nano()-r0.Stime.Nano()) * time.Nanosecond
+		b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/op")
+	})
+}
+
 func listBenchCount() int {
 	if n, err := strconv.Atoi(os.Getenv("TENANTRUN_BENCH_LIST")); err == nil && n > 0 {
 		return n
@@ -118,6 +137,7 @@ func listBenchCount() int {
 func BenchmarkList(b *testing.B) {
 	g := listFixture(b, listBenchCount())
 	b.ResetTimer()
+	cpuPerOp(b)
 	for i := 0; i < b.N; i++ {
 		if err := List(g, "table", false, io.Discard); err != nil {
 			b.Fatal(err)
@@ -129,6 +149,7 @@ func BenchmarkList(b *testing.B) {
 func BenchmarkListQuiet(b *testing.B) {
 	g := listFixture(b, listBenchCount())
 	b.ResetTimer()
+	cpuPerOp(b)
 	for i := 0; i < b.N; i++ {
 		if err := List(g, "table", true, io.Discard); err != nil {
 			b.Fatal(err)
@@ -145,9 +166,205 @@ func BenchmarkState(b *testing.B) {
 	}
 	id := ents[len(ents)/2].Name()
 	b.ResetTimer()
+	cpuPerOp(b)
 	for i := 0; i < b.N; i++ {
 		if err := State(g, id, io.Discard); err != nil {
 			b.Fatal(err)
 		}
 	}
+}
+
+// listStateMin is the part of libcontainer's state.json that `list` prints. Decoding only
+// these fields (encoding/json skips the rest, including the whole seccomp section) is the
+// prototype measured by BenchmarkListProposalMinimalDecode.
+type listStateMin struct {
+	ID       string            `json:"id"`
+	Pid      int               `json:"init_process_pid"`
+	PidStart uint64            `json:"init_process_start"`
+	Created  time.Time         `json:"created"`
+	Cgroups  map[string]string `json:"cgroup_paths"`
+	Config   struct {
+		Rootfs string   `json:"rootfs"`
+		Labels []string `json:"labels"`
+	} `json:"config"`
+}
+
+// procStart is field 22 of /proc/PID/stat (0 if the process is gone).
+func procStart(pid int) uint64 {
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0
+	}
+	i := bytes.LastIndexByte(data, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(data[i+1:]))
+	if len(f) < 20 {
+		return 0
+	}
+	v, _ := strconv.ParseUint(f[19], 10, 64)
+	return v
+}
+
+// listMinimal is the proposal for runtime/list.go: no libcontainer.Load, no locks; status
+// from the init's start time, the exec fifo and the freezer.
+func listMinimal(root string) ([]ContainerInfo, error) {
+	ents, err := os.ReadDir(root)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]ContainerInfo, 0, len(ents))
+	for _, e := range ents {
+		if !e.IsDir() {
+			continue
+		}
+		dir := filepath.Join(root, e.Name())
+		data, err := os.ReadFile(filepath.Join(dir, "state.json"))
+		if err != nil {
+			continue
+		}
+		var st listStateMin
+		if err := json.Unmarshal(data, &st); err != nil {
+			continue
+		}
+		info := ContainerInfo{ID: st.ID, Pid: st.Pid, Created: st.Created, Rootfs: st.Config.Rootfs, Owner: "root"}
+		switch {
+		case st.Pid == 0 || procStart(st.Pid) != st.PidStart:
+			info.Status, info.Pid = "stopped", 0
+		default:
+			info.Status = "running"
+			if _, err := os.Stat(filepath.Join(dir, "exec.fifo")); err == nil {
+				info.Status = "created"
+			} else if fz := st.Cgroups["freezer"]; fz != "" {
+				if b, err := os.ReadFile(filepath.Join(fz, "freezer.state")); err == nil && strings.TrimSpace(string(b)) == "FROZEN" {
+					info.Status = "paused"
+				}
+			}
+		}
+		for _, l := range st.Config.Labels {
+			if v, ok := strings.CutPrefix(l, "bundle="); ok && info.Bundle == "" {
+				info.Bundle = v
+			}
+			if v, ok := strings.CutPrefix(l, "tenantrun.tenant="); ok {
+				info.Tenant = v
+			}
+		}
+		out = append(out, info)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out, nil
+}
+
+// BenchmarkListProposalMinimalDecode measures listMinimal on the same 1,000 states, and checks
+// that it agrees with List on ids and statuses.
+func BenchmarkListProposalMinimalDecode(b *testing.B) {
+	g := listFixture(b, listBenchCount())
+	want, err := listContainers(g)
+	if err != nil {
+		b.Fatal(err)
+	}
+	got, err := listMinimal(g.Root)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if len(got) != len(want) {
+		b.Fatalf("listMinimal: %d containers, List: %d", len(got), len(want))
+	}
+	for i := range got {
+		if got[i].ID != want[i].ID || got[i].Status != want[i].Status || got[i].Tenant != want[i].Tenant {
+			b.Fatalf("listMinimal row %d = %+v, List = %+v", i, got[i], want[i])
+		}
+	}
+	b.ResetTimer()
+	cpuPerOp(b)
+	for i := 0; i < b.N; i++ {
+		if _, err := listMinimal(g.Root); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkListProposalSidecarOnly is the lower bound of a list that reads only tenantrun's
+// small per-container record (if it also kept pid, start time and created) plus /proc.
+func BenchmarkListProposalSidecarOnly(b *testing.B) {
+	g := listFixture(b, listBenchCount())
+	b.ResetTimer()
+	cpuPerOp(b)
+	for i := 0; i < b.N; i++ {
+		ents, err := os.ReadDir(g.Root)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, e := range ents {
+			s, err := readSidecar(filepath.Join(g.Root, e.Name()))
+			if err != nil {
+				b.Fatal(err)
+			}
+			_ = procStart(os.Getpid())
+			_ = s
+		}
+	}
+}
+
+// listRecord is a compact per-container record (what `list` prints plus the init's start
+// time) that create could write beside state.json; BenchmarkListProposalRecord reads only it.
+type listRecord struct {
+	ContainerInfo
+	PidStart uint64 `json:"pidStart"`
+}
+
+// BenchmarkListProposalRecord: `list` from a ~300-byte record per container + /proc + fifo.
+func BenchmarkListProposalRecord(b *testing.B) {
+	g := listFixture(b, listBenchCount())
+	rows, err := listContainers(g)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, r := range rows {
+		data, _ := json.Marshal(listRecord{ContainerInfo: r, PidStart: procStart(r.Pid)})
+		if err := os.WriteFile(filepath.Join(g.Root, r.ID, "list.json"), data, 0o600); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ResetTimer()
+	cpuPerOp(b)
+	for i := 0; i < b.N; i++ {
+		ents, err := os.ReadDir(g.Root)
+		if err != nil {
+			b.Fatal(err)
+		}
+		out := make([]ContainerInfo, 0, len(ents))
+		for _, e := range ents {
+			dir := filepath.Join(g.Root, e.Name())
+			data, err := os.ReadFile(filepath.Join(dir, "list.json"))
+			if err != nil {
+				b.Fatal(err)
+			}
+			var r listRecord
+			if err := json.Unmarshal(data, &r); err != nil {
+				b.Fatal(err)
+			}
+			if procStart(r.Pid) != r.PidStart {
+				r.Status = "stopped"
+			} else if _, err := os.Stat(filepath.Join(dir, "exec.fifo")); err == nil {
+				r.Status = "created"
+			}
+			out = append(out, r.ContainerInfo)
+		}
+		if err := writeList(out); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func writeList(cs []ContainerInfo) error {
+	tw := io.Discard
+	for _, c := range cs {
+		if _, err := fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\n", c.ID, c.Pid, c.Status, c.Tenant, c.Bundle,
+			c.Created.Format(time.RFC3339Nano), c.Owner); err != nil {
+			return err
+		}
+	}
+	return nil
 }
