@@ -1,99 +1,19 @@
 package hardening
 
 import (
-	"fmt"
 	"os"
-	"path"
 	"strings"
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
-// fakeHost is a Host whose facts come from maps.
-type fakeHost struct {
-	kinds    map[string]FileKind // existing paths
-	links    map[string]string   // symlinks: path -> target
-	prefixes map[string]bool     // anything below these exists (dir if base name in dirNames, else file)
-	sockets  map[string]bool     // sockets below prefixes
-	ns       map[string]NSID     // namespace files
-	hostNS   map[specs.LinuxNamespaceType]NSID
-	owner    map[NSID]string   // namespace -> tenant
-	ctrs     map[string]string // container id -> tenant
-}
-
-func (h *fakeHost) ContainerTenant(id string) (string, bool) {
-	t, ok := h.ctrs[id]
-	return t, ok
-}
-
-var dirNames = map[string]bool{"rootfs": true, "merged": true, "shm": true, "secrets": true}
-
-func (h *fakeHost) ResolveBeneath(root, rel string) (string, FileKind, error) {
-	cur := root
-	parts := strings.Split(rel, "/")
-	for i := 0; i < len(parts); i++ {
-		el := parts[i]
-		if el == "" || el == "." {
-			continue
-		}
-		if el == ".." {
-			if cur == root {
-				return "", KindOther, fmt.Errorf("escapes %s (symlink or '..')", root)
-			}
-			cur = path.Dir(cur)
-			continue
-		}
-		next := path.Join(cur, el)
-		if tgt, ok := h.links[next]; ok {
-			if path.IsAbs(tgt) {
-				return "", KindOther, fmt.Errorf("escapes %s (symlink or '..')", root)
-			}
-			parts = append(strings.Split(tgt, "/"), parts[i+1:]...)
-			i = -1
-			continue
-		}
-		cur = next
-	}
-	if k, ok := h.kinds[cur]; ok {
-		return cur, k, nil
-	}
-	for p := range h.prefixes {
-		if within(cur, p) && cur != p {
-			if h.sockets[cur] {
-				return cur, KindSocket, nil
-			}
-			if dirNames[path.Base(cur)] {
-				return cur, KindDir, nil
-			}
-			return cur, KindFile, nil
-		}
-	}
-	return "", KindOther, fmt.Errorf("%s: %w", cur, os.ErrNotExist)
-}
-
-func (h *fakeHost) NamespaceInode(p string) (NSID, error) {
-	if id, ok := h.ns[p]; ok {
-		return id, nil
-	}
-	return NSID{}, fmt.Errorf("%s: %w", p, os.ErrNotExist)
-}
-
-func (h *fakeHost) HostNamespaces(t specs.LinuxNamespaceType) ([]NSID, error) {
-	return []NSID{h.hostNS[t]}, nil
-}
-
-func (h *fakeHost) NamespaceTenant(p string, id NSID) (string, bool) {
-	t, ok := h.owner[id]
-	return t, ok
-}
-
 const hostileBundleParent = "/tmp/hostile-run.test/bundles"
 
 // newFakeHost mirrors the hostile runner's fixtures and the engine-config captures.
-func newFakeHost() *fakeHost {
-	h := &fakeHost{
-		kinds: map[string]FileKind{
+func newFakeHost() *FakeHost {
+	h := &FakeHost{
+		Kinds: map[string]FileKind{
 			"/srv/tenants/t1":                      KindDir,
 			"/srv/tenants/t1/data":                 KindDir,
 			"/srv/tenants/t1/data/hello.txt":       KindFile,
@@ -106,21 +26,21 @@ func newFakeHost() *fakeHost {
 			"/srv/tenants/t1/sock":                 KindSocket,
 			"/tmp/hostile-run.test/etc":            KindDir,
 		},
-		links: map[string]string{
+		Links: map[string]string{
 			"/srv/tenants/t1/link-out":  "/run/tenantrun-test/outside",
 			"/srv/tenants/t1/linkdir":   "/run/tenantrun-test",
 			"/srv/tenants/t1/link-sock": "/run/tenantrun-test/fake-docker.sock",
 			"/srv/tenants/t1/rel-up":    "../../..",
 		},
-		prefixes: map[string]bool{hostileBundleParent: true, "/tmp/ctrd": true, "/tmp/clients": true},
-		sockets: map[string]bool{
+		Prefixes: map[string]bool{hostileBundleParent: true, "/tmp/ctrd": true, "/tmp/clients": true},
+		Sockets: map[string]bool{
 			"/tmp/ctrd/ctrd.sock":             true,
 			"/tmp/clients/docker/docker.sock": true,
 		},
-		ns:     map[string]NSID{},
-		hostNS: map[specs.LinuxNamespaceType]NSID{},
-		owner:  map[NSID]string{},
-		ctrs: map[string]string{
+		NS:     map[string]NSID{},
+		HostNS: map[specs.LinuxNamespaceType]NSID{},
+		Owners: map[NSID]string{},
+		Containers: map[string]string{
 			"00158cf3156d2818cf3cd85aa5f4ed92b009ea5585799234d41ebae65a024c30": "default", // CRI sandbox web-0
 			"be5d09b1020f0e513ffd6190cd310d218820b22eeb73b50994259ed458ae68e1": "default", // CRI sandbox priv-0
 			"54f8118c2ac9cb5128592bae9fe76d8f40d5df755b62aa62ae58197a70e9c9a1": "default", // podman pod infra
@@ -132,44 +52,44 @@ func newFakeHost() *fakeHost {
 	for t, n := range types {
 		ino++
 		id := NSID{Dev: 4, Ino: ino}
-		h.hostNS[t] = id
-		h.ns["/proc/1/ns/"+n] = id
+		h.HostNS[t] = id
+		h.NS["/proc/1/ns/"+n] = id
 		if t == specs.PIDNamespace {
-			h.ns["/run/tenantrun-test/host-pidns"] = id
+			h.NS["/run/tenantrun-test/host-pidns"] = id
 		}
 		if t == specs.NetworkNamespace {
-			h.ns["/tmp/clients/docker/exec/netns/default"] = id
+			h.NS["/tmp/clients/docker/exec/netns/default"] = id
 		}
 		// Sandboxes of the default tenant (CRI, podman pods) and of another tenant.
 		for _, pid := range []string{"4298", "28428", "5230"} {
 			ino++
 			sid := NSID{Dev: 4, Ino: ino}
-			h.ns["/proc/"+pid+"/ns/"+n] = sid
-			h.owner[sid] = "default"
+			h.NS["/proc/"+pid+"/ns/"+n] = sid
+			h.Owners[sid] = "default"
 		}
 		ino++
 		oid := NSID{Dev: 4, Ino: ino}
-		h.ns["/proc/7777/ns/"+n] = oid
-		h.owner[oid] = "t2"
+		h.NS["/proc/7777/ns/"+n] = oid
+		h.Owners[oid] = "t2"
 	}
 	for _, p := range []string{
 		"/var/run/netns/cni-ec9eeae7-4d4a-2f3e-0630-47cda8301dac",
 		"/run/netns/netns-baed6457-75c6-1fd1-6681-82da0786297b",
 	} {
 		ino++
-		h.ns[p] = NSID{Dev: 4, Ino: ino}
+		h.NS[p] = NSID{Dev: 4, Ino: ino}
 	}
 	return h
 }
 
 // engineNetns registers every /run/netns path of a spec as an engine-created netns.
-func (h *fakeHost) engineNetns(s *specs.Spec) {
+func (h *FakeHost) engineNetns(s *specs.Spec) {
 	if s.Linux == nil {
 		return
 	}
 	for _, ns := range s.Linux.Namespaces {
-		if _, ok := h.ns[ns.Path]; !ok && (strings.HasPrefix(ns.Path, "/run/netns/") || strings.HasPrefix(ns.Path, "/var/run/netns/")) {
-			h.ns[ns.Path] = NSID{Dev: 4, Ino: uint64(5000000 + len(h.ns))}
+		if _, ok := h.NS[ns.Path]; !ok && (strings.HasPrefix(ns.Path, "/run/netns/") || strings.HasPrefix(ns.Path, "/var/run/netns/")) {
+			h.NS[ns.Path] = NSID{Dev: 4, Ino: uint64(5000000 + len(h.NS))}
 		}
 	}
 }

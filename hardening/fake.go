@@ -1,0 +1,98 @@
+package hardening
+
+import (
+	"fmt"
+	"os"
+	"path"
+	"strings"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// FakeHost is a Host whose facts come from maps, for tests (here and in the runtime):
+// Kinds lists existing paths, Links symlinks (absolute targets escape any root, as
+// RESOLVE_BENEATH would), anything below a Prefixes entry exists (a directory when its
+// base name is rootfs, merged, shm or secrets, else a file; a socket when in Sockets),
+// NS maps namespace files to identities, HostNS the host's, Owners and Containers the
+// runtime's state.
+type FakeHost struct {
+	Kinds      map[string]FileKind // existing paths
+	Links      map[string]string   // symlinks: path -> target
+	Prefixes   map[string]bool     // anything below these exists
+	Sockets    map[string]bool     // sockets below prefixes
+	NS         map[string]NSID     // namespace files
+	HostNS     map[specs.LinuxNamespaceType]NSID
+	Owners     map[NSID]string   // namespace -> tenant
+	Containers map[string]string // container id -> tenant
+}
+
+// ContainerTenant looks the id up in Containers.
+func (h *FakeHost) ContainerTenant(id string) (string, bool) {
+	t, ok := h.Containers[id]
+	return t, ok
+}
+
+var fakeDirNames = map[string]bool{"rootfs": true, "merged": true, "shm": true, "secrets": true}
+
+// ResolveBeneath walks rel below root through Links, as openat2 RESOLVE_BENEATH would.
+func (h *FakeHost) ResolveBeneath(root, rel string) (string, FileKind, error) {
+	cur := root
+	parts := strings.Split(rel, "/")
+	for i := 0; i < len(parts); i++ {
+		el := parts[i]
+		if el == "" || el == "." {
+			continue
+		}
+		if el == ".." {
+			if cur == root {
+				return "", KindOther, fmt.Errorf("escapes %s (symlink or '..')", root)
+			}
+			cur = path.Dir(cur)
+			continue
+		}
+		next := path.Join(cur, el)
+		if tgt, ok := h.Links[next]; ok {
+			if path.IsAbs(tgt) {
+				return "", KindOther, fmt.Errorf("escapes %s (symlink or '..')", root)
+			}
+			parts = append(strings.Split(tgt, "/"), parts[i+1:]...)
+			i = -1
+			continue
+		}
+		cur = next
+	}
+	if k, ok := h.Kinds[cur]; ok {
+		return cur, k, nil
+	}
+	for p := range h.Prefixes {
+		if within(cur, p) && cur != p {
+			if h.Sockets[cur] {
+				return cur, KindSocket, nil
+			}
+			if fakeDirNames[path.Base(cur)] {
+				return cur, KindDir, nil
+			}
+			return cur, KindFile, nil
+		}
+	}
+	return "", KindOther, fmt.Errorf("%s: %w", cur, os.ErrNotExist)
+}
+
+// NamespaceInode looks the path up in NS.
+func (h *FakeHost) NamespaceInode(p string) (NSID, error) {
+	if id, ok := h.NS[p]; ok {
+		return id, nil
+	}
+	return NSID{}, fmt.Errorf("%s: %w", p, os.ErrNotExist)
+}
+
+// HostNamespaces returns HostNS[t].
+func (h *FakeHost) HostNamespaces(t specs.LinuxNamespaceType) ([]NSID, error) {
+	return []NSID{h.HostNS[t]}, nil
+}
+
+// NamespaceTenant looks the identity up in Owners.
+func (h *FakeHost) NamespaceTenant(p string, id NSID) (string, bool) {
+	t, ok := h.Owners[id]
+	return t, ok
+}
