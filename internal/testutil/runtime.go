@@ -151,6 +151,9 @@ type Call struct {
 	// Stdio, when set, is the runtime's stdin, stdout and stderr (e.g. a pty slave); Stdout
 	// and Stderr of the result stay empty then.
 	Stdio *os.File
+	// OnStart, when set, is called with the runtime's process once it has started (to signal
+	// it while it runs); the call still waits for it to exit.
+	OnStart func(p *os.Process)
 }
 
 // Run runs `bin <globals> args...` and waits for it (bounded by the timeout). Stdout and
@@ -207,7 +210,13 @@ func (r *Runtime) RunCall(t testing.TB, c Call, args ...string) *Result {
 	cmd.Env = append(append(os.Environ(), r.Env...), c.Env...)
 	cmd.WaitDelay = 5 * time.Second
 	start := time.Now()
-	err = cmd.Run()
+	err = cmd.Start()
+	if err == nil {
+		if c.OnStart != nil {
+			c.OnStart(cmd.Process)
+		}
+		err = cmd.Wait()
+	}
 	res.Duration = time.Since(start)
 	if ctx.Err() == context.DeadlineExceeded {
 		res.TimedOut = true

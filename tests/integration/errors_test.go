@@ -1,6 +1,9 @@
 package integration
 
 import (
+	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -112,4 +115,47 @@ func TestErrorDuplicateID(t *testing.T) {
 	// The id is free again.
 	h.RunDetached(id, b2.WithArgsRewrite(t, "sh", "-c", sleeper))
 	h.Delete(id)
+}
+
+// Errors land in --log as JSON lines {"level":"error","msg":...}: containerd shows the user
+// the last of them.
+func TestErrorLogJSON(t *testing.T) {
+	h := tu.New(t)
+	logFile := filepath.Join(tu.TempDir(t, "log"), "log.json")
+	id := h.ID("logjson")
+	globals := append(h.RT.GlobalArgs(), "--log", logFile, "--log-format", "json")
+	r := h.RT.RunCall(t, tu.Call{Globals: globals}, "state", id)
+	if r.Code == 0 {
+		t.Fatalf("state of an unknown id succeeded: %s", r)
+	}
+	b := h.Bundle()
+	b.WriteRaw([]byte(`{"ociVersion": `))
+	r = h.RT.RunCall(t, tu.Call{Globals: globals}, "create", "--bundle", b.Dir, h.ID("logjson2"))
+	if r.Code == 0 {
+		t.Fatalf("create of a malformed bundle succeeded: %s", r)
+	}
+	data, err := os.ReadFile(logFile)
+	if err != nil {
+		t.Fatalf("no log file: %v", err)
+	}
+	var errs []map[string]any
+	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Errorf("log line is not JSON: %q", line)
+			continue
+		}
+		if m["level"] == "error" {
+			errs = append(errs, m)
+		}
+	}
+	if len(errs) < 2 {
+		t.Fatalf("want an error line per failed call, log:\n%s", data)
+	}
+	if msg, _ := errs[0]["msg"].(string); !strings.Contains(msg, id) && !strings.Contains(msg, "does not exist") {
+		t.Errorf("first error line does not name the problem: %v", errs[0])
+	}
+	if msg, _ := errs[len(errs)-1]["msg"].(string); msg == "" {
+		t.Errorf("last error line has no msg: %v", errs[len(errs)-1])
+	}
 }

@@ -2,8 +2,10 @@ package integration
 
 import (
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -16,14 +18,18 @@ func TestCreateStartSplit(t *testing.T) {
 	h := tu.New(t)
 	b := h.Bundle(tu.WithShell(sleeper))
 	id := h.ID("split")
+	pidFile := filepath.Join(tu.TempDir(t, "pid"), "init.pid")
 	start := time.Now()
-	h.Create(id, b) // checks "created"
+	h.Create(id, b, "--pid-file", pidFile) // checks "created"
 	if d := time.Since(start); d > 20*time.Second {
 		t.Errorf("create took %v", d)
 	}
 	st := h.State(id)
 	if st.Pid <= 0 {
 		t.Fatalf("created container has no pid: %s", st.Raw())
+	}
+	if p := tu.ReadPidFile(t, pidFile); p != st.Pid {
+		t.Errorf("--pid-file says %d, state says %d", p, st.Pid)
 	}
 	h.OK("start", id)
 	st = h.WaitStatus(id, "running", 10*time.Second)
@@ -231,4 +237,45 @@ func TestDeleteForceRunning(t *testing.T) {
 	id2 := h.ID("forcecreated")
 	h.Create(id2, b)
 	h.OK("delete", "--force", id2)
+}
+
+// A foreground run forwards the signals it gets to the container and returns its exit code.
+func TestRunForwardsSignals(t *testing.T) {
+	h := tu.New(t)
+	b := h.Bundle(tu.WithShell(`trap "exit 7" TERM; trap "echo got-usr1" USR1; touch /tmp/ready; while :; do sleep 0.1; done`))
+	id := h.ID("fwd")
+	var proc *os.Process
+	started := make(chan struct{})
+	done := make(chan *tu.Result, 1)
+	go func() {
+		done <- h.RT.RunCall(t, tu.Call{OnStart: func(p *os.Process) { proc = p; close(started) }}, "run", "--bundle", b.Dir, id)
+	}()
+	<-started
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if st, err := h.TryState(id); err == nil && st.Status == "running" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("foreground run never reached running")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	h.WaitFile(id, "/tmp/ready")
+	_ = proc.Signal(syscall.SIGUSR1)
+	time.Sleep(300 * time.Millisecond)
+	_ = proc.Signal(syscall.SIGTERM)
+	var r *tu.Result
+	select {
+	case r = <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("run did not return after SIGTERM was forwarded")
+	}
+	if r.Code != 7 {
+		t.Errorf("run after a forwarded SIGTERM: exit %d, want 7 (the trap's)\n%s", r.Code, r)
+	}
+	if !strings.Contains(r.Stdout, "got-usr1") {
+		t.Errorf("SIGUSR1 was not forwarded: stdout %q", r.Stdout)
+	}
+	_ = h.R("delete", "--force", id)
 }
