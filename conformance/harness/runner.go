@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -153,6 +154,9 @@ func runProgram(t *Target, suiteDir, program string, timeout time.Duration, cg *
 
 	tap, perr := ParseTAP(&stdout)
 	res.Points = tap.Points
+	for i := range res.Points {
+		nameInnerFailures(&res.Points[i])
+	}
 	synth := func(desc, detail string) {
 		res.Points = append(res.Points, Point{Num: len(res.Points) + 1, Status: Fail, Desc: desc, YAMLAfter: detail})
 	}
@@ -317,4 +321,44 @@ func runtimeErrors(stderr, workDir string) []string {
 		out = append(out, msg)
 	}
 	return out
+}
+
+var yamlStdoutRe = regexp.MustCompile(`"stdout":\s*"((?:[^"\\]|\\.)*)"`)
+
+// nameInnerFailures: a point of RuntimeInsideValidate fails when runtimetest's own TAP
+// (inside the container, carried in the YAML "stdout") has a "not ok"; the outer
+// description ("check masked paths") says nothing about which check failed, so the
+// inner failures are appended: "check masked paths [inside: has expected
+// noNewPrivileges]". An expected.txt entry then names the real cause.
+func nameInnerFailures(p *Point) {
+	if p.Status != Fail {
+		return
+	}
+	for _, block := range []string{p.YAMLBefore, p.YAMLAfter} {
+		m := yamlStdoutRe.FindStringSubmatch(block)
+		if m == nil {
+			continue
+		}
+		var inner string
+		if err := json.Unmarshal([]byte(`"`+m[1]+`"`), &inner); err != nil {
+			continue
+		}
+		t, err := ParseTAP(strings.NewReader(inner))
+		if err != nil && t == nil {
+			continue
+		}
+		var fails []string
+		seen := map[string]bool{}
+		for _, ip := range t.Points {
+			if ip.Status == Fail && !seen[ip.Desc] {
+				seen[ip.Desc] = true
+				fails = append(fails, ip.Desc)
+			}
+		}
+		if len(fails) > 0 {
+			p.Inner = fails
+			p.Desc = strings.TrimSpace(p.Desc + " [inside: " + strings.Join(fails, "; ") + "]")
+			return
+		}
+	}
 }

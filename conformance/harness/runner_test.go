@@ -23,3 +23,11 @@ tenantrun: unable to start container process: nsexec-1[24927]: failed to setns: 
 		t.Fatalf("got\n%q\nwant\n%q", got, want)
 	}
 }
+
+func TestNameInnerFailures(t *testing.T) {
+	p := Point{Status: Fail, Desc: "check masked paths", YAMLBefore: "{\n  \"stderr\": \"\",\n  \"stdout\": \"TAP version 13\\nok 1 - a\\nnot ok 2 - has expected noNewPrivileges\\nnot ok 3 - b \\\"q\\\"\\n1..3\\n\"\n}\n"}
+	nameInnerFailures(&p)
+	if want := `check masked paths [inside: has expected noNewPrivileges; b "q"]`; p.Desc != want {
+		t.Fatalf("got %q, want %q", p.Desc, want)
+	}
+}

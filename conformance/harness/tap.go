@@ -47,6 +47,9 @@ type Point struct {
 	// Diag holds the "# ..." lines printed after the point (the suite explains
 	// failures there, e.g. "expect: c 10:229 rwm, actual: ...").
 	Diag []string `json:",omitempty"`
+	// Inner: the failing checks of runtimetest inside the container, for a point
+	// whose verdict is "the container's TAP had a not ok" (see nameInnerFailures).
+	Inner []string `json:",omitempty"`
 }
 
 // TAP is a parsed TAP stream.
@@ -87,7 +90,9 @@ func ParseTAP(r io.Reader) (*TAP, error) {
 				inYAML = false
 				block := yaml.String()
 				yaml.Reset()
-				if lastOpen {
+				// The suite's RuntimeInsideValidate prints the container's output
+				// ("stdout") before its point, SpecErrorOK its diagnostics after.
+				if lastOpen && !strings.Contains(block, `"stdout":`) {
 					t.Points[lastIdx].YAMLAfter = block
 					lastOpen = false
 				} else {

@@ -65,9 +65,10 @@ func TestParseTAP(t *testing.T) {
 	if !strings.Contains(tap.Points[0].YAMLAfter, "mrsdalloway") {
 		t.Errorf("YAML after point 1 not attached")
 	}
-	// A diagnostic line between a point and a YAML block does not detach the block.
-	if !strings.Contains(tap.Points[2].YAMLAfter, "nested") || len(tap.Points[2].Diag) != 1 {
-		t.Errorf("point 3: YAML after %q, diag %q", tap.Points[2].YAMLAfter, tap.Points[2].Diag)
+	// A block with the container's "stdout" belongs to the next point (the suite's
+	// RuntimeInsideValidate prints it first); a diagnostic line does not detach.
+	if !strings.Contains(tap.Points[3].YAMLBefore, "nested") || len(tap.Points[2].Diag) != 1 {
+		t.Errorf("point 4: YAML before %q, point 3 diag %q", tap.Points[3].YAMLBefore, tap.Points[2].Diag)
 	}
 	r := &ProgramResult{Points: tap.Points}
 	if p, f, s := r.Counts(); p != 1 || f != 2 || s != 2 {
