@@ -708,3 +708,32 @@ func TestNewUserns(t *testing.T) {
 		}
 	}
 }
+
+func TestIdmapWorkDirLock(t *testing.T) {
+	wd := testutil.TempDir(t, "idmaplock")
+	if idmapWorkDirBusy(wd) {
+		t.Fatal("busy before anyone locked it")
+	}
+	lk, err := idmapLockWorkDir(wd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !idmapWorkDirBusy(wd) {
+		t.Error("not busy while locked")
+	}
+	// What a gc in another process sees.
+	_, lerr := exec.LookPath("flock")
+	testutil.Require(t, lerr == nil, "flock(1) from util-linux")
+	out, err := exec.Command("flock", "-n", "-E", "42", wd, "true").CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 42 {
+		t.Errorf("flock -n from another process got the lock (%v %s)", err, out)
+	}
+	lk.Close()
+	if idmapWorkDirBusy(wd) {
+		t.Error("busy after the lock was released")
+	}
+	if idmapWorkDirBusy(filepath.Join(wd, "missing")) {
+		t.Error("a missing work dir is busy")
+	}
+}
