@@ -345,13 +345,15 @@ func TestIdmapVolumes(t *testing.T) {
 	if err := os.Mkdir(unprepared, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	hosts := filepath.Join(engine, "hosts")
+	// Engines keep per-container files in a directory named after the container.
+	vol1 := h.ID("vol1")
+	hosts := filepath.Join(engine, vol1, "hosts")
 	idmapWriteRootOnly(t, hosts, "127.0.0.1 localhost engine-hosts\n", 0o644)
 
 	b := h.Bundle(tu.WithShell(`echo hello > /data/f && mkdir /data/d && echo p > /data/d/private && chmod 600 /data/d/private && ls /data | wc -l; grep -c engine-hosts /etc/hosts; if touch /root-owned/x 2>/dev/null; then echo WROTE-INTO-HOST-ROOT-DIR; else echo denied; fi`),
 		tu.WithMount(idmapBind("/data", t1dir)), tu.WithMount(idmapBind("/root-owned", unprepared)),
 		tu.WithMount(specs.Mount{Destination: "/etc/hosts", Type: "bind", Source: hosts, Options: []string{"rbind", "ro"}}))
-	r := h.R("run", "--bundle", b.Dir, h.ID("vol1"))
+	r := h.R("run", "--bundle", b.Dir, vol1)
 	if r.Code != 0 || idmapSqueeze(r.Stdout) != "2\n1\ndenied" {
 		t.Fatalf("t1 writing its volume: %s", r)
 	}
