@@ -34,6 +34,10 @@ func New(t testing.TB) *H {
 	h := &H{T: t}
 	h.RT = NewRuntime(t) // registers the scratch dir removal first: it runs last
 	h.Leaks = NewLeakChecker(LeakScope{StateRoots: []string{h.RT.Root}, Paths: []string{TestBase(t)}})
+	if h.RT.PrivateTenant != "" {
+		// Its parent cgroup (<parent>/<tenant>) must be gone once the test's containers are.
+		h.Leaks.AddID(h.RT.PrivateTenant)
+	}
 	t.Cleanup(func() { h.Leaks.Check(t) })
 	t.Cleanup(h.cleanupContainers)
 	return h

@@ -21,13 +21,15 @@ var DefaultTimeout = 60 * time.Second
 
 // Runtime runs the runtime binary with a per-test state root.
 type Runtime struct {
-	Bin     string        // the binary (TENANTRUN_BIN, default <repo>/bin/tenantrun)
-	Root    string        // --root
-	Config  string        // --config (tenantrun only; empty: not passed)
-	Tenant  string        // --tenant (tenantrun only; empty: not passed)
-	Env     []string      // extra environment for every call
-	Timeout time.Duration // per call; 0: DefaultTimeout
-	OutDir  string        // where stdout/stderr files go
+	Bin    string // the binary (TENANTRUN_BIN, default <repo>/bin/tenantrun)
+	Root   string // --root
+	Config string // --config (tenantrun only; empty: not passed)
+	Tenant string // --tenant (tenantrun only; empty: not passed)
+	// PrivateTenant is the tenant of the generated Config (see PrivateTenantConfig), "" if none.
+	PrivateTenant string
+	Env           []string      // extra environment for every call
+	Timeout       time.Duration // per call; 0: DefaultTimeout
+	OutDir        string        // where stdout/stderr files go
 }
 
 // Result is what one invocation did.
@@ -124,8 +126,24 @@ func NewRuntime(t testing.TB) *Runtime {
 	if !IsRunc() {
 		r.Config = os.Getenv("TENANTRUN_TEST_CONFIG")
 		r.Tenant = os.Getenv("TENANTRUN_TEST_TENANT")
+		if r.Config == "" && os.Getenv("TENANTRUN_TEST_PRIVATE_TENANT") != "0" {
+			r.PrivateTenant = NewID() + "-tenant"
+			r.Config = filepath.Join(TempDir(t, "cfg"), "config.toml")
+			if err := os.WriteFile(r.Config, []byte(PrivateTenantConfig(r.PrivateTenant)), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
 	return r
+}
+
+// PrivateTenantConfig is tenantrun's built-in configuration (one tenant, uid/gid range
+// 1000000:65536, default quota, foreign_idmap override, fallback for every bundle) under
+// another tenant name. Tests use it so that their containers get exactly the default policy
+// while their tenant parent cgroup and its aggregate quota are their own: on a shared machine
+// someone else's containers can fill the "default" tenant's pids or memory.
+func PrivateTenantConfig(name string) string {
+	return fmt.Sprintf("[defaults]\nfallback_tenant = %q\n[tenants.%q]\nuid_range = \"1000000:65536\"\nforeign_idmap = \"override\"\n", name, name)
 }
 
 // GlobalArgs are the global flags put before the verb.
