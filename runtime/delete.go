@@ -23,6 +23,9 @@ func Delete(g *Global, id string, force bool) error {
 			if cleaned, cerr := deleteOrphan(g, id); cleaned || cerr != nil {
 				return cerr
 			}
+			if force {
+				return nil // runc: `delete --force` of a missing container succeeds (podman relies on it)
+			}
 		}
 		return err
 	}

@@ -34,6 +34,7 @@ type prepared struct {
 	refusal   error // audit mode: what enforce would have refused
 	unlock    func()
 
+	adapt      adaptation
 	wd         string // idmap work directory (mount point parent), once chosen
 	origRootfs string // the engine's rootfs, seen through the idmap
 }
@@ -101,12 +102,17 @@ func osHost(g *Global, root string) hardening.OSHost {
 	}}
 }
 
-// namespaceOwner says which tenant's container (under root) has a process in
-// the namespace id: its init's namespaces are compared by device and inode.
+// namespaceOwner says which tenant's container (under root) has its init in
+// the namespace id: namespaces are compared by device and inode.
 func namespaceOwner(root string, id hardening.NSID) (string, bool) {
+	t, _, ok := namespaceOwnerFull(root, id)
+	return t, ok
+}
+
+func namespaceOwnerFull(root string, id hardening.NSID) (string, int, bool) {
 	ents, err := os.ReadDir(root)
 	if err != nil {
-		return "", false
+		return "", 0, false
 	}
 	h := hardening.OSHost{}
 	for _, e := range ents {
@@ -130,11 +136,11 @@ func namespaceOwner(root string, id hardening.NSID) (string, bool) {
 		for _, ns := range []string{"net", "ipc", "uts", "pid", "mnt", "user", "cgroup"} {
 			nid, err := h.NamespaceInode(filepath.Join("/proc", strconv.Itoa(st.InitProcessPid), "ns", ns))
 			if err == nil && nid == id {
-				return tenant, true
+				return tenant, st.InitProcessPid, true
 			}
 		}
 	}
-	return "", false
+	return "", 0, false
 }
 
 // preparePolicy decodes the bundle strictly, resolves the tenant and applies
@@ -190,6 +196,8 @@ func preparePolicy(g *Global, bundle, id string, console bool) (*prepared, error
 		out = spec
 	case mode == "trusted":
 		logrus.Warnf("tenant %s is trusted: container %s runs its bundle as given, without the tenant policy", t.Name, id)
+	default:
+		p.adapt = adaptSpec(root, spec, out, t, &p.decisions)
 	}
 	if out.Process == nil {
 		return nil, errors.New("config.json: process: missing")
@@ -238,7 +246,7 @@ func (p *prepared) setupHost() error {
 		}
 		p.unlock = unlock
 	}
-	if p.side.Mode != "enforce" || !wantsIdmap(p.spec) {
+	if p.side.Mode != "enforce" || p.adapt.skipIdmap || !wantsIdmap(p.spec, p.adapt) {
 		return nil
 	}
 	rootfs := p.spec.Root.Path
@@ -285,7 +293,11 @@ func (p *prepared) mountRootfs() error {
 	if err := os.MkdirAll(p.wd, 0o711); err != nil {
 		return fmt.Errorf("idmapped rootfs: %w", err)
 	}
-	_, mounts, err := idmapRootfs(p.origRootfs, p.spec.Linux.UIDMappings, p.spec.Linux.GIDMappings, p.wd)
+	uidMap, gidMap := p.spec.Linux.UIDMappings, p.spec.Linux.GIDMappings
+	if len(p.adapt.uidMap) > 0 { // the user namespace is joined (a pod member)
+		uidMap, gidMap = p.adapt.uidMap, p.adapt.gidMap
+	}
+	_, mounts, err := idmapRootfs(p.origRootfs, uidMap, gidMap, p.wd)
 	if err != nil {
 		return fmt.Errorf("root.path: %w", err)
 	}
@@ -293,14 +305,18 @@ func (p *prepared) mountRootfs() error {
 	return nil
 }
 
-// wantsIdmap: a new user namespace with mappings (not one joined by path).
-func wantsIdmap(s *specs.Spec) bool {
-	if s.Root == nil || s.Linux == nil || len(s.Linux.UIDMappings) == 0 {
+// wantsIdmap: a user namespace whose mappings we know (a new one, or a pod
+// sandbox's that adaptSpec joined).
+func wantsIdmap(s *specs.Spec, a adaptation) bool {
+	if s.Root == nil || s.Linux == nil {
 		return false
 	}
 	for _, ns := range s.Linux.Namespaces {
 		if ns.Type == specs.UserNamespace {
-			return ns.Path == ""
+			if ns.Path == "" {
+				return len(s.Linux.UIDMappings) > 0
+			}
+			return len(a.uidMap) > 0
 		}
 	}
 	return false

@@ -54,6 +54,9 @@ func judge(g *Global, o PolicyOptions) (*hardening.Explanation, error) {
 		Spec: spec, Bundle: bundle, ContainerID: id, Tenant: t, Config: cfg,
 		Host: osHost(g, root), ConsoleSocket: o.ConsoleSocket, SystemdCgroup: g.SystemdCgroup,
 	})
+	if err == nil && t.Mode != "audit" && !t.Trusted {
+		adaptSpec(root, spec, out, t, &ds)
+	}
 	return hardening.NewExplanation(out, ds, err, cfg, t), nil
 }
 

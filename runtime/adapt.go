@@ -1,0 +1,179 @@
+package runtime
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strconv"
+	"strings"
+
+	"github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/tenantrun/tenantrun/hardening"
+)
+
+// adaptation is what the runtime changes in an enforced spec because of host
+// facts the pure policy cannot see: which container owns a namespace that the
+// bundle joins, and what the engine already did to the rootfs. Every change is
+// recorded as a policy decision (it shows in `policy explain` and the audit log).
+type adaptation struct {
+	skipIdmap bool                   // the engine already shifted the rootfs to its mapping
+	uidMap    []specs.LinuxIDMapping // mappings for the idmapped rootfs when the userns is joined
+	gidMap    []specs.LinuxIDMapping
+}
+
+// adaptSpec adjusts an enforced spec (enforce mode only) for pods, engine
+// networks and engine-chosen mappings. orig is the bundle as the engine wrote it.
+func adaptSpec(root string, orig, s *specs.Spec, t *hardening.Tenant, ds *[]hardening.Decision) adaptation {
+	var a adaptation
+	if s.Linux == nil {
+		return a
+	}
+	decide := func(path string, old, new any, why string) {
+		*ds = append(*ds, hardening.Decision{Path: path, Action: hardening.ActionOverride, Old: old, New: new, Reason: why})
+	}
+	// An engine-supplied mapping inside the tenant's range was kept by the
+	// policy: podman --uidmap / --userns=auto already chowned the layers for it,
+	// so the rootfs must be used as it is.
+	if orig.Linux != nil && len(orig.Linux.UIDMappings) > 0 && reflect.DeepEqual(orig.Linux.UIDMappings, s.Linux.UIDMappings) {
+		a.skipIdmap = true
+	}
+
+	// Pods: a container that joins namespaces of a container of the same
+	// tenant (a CRI sandbox, a podman infra container) must join its user
+	// namespace too; in a fresh user namespace it cannot mount proc over the
+	// pod's pid namespace. The policy already refused paths of other tenants.
+	userIdx := -1
+	var joinedNet bool
+	ownerPid := 0
+	for i, ns := range s.Linux.Namespaces {
+		switch {
+		case ns.Type == specs.UserNamespace:
+			userIdx = i
+		case ns.Path != "":
+			if ns.Type == specs.NetworkNamespace {
+				joinedNet = true
+			}
+			if ownerPid == 0 {
+				if tenant, pid, ok := namespaceOwnerPid(root, ns.Path); ok && tenant == t.Name {
+					ownerPid = pid
+				}
+			}
+		}
+	}
+	if userIdx >= 0 && s.Linux.Namespaces[userIdx].Path == "" && ownerPid > 0 {
+		upath := filepath.Join("/proc", strconv.Itoa(ownerPid), "ns", "user")
+		if sameMapping(ownerPid, s.Linux.UIDMappings, s.Linux.GIDMappings) {
+			a.uidMap, a.gidMap = s.Linux.UIDMappings, s.Linux.GIDMappings
+			s.Linux.Namespaces[userIdx].Path = upath
+			decide(fmt.Sprintf("linux.namespaces[%d].path", userIdx), "", upath,
+				"a pod member joins the user namespace of its same-tenant sandbox, which owns the namespaces it shares")
+			s.Linux.UIDMappings, s.Linux.GIDMappings = nil, nil
+		}
+	}
+
+	// A network namespace made by the engine (CNI) is owned by the host's user
+	// namespace: a fresh sysfs cannot be mounted for it from the container's.
+	// Use a read-only, non-recursive bind of sysfs instead, with the host's
+	// network devices masked.
+	if joinedNet {
+		for i := range s.Mounts {
+			m := &s.Mounts[i]
+			if m.Type != "sysfs" {
+				continue
+			}
+			old := *m
+			m.Type, m.Source = "bind", "/sys"
+			m.Options = []string{"rbind", "rro", "nosuid", "noexec", "nodev", "rprivate"}
+			decide(fmt.Sprintf("mounts[%d]", i), old.Type, "bind /sys (ro)",
+				"the joined network namespace belongs to the engine: sysfs is bound (recursively read-only) from the host, its network devices masked")
+			for _, p := range []string{"/sys/class/net", "/sys/devices/virtual/net"} {
+				if !contains(s.Linux.MaskedPaths, p) {
+					s.Linux.MaskedPaths = append(s.Linux.MaskedPaths, p)
+				}
+			}
+		}
+	}
+
+	// Docker asks for net.ipv4.ping_group_range "0 2147483647", which a user
+	// namespace of 65536 ids cannot take: clamp it to the mapped gids.
+	if v, ok := s.Linux.Sysctl["net.ipv4.ping_group_range"]; ok {
+		if nv, changed := clampPingRange(v, mappedSize(s.Linux.GIDMappings, a.gidMap)); changed {
+			s.Linux.Sysctl["net.ipv4.ping_group_range"] = nv
+			*ds = append(*ds, hardening.Decision{Path: "linux.sysctl.net.ipv4.ping_group_range", Action: hardening.ActionClamp,
+				Old: v, New: nv, Reason: "a group range wider than the container's mapped gids is refused by the kernel"})
+		}
+	}
+	return a
+}
+
+func contains(l []string, s string) bool {
+	for _, x := range l {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// sameMapping says whether the user namespace of pid has exactly these mappings.
+func sameMapping(pid int, uid, gid []specs.LinuxIDMapping) bool {
+	read := func(f string) string {
+		b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), f))
+		if err != nil {
+			return "?"
+		}
+		return strings.Join(strings.Fields(string(b)), " ")
+	}
+	want := func(m []specs.LinuxIDMapping) string {
+		var parts []string
+		for _, x := range m {
+			parts = append(parts, fmt.Sprint(x.ContainerID), fmt.Sprint(x.HostID), fmt.Sprint(x.Size))
+		}
+		return strings.Join(parts, " ")
+	}
+	return len(uid) > 0 && read("uid_map") == want(uid) && read("gid_map") == want(gid)
+}
+
+func mappedSize(ms ...[]specs.LinuxIDMapping) uint64 {
+	for _, m := range ms {
+		if len(m) > 0 {
+			var top uint64
+			for _, x := range m {
+				if e := uint64(x.ContainerID) + uint64(x.Size); e > top {
+					top = e
+				}
+			}
+			return top
+		}
+	}
+	return 0
+}
+
+func clampPingRange(v string, size uint64) (string, bool) {
+	f := strings.Fields(v)
+	if size == 0 || len(f) != 2 {
+		return v, false
+	}
+	lo, err1 := strconv.ParseUint(f[0], 10, 64)
+	hi, err2 := strconv.ParseUint(f[1], 10, 64)
+	if err1 != nil || err2 != nil || hi < size {
+		return v, false
+	}
+	hi = size - 1
+	if lo > hi {
+		lo = hi
+	}
+	return fmt.Sprintf("%d %d", lo, hi), true
+}
+
+// namespaceOwnerPid finds the container under root whose init is in the
+// namespace at path: its tenant and init pid.
+func namespaceOwnerPid(root, path string) (string, int, bool) {
+	id, err := (hardening.OSHost{}).NamespaceInode(path)
+	if err != nil {
+		return "", 0, false
+	}
+	return namespaceOwnerFull(root, id)
+}
