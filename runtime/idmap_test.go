@@ -737,3 +737,66 @@ func TestIdmapWorkDirLock(t *testing.T) {
 		t.Error("a missing work dir is busy")
 	}
 }
+
+// TestIdmapRootfsFilesystems: the plain-directory path on every filesystem the issue names
+// (ext4 is /tmp here): tmpfs, and xfs and btrfs on loop-mounted images.
+func TestIdmapRootfsFilesystems(t *testing.T) {
+	requireIdmapHost(t)
+	base := testutil.TempDir(t, "idmapfs")
+	for _, c := range []struct {
+		fs   string
+		size int64
+		mkfs []string
+	}{
+		{fs: "tmpfs"},
+		{fs: "xfs", size: 320 << 20, mkfs: []string{"mkfs.xfs", "-q"}},
+		{fs: "btrfs", size: 128 << 20, mkfs: []string{"mkfs.btrfs", "-q"}},
+	} {
+		t.Run(c.fs, func(t *testing.T) {
+			mnt := filepath.Join(base, c.fs)
+			if err := os.Mkdir(mnt, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if c.mkfs == nil {
+				if err := unix.Mount("tmpfs", mnt, "tmpfs", 0, "size=4m"); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				_, err := exec.LookPath(c.mkfs[0])
+				testutil.Require(t, err == nil, c.mkfs[0]+" (hack/deps/idmap.txt)")
+				img := filepath.Join(base, c.fs+".img")
+				f, err := os.Create(img)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := f.Truncate(c.size); err != nil {
+					t.Fatal(err)
+				}
+				f.Close()
+				if out, err := exec.Command(c.mkfs[0], append(c.mkfs[1:], img)...).CombinedOutput(); err != nil {
+					t.Fatalf("%s: %v %s", c.mkfs[0], err, out)
+				}
+				// A loop device that goes away with the mount (autoclear).
+				if out, err := exec.Command("mount", "-t", c.fs, "-o", "loop", img, mnt).CombinedOutput(); err != nil {
+					testutil.Require(t, false, fmt.Sprintf("loop-mounting %s: %v %s", c.fs, err, out))
+				}
+			}
+			t.Cleanup(func() { _ = unix.Unmount(mnt, unix.MNT_DETACH) })
+			rootfs := filepath.Join(mnt, "rootfs")
+			idmapWriteRootFile(t, filepath.Join(rootfs, "etc/secret"), "s3cret\n", 0o600)
+			wd := filepath.Join(base, c.fs+"-work")
+			if err := os.Mkdir(wd, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			newRoot, mounts, err := idmapRootfs(rootfs, idmapTestMap, idmapTestMap, wd)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer idmapUnmountAll(t, mounts)
+			out, err := idmapAsTenantRoot("/bin/sh", "-c", "cat "+newRoot+"/etc/secret && stat -c %u:%g "+newRoot+"/etc/secret")
+			if err != nil || out != "s3cret\n0:0" {
+				t.Errorf("%s: tenant root through the idmapped view: %q %v", c.fs, out, err)
+			}
+		})
+	}
+}
