@@ -176,6 +176,12 @@ def tenant_config(path, ntenants):
     lines = ["# written by hack/bench: the built-in default tenant plus %d bench tenants" % ntenants,
              "[defaults]", 'fallback_tenant = "default"', "",
              "[tenants.default]", 'uid_range = "1000000:65536"', 'foreign_idmap = "override"', ""]
+    # bench-list holds the 1,000 created containers of the list measurement: a created
+    # container's init is a Go process (~5 threads, a few MiB), which the default tenant quota
+    # (256 pids, 512 MiB) caps at ~50 containers
+    lines += ["[tenants.benchlist]", 'uid_range = "2000000:65536"', 'foreign_idmap = "override"',
+              "[tenants.benchlist.quota]", 'memory = "64G"', "pids = 1000000", "cpus = 2.0",
+              "[tenants.benchlist.container]", 'memory = "64M"', "pids = 64", "cpus = 1.0", ""]
     for i in range(ntenants):
         lines += ["[tenants.bench%02d]" % i, 'uid_range = "%d:65536"' % (3000000 + i * 65536),
                   'foreign_idmap = "override"', ""]
@@ -434,7 +440,7 @@ class Bench:
     def bench_list(self):
         count = CFG["LIST_COUNT"]
         root = self.roots["list"]
-        g = [TENANTRUN, "--root", root, "--config", self.cfgfile]
+        g = [TENANTRUN, "--root", root, "--config", self.cfgfile, "--tenant", "benchlist"]
         sb = self.b["tenantrun-sleep"]
         ids = ["%s-n%04d" % (PREFIX, i) for i in range(count)]
         res = {"count": count, "created": 0, "create_fail": 0, "errs": []}
@@ -456,6 +462,10 @@ class Bench:
                 else:
                     res["create_fail"] += 1
             res["create_s"] = time.perf_counter() - t0
+            errf.flush()
+            if res["create_fail"]:
+                res["errs"] += sorted(set(l.strip()[:300] for l in open(errf.name, errors="replace")
+                                          if l.strip()))[:3]
             present = [i for i in ids if os.path.isdir(os.path.join(root, i))]
             log("list: %d containers created in %.0f s" % (len(present), res["create_s"]))
             meas = {"state": [], "list": [], "list -q": [], "list --format json": []}
@@ -626,15 +636,21 @@ class Bench:
                 if not m or i == 0:
                     continue
                 verb = m.group(1)
+                parts = []
                 for kv in m.group(2).rstrip('"').split():
-                    if "=" not in kv:
-                        continue
-                    k, v = kv.split("=", 1)
+                    if "=" in kv:
+                        k, v = kv.split("=", 1)
+                        parts.append((k, godur(v)))
+                tot = dict(parts).get("total")
+                if tot is not None:
+                    rest = tot - sum(v for k, v in parts if k != "total")
+                    parts.insert(len(parts) - 1, ("rest of the verb (for run: the container runs and exits, then delete)", rest))
+                for k, v in parts:
                     key = (verb, k)
                     if key not in phases:
                         phases[key] = []
                         order.append(key)
-                    phases[key].append(godur(v))
+                    phases[key].append(v)
         self.results["phases"] = {"order": order, "data": {"%s %s" % k: v for k, v in phases.items()},
                                   "exeseal": sorted(exeseal)}
 
@@ -695,27 +711,34 @@ class Bench:
         top = sorted(((median(v), k) for k, v in pk.items()), reverse=True)[:8]
         self.results["inittrace"] = {"total_ms": median(tot), "top": top, "n": len(pk)}
 
-    # ---- policy rewrite (Go benchmark in hardening)
+    # ---- policy rewrite (Go benchmarks: hardening's Enforce/DecodeSpec, tests/bench per bundle)
     def bench_enforce(self):
-        res = {"ok": False}
+        res = {"ok": False, "rows": {}, "cmds": []}
         r = sh("grep -l 'func BenchmarkEnforce' hardening/*_test.go 2>/dev/null", cwd=REPO)
-        if not r.stdout.strip():
+        runs = []
+        if r.stdout.strip():
+            runs.append(["-bench", "^Benchmark(Enforce|DecodeSpec)$", "-benchtime", CFG["BENCHTIME"], "./hardening/"])
+        else:
             res["why"] = "hardening has no BenchmarkEnforce yet"
-            self.results["enforce"] = res
-            return
-        cmd = ["nice", "go", "test", "-tags", "seccomp", "-run", "^$", "-bench", "^BenchmarkEnforce",
-               "-benchmem", "-benchtime", CFG["BENCHTIME"], "-count", "3", "./hardening/"]
-        r = sh(cmd, cwd=REPO, env=dict(os.environ, GOFLAGS="-mod=mod"))
-        res["cmd"] = " ".join(cmd[1:])
-        rows = {}
-        for line in r.stdout.splitlines():
-            m = re.match(r"(Benchmark\S+?)(?:-\d+)?\s+\d+\s+([\d.]+) ns/op(?:\s+(\d+) B/op\s+(\d+) allocs/op)?", line)
-            if m:
-                rows.setdefault(m.group(1), []).append((float(m.group(2)), m.group(3), m.group(4)))
-        if not rows:
-            res["why"] = "go test failed: " + (r.stdout + r.stderr).strip()[-800:]
-        res["rows"] = {k: {"ns": median([x[0] for x in v]), "B": v[0][1], "allocs": v[0][2]} for k, v in rows.items()}
-        res["ok"] = bool(rows)
+        runs.append(["-bench", "^BenchmarkPolicyPerBundle$", "-benchtime", "300x", "./tests/bench/"])
+        for extra in runs:
+            cmd = ["nice", "go", "test", "-tags", "seccomp", "-run", "^$", "-benchmem", "-count", "3"] + extra
+            r = sh(cmd, cwd=REPO, env=dict(os.environ, GOFLAGS="-mod=mod"))
+            res["cmds"].append(" ".join(cmd[1:]))
+            got = False
+            for line in r.stdout.splitlines():
+                m = re.match(r"(Benchmark\S+?)(?:-\d+)?\s+\d+\s+(.*)$", line)
+                if not m:
+                    continue
+                vals = dict((u, float(v)) for v, u in re.findall(r"([\d.]+) (\S+/op)", m.group(2)))
+                if "ns/op" in vals:
+                    res["rows"].setdefault(m.group(1), []).append(vals)
+                    got = True
+            if not got:
+                res.setdefault("why", "")
+                res["why"] += " go test %s failed: %s" % (extra[-1], (r.stdout + r.stderr).strip()[-600:])
+        res["rows"] = {k: {u: median([x.get(u, float("nan")) for x in v]) for u in v[0]} for k, v in res["rows"].items()}
+        res["ok"] = "BenchmarkEnforce" in res["rows"]
         self.results["enforce"] = res
 
     # ---- 200 concurrent lifecycles across 20 tenants (tests/bench, with the shared leak checker)
@@ -1040,8 +1063,15 @@ def write_report(bench, m, elapsed):
           (r, ms(med["tenantrun"]), ms(med["crun"]), verdict(r <= 1.5)))
     en = R.get("enforce", {})
     if en.get("ok"):
-        for k, v in sorted(en["rows"].items()):
-            a("| policy rewrite ≤ 200 µs (`%s`) | %.1f µs | %s |" % (k, v["ns"] / 1e3, verdict(v["ns"] <= 200e3)))
+        v = en["rows"]["BenchmarkEnforce"]
+        t = v.get("cpu-ns/op", v["ns/op"])
+        a("| policy rewrite ≤ 200 µs (`BenchmarkEnforce`, CPU per op) | %.1f µs (wall %.1f µs) | %s |" %
+          (t / 1e3, v["ns/op"] / 1e3, verdict(t <= 200e3)))
+        d = en["rows"].get("BenchmarkDecodeSpec")
+        if d:
+            td = d.get("cpu-ns/op", d["ns/op"])
+            a("| the same including the strict decode of config.json (`BenchmarkDecodeSpec` + `BenchmarkEnforce`, CPU) | %.1f µs | %s |" %
+              ((t + td) / 1e3, verdict(t + td <= 200e3)))
     else:
         a("| policy rewrite ≤ 200 µs | not measured: %s | **FAIL** |" % en.get("why", "?").replace("\n", " ")[:300])
     li = R.get("list", {})
@@ -1143,15 +1173,23 @@ def write_report(bench, m, elapsed):
     # enforce
     a("## Policy rewrite (Go benchmark)")
     a("")
-    if en.get("ok"):
-        a("`%s` (median of 3):" % en["cmd"])
-        a("")
-        a("| benchmark | ns/op | B/op | allocs/op |")
-        a("|---|---|---|---|")
+    for c in en.get("cmds", []):
+        a("- `%s`" % c)
+    a("")
+    a("Medians of 3. cpu-ns/op is the process's CPU time per op (robust on this shared machine); "
+      "BenchmarkPolicyPerBundle decodes configs Docker/Podman/ctr wrote, with and without their "
+      "linux.seccomp section (which the policy replaces anyway).")
+    a("")
+    if en.get("rows"):
+        a("| benchmark | ns/op | cpu-ns/op | B/op | allocs/op |")
+        a("|---|---|---|---|---|")
         for k, v in sorted(en["rows"].items()):
-            a("| %s | %.0f | %s | %s |" % (k, v["ns"], v["B"], v["allocs"]))
-    else:
-        a("Not measured: %s" % en.get("why", "?"))
+            a("| %s | %.0f | %s | %s | %s |" % (k, v["ns/op"], "%.0f" % v["cpu-ns/op"] if "cpu-ns/op" in v else "",
+                                               "%.0f" % v["B/op"] if "B/op" in v else "",
+                                               "%.0f" % v["allocs/op"] if "allocs/op" in v else ""))
+    if en.get("why"):
+        a("")
+        a("Not (fully) measured: %s" % en["why"].replace("\n", " ")[:600])
     a("")
 
     # concurrency
@@ -1168,9 +1206,10 @@ def write_report(bench, m, elapsed):
         a("|---|---|")
         for k, label in (("failures", "failures"), ("wall_s", "wall time for all, s"),
                          ("median_ms", "median per-command wall ms"), ("p90_ms", "p90 ms"),
-                         ("max_ms", "max ms"), ("tenant_cgroups_left", "per-tenant parent cgroups left (by design?)")):
+                         ("max_ms", "max ms"), ("tenant_cgroups_left", "per-tenant parent cgroups left")):
             if k in co:
-                a("| %s | %s |" % (label, co[k]))
+                v = co[k]
+                a("| %s | %s |" % (label, "none" if v is None or v == [] else ("%.1f" % v if isinstance(v, float) else v)))
         a("| leaks | %s |" % ("none" if not co.get("leaks") else "; ".join(co["leaks"])[:1500]))
         for e in (co.get("errors") or [])[:5]:
             a("- failure: `%s`" % e.replace("\n", " ")[:400])
