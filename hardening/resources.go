@@ -177,6 +177,11 @@ func clampResources(in *specs.LinuxResources, t *Tenant, fill bool) (*specs.Linu
 	if b := r.BlockIO; b != nil && b.Weight != nil && *b.Weight != 0 && (*b.Weight < 10 || *b.Weight > 1000) {
 		p.refuse(base+".blockIO.weight", "weight must be 10..1000")
 	}
+	if !fill && len(r.Devices) > 0 {
+		// update: device rules are set once, at create, by Enforce.
+		p.decide(base+".devices", ActionOverride, len(r.Devices), nil, "device rules cannot be changed by update")
+		r.Devices = nil
+	}
 	keys := make([]string, 0, len(r.Unified))
 	for k := range r.Unified {
 		keys = append(keys, k)

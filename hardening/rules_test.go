@@ -481,6 +481,10 @@ func TestClampResources(t *testing.T) {
 	if *r.Memory.Limit != 128<<20 {
 		t.Fatal("update -1 must become the maximum")
 	}
+	r, _ = ClampUpdate(&specs.LinuxResources{Devices: []specs.LinuxDeviceCgroup{{Allow: true, Access: "rwm"}}}, tn)
+	if len(r.Devices) != 0 {
+		t.Fatal("update may not change device rules")
+	}
 	_, ds = ClampResources(&specs.LinuxResources{Unified: map[string]string{"memory.max": "max"}}, tn)
 	if !slices.ContainsFunc(ds, func(d Decision) bool { return d.Action == ActionRefuse }) {
 		t.Fatal("unified key not refused")
