@@ -755,7 +755,11 @@ func newUserns(uidMap, gidMap []specs.LinuxIDMapping) (int, error) {
 		return fd, nil
 	}
 	logrus.Debugf("user namespace by clone: %v; trying an exec'd child", err)
-	return newUsernsExec(uidMap, gidMap)
+	fd, err2 := newUsernsExec(uidMap, gidMap)
+	if err2 != nil {
+		return -1, fmt.Errorf("%w (clone helper: %v)", err2, err)
+	}
+	return fd, nil
 }
 
 // newUsernsExec: a short-lived child is cloned into the new namespace by Go's

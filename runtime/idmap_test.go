@@ -800,3 +800,25 @@ func TestIdmapRootfsFilesystems(t *testing.T) {
 		})
 	}
 }
+
+// TestIdmapBadMapping: a mapping the kernel refuses (host IDs overlapping) is an error that
+// says so, and nothing is mounted or left running.
+func TestIdmapBadMapping(t *testing.T) {
+	requireIdmapHost(t)
+	base := testutil.TempDir(t, "idmapbad")
+	rootfs := filepath.Join(base, "rootfs")
+	idmapWriteRootFile(t, filepath.Join(rootfs, "f"), "x", 0o600)
+	overlap := []specs.LinuxIDMapping{{ContainerID: 0, HostID: 300000, Size: 10}, {ContainerID: 10, HostID: 300005, Size: 10}}
+	_, mounts, err := idmapRootfs(rootfs, overlap, idmapTestMap, base)
+	if err == nil {
+		idmapUnmountAll(t, mounts)
+		t.Fatal("an overlapping uid mapping was accepted")
+	}
+	t.Logf("overlapping mapping: %v", err)
+	if !strings.Contains(err.Error(), "uid_map") {
+		t.Errorf("error does not say which map was refused: %v", err)
+	}
+	if got := idmapMountsUnder(t, base); len(got) != 0 {
+		t.Errorf("mounts left: %q", got)
+	}
+}
