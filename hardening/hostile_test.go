@@ -14,10 +14,10 @@ import (
 
 // sharedDir is ../shared seen from the repository root.
 func sharedDir(t testing.TB) string {
-	if d := os.Getenv("TENANTRUN_SHARED"); d != "" {
-		return d
+	d := os.Getenv("TENANTRUN_SHARED")
+	if d == "" {
+		d, _ = filepath.Abs("../../shared")
 	}
-	d, _ := filepath.Abs("../../shared")
 	requireTool(t, dirExists(d), "reference material ../shared (set TENANTRUN_SHARED)")
 	return d
 }
