@@ -184,9 +184,10 @@ func (lc *LeakChecker) Leaks() []string {
 	// Cgroup parents created for the test's containers (e.g. tenantrun/<tenant>) that are now
 	// empty: the runtime should remove what it created. A parent that still has children is
 	// shared with someone else's containers and not counted.
+	// The top level under a hierarchy (e.g. tenantrun/) is shared by everyone and may stay.
 	seen := map[string]bool{}
 	for _, p := range observed {
-		for a := filepath.Dir(p); strings.Contains(a, "/"); a = filepath.Dir(a) {
+		for a := filepath.Dir(p); strings.Count(a, "/") >= 2; a = filepath.Dir(a) {
 			if seen[a] || lc.cgBefore[a] || !after[a] {
 				continue
 			}
@@ -432,7 +433,7 @@ func (lc *LeakChecker) Reap() {
 	}
 	lc.mu.Lock()
 	for p := range lc.observed {
-		for a := p; strings.Contains(a, "/"); a = filepath.Dir(a) {
+		for a := p; strings.Count(a, "/") >= 2; a = filepath.Dir(a) {
 			if !lc.cgBefore[a] {
 				dirs = append(dirs, a)
 			}

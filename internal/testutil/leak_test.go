@@ -40,7 +40,8 @@ func TestLeakCheckerFindsAndReaps(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(CgroupRoot, hier)); err != nil {
 		hier = CgroupHierarchies()[0]
 	}
-	parent := filepath.Join(CgroupRoot, hier, "trt-selftest-parent-"+id[3:9])
+	top := filepath.Join(CgroupRoot, hier, "trt-selftest-top-"+id[3:9])
+	parent := filepath.Join(top, "tenant")
 	cg := filepath.Join(parent, id)
 	if err := os.MkdirAll(cg, 0o755); err != nil {
 		t.Fatal(err)
@@ -62,7 +63,12 @@ func TestLeakCheckerFindsAndReaps(t *testing.T) {
 	if err := unix.Mount("tmpfs", mnt, "tmpfs", 0, "size=4k"); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = unix.Unmount(mnt, unix.MNT_DETACH); _ = os.Remove(cg); _ = os.Remove(parent) })
+	t.Cleanup(func() {
+		_ = unix.Unmount(mnt, unix.MNT_DETACH)
+		_ = os.Remove(cg)
+		_ = os.Remove(parent)
+		_ = os.Remove(top)
+	})
 
 	leaks := strings.Join(lc.Leaks(), "\n")
 	for _, want := range []string{
@@ -88,6 +94,10 @@ func TestLeakCheckerFindsAndReaps(t *testing.T) {
 	}
 	if _, err := os.Stat(parent); err == nil {
 		t.Errorf("Reap left the new parent %s", parent)
+	}
+	// The top level under a hierarchy is shared (tenantrun/): never reported, never removed.
+	if _, err := os.Stat(top); err != nil {
+		t.Errorf("Reap removed the shared top-level dir %s", top)
 	}
 }
 
