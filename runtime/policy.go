@@ -97,9 +97,26 @@ func resolveTenant(g *Global, cfg *hardening.Config, root string, annotations ma
 // osHost is the real machine for the policy, with namespace ownership read
 // from this runtime's state.
 func osHost(g *Global, root string) hardening.OSHost {
-	return hardening.OSHost{NamespaceOwner: func(path string, id hardening.NSID) (string, bool) {
-		return namespaceOwner(root, id)
-	}}
+	return hardening.OSHost{
+		NamespaceOwner: func(path string, id hardening.NSID) (string, bool) {
+			return namespaceOwner(root, id)
+		},
+		ContainerOwner: func(id string) (string, bool) {
+			if validateID(id) != nil {
+				return "", false
+			}
+			c, err := libcontainer.Load(root, id)
+			if err != nil {
+				return "", false
+			}
+			for _, l := range c.Config().Labels {
+				if v, ok := strings.CutPrefix(l, "tenantrun.tenant="); ok {
+					return v, true
+				}
+			}
+			return "", false
+		},
+	}
 }
 
 // namespaceOwner says which tenant's container (under root) has its init in
