@@ -167,6 +167,9 @@ func staleExpectations(exps []*Expectation, run *Run) []string {
 	}
 	var out []string
 	for _, e := range exps {
+		if e.Flaky {
+			continue
+		}
 		if strings.Contains(e.Program, "*") && !run.Full {
 			continue // a pattern over programs is judged on full runs only
 		}
