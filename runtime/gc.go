@@ -63,6 +63,7 @@ func GC(g *Global, w io.Writer) error {
 			if _, err := os.Stat(filepath.Join(root, id)); err == nil {
 				continue
 			}
+			_ = pinCleanup(filepath.Join(idmapRoot, m.Name()))
 			if err := idmapCleanup(filepath.Join(idmapRoot, m.Name())); err != nil {
 				errs = append(errs, err)
 				continue

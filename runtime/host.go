@@ -23,6 +23,9 @@ func cleanupSidecar(s *sidecar) {
 		}
 	}
 	if s.WorkDir != "" {
+		if err := pinCleanup(s.WorkDir); err != nil {
+			logrus.Warnf("removing pinned binds of %s: %v", s.WorkDir, err)
+		}
 		if err := idmapCleanup(s.WorkDir); err != nil {
 			logrus.Warnf("removing %s: %v", s.WorkDir, err)
 		}

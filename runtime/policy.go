@@ -35,7 +35,9 @@ type prepared struct {
 	unlock    func()
 
 	adapt      adaptation
-	wd         string // idmap work directory (mount point parent), once chosen
+	needIdmap  bool
+	pins       []pinnedBind
+	wd         string // the container's work directory (idmapped root, pinned binds), once chosen
 	origRootfs string // the engine's rootfs, seen through the idmap
 }
 
@@ -263,7 +265,23 @@ func (p *prepared) setupHost() error {
 		}
 		p.unlock = unlock
 	}
-	if p.side.Mode != "enforce" || p.adapt.skipIdmap || !wantsIdmap(p.spec, p.adapt) {
+	if p.side.Mode != "enforce" {
+		return nil
+	}
+	p.needIdmap = !p.adapt.skipIdmap && wantsIdmap(p.spec, p.adapt)
+	wd := idmapWorkDir(p.root, p.id)
+	p.pins = planBindPins(p.spec, p.tenant.BindRoots, wd)
+	if !p.needIdmap && len(p.pins) == 0 {
+		return nil
+	}
+	p.wd = wd
+	// The container's root must be able to traverse these (0711).
+	if err := os.MkdirAll(p.wd, 0o711); err != nil {
+		return fmt.Errorf("container work directory: %w", err)
+	}
+	_ = os.Chmod(idmapRoot, 0o711)
+	_ = os.Chmod(p.wd, 0o711)
+	if !p.needIdmap {
 		return nil
 	}
 	rootfs := p.spec.Root.Path
@@ -277,13 +295,9 @@ func (p *prepared) setupHost() error {
 		return fmt.Errorf("root.path %q: %w", p.spec.Root.Path, unwrapPathErr(err))
 	}
 	p.origRootfs = rootfs
-	p.wd = idmapWorkDir(p.root, p.id)
-	// The container's root must be able to traverse these (0711).
 	if err := os.MkdirAll(filepath.Join(p.wd, "rootfs"), 0o711); err != nil {
 		return fmt.Errorf("idmapped rootfs: %w", err)
 	}
-	_ = os.Chmod(idmapRoot, 0o711)
-	_ = os.Chmod(p.wd, 0o711)
 	p.spec.Root.Path = filepath.Join(p.wd, "rootfs")
 	return nil
 }
@@ -298,27 +312,38 @@ func (p *prepared) claimWorkDir() error {
 	return nil
 }
 
-// mountRootfs puts the idmapped view of the image on the mount point,
-// first removing what a crashed create of the same id may have left there.
+// mountRootfs puts the idmapped view of the image on the mount point and pins
+// the bind sources from the tenant's bind roots, first removing what a crashed
+// create of the same id may have left there.
 func (p *prepared) mountRootfs() error {
 	if p.wd == "" {
 		return nil
+	}
+	if err := pinCleanup(p.wd); err != nil {
+		return err
 	}
 	if err := idmapCleanup(p.wd); err != nil {
 		return err
 	}
 	if err := os.MkdirAll(p.wd, 0o711); err != nil {
-		return fmt.Errorf("idmapped rootfs: %w", err)
+		return fmt.Errorf("container work directory: %w", err)
 	}
-	uidMap, gidMap := p.spec.Linux.UIDMappings, p.spec.Linux.GIDMappings
-	if len(p.adapt.uidMap) > 0 { // the user namespace is joined (a pod member)
-		uidMap, gidMap = p.adapt.uidMap, p.adapt.gidMap
+	if p.needIdmap {
+		uidMap, gidMap := p.spec.Linux.UIDMappings, p.spec.Linux.GIDMappings
+		if len(p.adapt.uidMap) > 0 { // the user namespace is joined (a pod member)
+			uidMap, gidMap = p.adapt.uidMap, p.adapt.gidMap
+		}
+		_, mounts, err := idmapRootfs(p.origRootfs, uidMap, gidMap, p.wd)
+		if err != nil {
+			return fmt.Errorf("root.path: %w", err)
+		}
+		p.side.Mounts = append(p.side.Mounts, mounts...)
 	}
-	_, mounts, err := idmapRootfs(p.origRootfs, uidMap, gidMap, p.wd)
+	pinned, err := pinBinds(p.pins)
+	p.side.Mounts = append(p.side.Mounts, pinned...)
 	if err != nil {
-		return fmt.Errorf("root.path: %w", err)
+		return fmt.Errorf("refused: %w", err)
 	}
-	p.side.Mounts = mounts
 	return nil
 }
 
