@@ -57,4 +57,4 @@ clean: ## remove build outputs
 .PHONY: help deps build static vet unit integration hostile test demo bench clean
 
 # Area-specific targets live beside their code.
--include $(wildcard */targets.mk hack/*/targets.mk)
+-include $(wildcard */targets.mk hack/*/targets.mk tests/*/targets.mk)

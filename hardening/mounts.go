@@ -53,7 +53,15 @@ func engineFileDest(d string) (FileKind, bool) {
 // scratch tmpfs mounts every container gets.
 var scratchDirs = []struct{ dest, mode string }{{"/tmp", "1777"}, {"/run", "755"}, {"/var/tmp", "1777"}}
 
+// MaxMounts bounds how many mounts a bundle may ask for: engines use a few
+// dozen; thousands only cost the host time and memory at every start.
+const MaxMounts = 256
+
 func (p *pol) enforceMounts(s *specs.Spec, req Request) {
+	if len(s.Mounts) > MaxMounts {
+		p.refuse("mounts", fmt.Sprintf("%d mounts requested; at most %d are allowed", len(s.Mounts), MaxMounts))
+		return
+	}
 	t := req.Tenant
 	tmpMax := min(t.Container.Tmpfs, t.Container.Memory)
 	procs := 0

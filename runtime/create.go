@@ -108,10 +108,13 @@ func createContainer(g *Global, o CreateOptions, act action) (int, error) {
 
 	c, err := libcontainer.Create(root, o.ID, cfg)
 	if err != nil {
-		prep.cleanupHost()
 		if errors.Is(err, libcontainer.ErrExist) {
+			// Another create of this id won: its work directory is not ours.
+			prep.wd = ""
+			prep.cleanupHost()
 			return -1, fmt.Errorf("container %q already exists", o.ID)
 		}
+		prep.cleanupHost()
 		return -1, err
 	}
 	stateDir := filepath.Join(root, o.ID)

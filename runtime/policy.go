@@ -8,14 +8,17 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
 
+	"github.com/moby/sys/mountinfo"
 	"github.com/opencontainers/runc/libcontainer"
 	"github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/sirupsen/logrus"
+	"golang.org/x/sys/unix"
 
 	"github.com/tenantrun/tenantrun/hardening"
 )
@@ -313,8 +316,9 @@ func (p *prepared) claimWorkDir() error {
 }
 
 // mountRootfs puts the idmapped view of the image on the mount point and pins
-// the bind sources from the tenant's bind roots, first removing what a crashed
-// create of the same id may have left there.
+// the bind sources from the tenant's bind roots, first unmounting what a
+// crashed create of the same id may have left there. Directories are left in
+// place: a concurrent create of the same id (which lost) may be looking at them.
 func (p *prepared) mountRootfs() error {
 	if p.wd == "" {
 		return nil
@@ -322,11 +326,8 @@ func (p *prepared) mountRootfs() error {
 	if err := pinCleanup(p.wd); err != nil {
 		return err
 	}
-	if err := idmapCleanup(p.wd); err != nil {
+	if err := unmountUnder(p.wd); err != nil {
 		return err
-	}
-	if err := os.MkdirAll(p.wd, 0o711); err != nil {
-		return fmt.Errorf("container work directory: %w", err)
 	}
 	if p.needIdmap {
 		uidMap, gidMap := p.spec.Linux.UIDMappings, p.spec.Linux.GIDMappings
@@ -343,6 +344,21 @@ func (p *prepared) mountRootfs() error {
 	p.side.Mounts = append(p.side.Mounts, pinned...)
 	if err != nil {
 		return fmt.Errorf("refused: %w", err)
+	}
+	return nil
+}
+
+// unmountUnder detaches every mount below dir, deepest first.
+func unmountUnder(dir string) error {
+	infos, err := mountinfo.GetMounts(mountinfo.PrefixFilter(filepath.Clean(dir) + "/"))
+	if err != nil {
+		return err
+	}
+	slices.SortFunc(infos, func(a, b *mountinfo.Info) int { return len(b.Mountpoint) - len(a.Mountpoint) })
+	for _, m := range infos {
+		if err := unix.Unmount(m.Mountpoint, unix.MNT_DETACH); err != nil && err != unix.EINVAL && err != unix.ENOENT {
+			return fmt.Errorf("unmounting leftover %s: %w", m.Mountpoint, err)
+		}
 	}
 	return nil
 }
@@ -372,9 +388,15 @@ func (p *prepared) started() {
 	}
 }
 
-// cleanupHost undoes setupHost after a failed create.
+// cleanupHost undoes setupHost after a failed create. An unclaimed work
+// directory (libcontainer.Create failed) is only rmdir'ed: empty directories
+// go, anything a concurrent create of the same id mounted there stays.
 func (p *prepared) cleanupHost() {
 	p.started()
+	if p.wd != "" && p.side.WorkDir == "" {
+		_ = os.Remove(filepath.Join(p.wd, "rootfs"))
+		_ = os.Remove(p.wd)
+	}
 	cleanupSidecar(&sidecar{Mounts: p.side.Mounts, WorkDir: p.side.WorkDir, CgroupParent: p.side.CgroupParent, Systemd: p.side.Systemd})
 }
 

@@ -53,7 +53,7 @@ func TestConcurrentSameID(t *testing.T) {
 		}
 		if winners != 1 {
 			for _, r := range results {
-				t.Log(r)
+				t.Log(r, r.Stderr)
 			}
 			t.Fatalf("round %d: %d creates of one id succeeded, want exactly 1", round, winners)
 		}
