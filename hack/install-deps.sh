@@ -17,8 +17,19 @@ done
 if [ ${#missing[@]} -gt 0 ]; then
   echo "install-deps: installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # Engine packages (docker.io, containerd) would start system daemons through
+  # invoke-rc.d: deny every service start while installing.
+  made_policy=0
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\n# tenantrun hack/install-deps.sh: deny service starts during install\nexit 101\n' >/usr/sbin/policy-rc.d
+    chmod 755 /usr/sbin/policy-rc.d
+    made_policy=1
+  fi
+  rc=0
+  { apt-get -o DPkg::Lock::Timeout=600 update -qq &&
+    apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null; } || rc=$?
+  [ "$made_policy" = 1 ] && rm -f /usr/sbin/policy-rc.d
+  [ "$rc" = 0 ] || { echo "install-deps: apt-get failed ($rc)" >&2; exit "$rc"; }
 fi
 command -v go >/dev/null || { echo "install-deps: Go is required (https://go.dev/dl); not found in PATH" >&2; exit 1; }
 go mod download
