@@ -391,7 +391,9 @@ func TestIdmapRootfsRefusals(t *testing.T) {
 // TestIdmapCost measures what the idmap costs per container (userns child + clone + setattr
 // + move_mount), and that it does not depend on the number of files: medians of interleaved
 // runs on a 10-file and a 10,000-file tree, as a plain directory and as an overlay's layer.
-// The machine is shared, so a difference over 1 ms is retried twice before it counts.
+// The machine is shared: a difference over 1 ms (the target for a whole start) is
+// retried twice, and only one over 2 ms on every try fails the test (anything O(files) costs
+// tens of milliseconds at 10,000 files: chown -R of them takes ~90 ms here).
 func TestIdmapCost(t *testing.T) {
 	requireIdmapHost(t)
 	base := testutil.TempDir(t, "idmapcost")
@@ -479,8 +481,11 @@ func TestIdmapCost(t *testing.T) {
 				break
 			}
 		}
-		if d > time.Millisecond {
+		switch {
+		case d > 2*time.Millisecond:
 			t.Errorf("idmapRootfs %s of 10000 files is %v slower than of 10 files (median, 3 tries): not O(1)?", c.kind, d)
+		case d > time.Millisecond:
+			t.Logf("idmapRootfs %s: %v slower at 10000 files on every try (over the 1 ms target, under the 2 ms failure bar: load?)", c.kind, d)
 		}
 	}
 	for _, m := range []string{filepath.Join(base, "small-ovl"), filepath.Join(base, "big-ovl")} {
