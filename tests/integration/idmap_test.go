@@ -129,15 +129,28 @@ func idmapMountTable(t *testing.T, path string) map[string]idmapMountLine {
 	return out
 }
 
-// idmapCheckRecordedMounts: while the container exists, what tenantrun recorded is mounted, and it
-// is an idmapped mount (plain rootfs) or an overlay (overlay rootfs).
+// idmapRootOf picks the idmapped root among the mounts tenantrun recorded for a container
+// (<workdir>/rootfs; the others are pinned volume binds under <workdir>/binds).
+func idmapRootOf(t *testing.T, mounts []string) string {
+	t.Helper()
+	for _, m := range mounts {
+		if filepath.Base(m) == "rootfs" {
+			return m
+		}
+	}
+	t.Fatalf("no idmapped root among the recorded mounts %q", mounts)
+	return ""
+}
+
+// idmapCheckRecordedMounts: while the container exists, what tenantrun recorded is mounted, and
+// its root is an idmapped mount (plain rootfs) or an overlay (overlay rootfs), nosuid,nodev.
 func idmapCheckRecordedMounts(t *testing.T, mounts []string, wantType string) {
 	t.Helper()
 	if len(mounts) == 0 {
 		t.Fatalf("tenantrun recorded no host mount for the container: no idmapped rootfs?")
 	}
 	tab := idmapMountTable(t, "/proc/self/mountinfo")
-	root := mounts[len(mounts)-1]
+	root := idmapRootOf(t, mounts)
 	for _, m := range mounts {
 		if _, ok := tab[m]; !ok {
 			t.Errorf("recorded mount %s is not mounted", m)
@@ -426,7 +439,7 @@ func TestIdmapLeftoverAfterCrash(t *testing.T) {
 	if len(mounts) == 0 {
 		t.Fatal("no idmapped root recorded")
 	}
-	workDir := filepath.Dir(mounts[len(mounts)-1])
+	workDir := filepath.Dir(idmapRootOf(t, mounts))
 	prefix, ok := strings.CutSuffix(workDir, probe)
 	if !ok {
 		t.Fatalf("work dir %s does not end in the container id %s", workDir, probe)
@@ -456,5 +469,5 @@ func TestIdmapLeftoverAfterCrash(t *testing.T) {
 	idmapRunningChecks(t, h, again, st.Pid, idmapT1Base, "bind")
 	m2 := idmapRecordedMounts(t, h, again)
 	h.Delete(again)
-	idmapCheckGone(t, append(m2, filepath.Dir(m2[len(m2)-1])))
+	idmapCheckGone(t, append(m2, filepath.Dir(idmapRootOf(t, m2))))
 }
