@@ -53,6 +53,8 @@ CRUN = os.environ.get("BENCH_CRUN", shutil.which("crun") or "/usr/bin/crun")
 OUT_MD = os.environ.get("BENCH_OUT", os.path.join(REPO, "docs", "benchmarks.md"))
 OUT_SVG = os.path.splitext(OUT_MD)[0] + ".svg"
 PREFIX = "trb" + os.urandom(3).hex()  # every container id of this run starts with it
+LIST_PER_TENANT = 150
+LIST_TENANTS = max(1, -(-CFG["LIST_COUNT"] // LIST_PER_TENANT))
 
 
 
@@ -176,12 +178,17 @@ def tenant_config(path, ntenants):
     lines = ["# written by hack/bench: the built-in default tenant plus %d bench tenants" % ntenants,
              "[defaults]", 'fallback_tenant = "default"', "",
              "[tenants.default]", 'uid_range = "1000000:65536"', 'foreign_idmap = "override"', ""]
-    # bench-list holds the 1,000 created containers of the list measurement: a created
+    # benchlist<j> hold the 1,000 created containers of the list measurement: a created
     # container's init is a Go process (~5 threads, a few MiB), which the default tenant quota
-    # (256 pids, 512 MiB) caps at ~50 containers
-    lines += ["[tenants.benchlist]", 'uid_range = "2000000:65536"', 'foreign_idmap = "override"',
-              "[tenants.benchlist.quota]", 'memory = "64G"', "pids = 1000000", "cpus = 2.0",
-              "[tenants.benchlist.container]", 'memory = "64M"', "pids = 64", "cpus = 1.0", ""]
+    # (256 pids, 512 MiB) caps at ~50 containers. Each container also gets a session keyring
+    # owned by its root's host uid, and kernel.keys.maxkeys (200 here) caps one uid at 200
+    # keys: the 1,000 are spread over LIST_TENANTS tenants of at most 150 containers.
+    for j in range(LIST_TENANTS):
+        n = "benchlist%d" % j
+        lines += ["[tenants.%s]" % n, 'uid_range = "%d:65536"' % (2000000 + j * 65536 * 2 + 5000000),
+                  'foreign_idmap = "override"',
+                  "[tenants.%s.quota]" % n, 'memory = "64G"', "pids = 1000000", "cpus = 2.0",
+                  "[tenants.%s.container]" % n, 'memory = "64M"', "pids = 64", "cpus = 1.0", ""]
     for i in range(ntenants):
         lines += ["[tenants.bench%02d]" % i, 'uid_range = "%d:65536"' % (3000000 + i * 65536),
                   'foreign_idmap = "override"', ""]
@@ -440,7 +447,7 @@ class Bench:
     def bench_list(self):
         count = CFG["LIST_COUNT"]
         root = self.roots["list"]
-        g = [TENANTRUN, "--root", root, "--config", self.cfgfile, "--tenant", "benchlist"]
+        g = [TENANTRUN, "--root", root, "--config", self.cfgfile]
         sb = self.b["tenantrun-sleep"]
         ids = ["%s-n%04d" % (PREFIX, i) for i in range(count)]
         res = {"count": count, "created": 0, "create_fail": 0, "errs": []}
@@ -454,7 +461,8 @@ class Bench:
             while pending or running:
                 while pending and len(running) < 2:
                     id_ = pending.pop(0)
-                    running.append((id_, subprocess.Popen(g + ["create", id_], cwd=sb, stdin=subprocess.DEVNULL,
+                    tn = ["--tenant", "benchlist%d" % (int(id_.rsplit("-n", 1)[1]) // LIST_PER_TENANT)]
+                    running.append((id_, subprocess.Popen(g + tn + ["create", id_], cwd=sb, stdin=subprocess.DEVNULL,
                                                           stdout=devnull, stderr=errf)))
                 id_, p = running.pop(0)
                 if p.wait(timeout=120) == 0:
