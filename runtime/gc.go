@@ -63,6 +63,9 @@ func GC(g *Global, w io.Writer) error {
 			if _, err := os.Stat(filepath.Join(root, id)); err == nil {
 				continue
 			}
+			if idmapWorkDirBusy(filepath.Join(idmapRoot, m.Name())) {
+				continue // a create of this id is between its setup and libcontainer.Create
+			}
 			_ = pinCleanup(filepath.Join(idmapRoot, m.Name()))
 			if err := idmapCleanup(filepath.Join(idmapRoot, m.Name())); err != nil {
 				errs = append(errs, err)

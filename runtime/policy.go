@@ -41,6 +41,7 @@ type prepared struct {
 	needIdmap  bool
 	pins       []pinnedBind
 	wd         string // the container's work directory (idmapped root, pinned binds), once chosen
+	wdLock     *os.File
 	origRootfs string // the engine's rootfs, seen through the idmap
 }
 
@@ -282,6 +283,15 @@ func (p *prepared) setupHost() error {
 	if err := os.MkdirAll(p.wd, 0o711); err != nil {
 		return fmt.Errorf("container work directory: %w", err)
 	}
+	// Held (shared) until the container has started: gc skips a busy work
+	// directory, whose container may not have a state directory yet.
+	if f, err := os.Open(p.wd); err == nil {
+		if unix.Flock(int(f.Fd()), unix.LOCK_SH) == nil {
+			p.wdLock = f
+		} else {
+			f.Close()
+		}
+	}
 	_ = os.Chmod(idmapRoot, 0o711)
 	_ = os.Chmod(p.wd, 0o711)
 	if !p.needIdmap {
@@ -385,6 +395,10 @@ func (p *prepared) started() {
 	if p.unlock != nil {
 		p.unlock()
 		p.unlock = nil
+	}
+	if p.wdLock != nil {
+		p.wdLock.Close()
+		p.wdLock = nil
 	}
 }
 
