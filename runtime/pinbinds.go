@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/moby/sys/mountinfo"
 	"github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
@@ -137,16 +136,9 @@ func pinCleanup(workDir string) error {
 	if _, err := os.Lstat(dir); errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
-	infos, err := mountinfo.GetMounts(mountinfo.PrefixFilter(dir + "/"))
-	if err != nil {
-		return err
-	}
-	slices.SortFunc(infos, func(a, b *mountinfo.Info) int { return len(b.Mountpoint) - len(a.Mountpoint) })
 	var errs []error
-	for _, m := range infos {
-		if err := unix.Unmount(m.Mountpoint, unix.MNT_DETACH); err != nil && err != unix.EINVAL && err != unix.ENOENT {
-			errs = append(errs, fmt.Errorf("unmounting %s: %w", m.Mountpoint, err))
-		}
+	if err := unmountUnder(dir); err != nil {
+		errs = append(errs, err)
 	}
 	ents, _ := os.ReadDir(dir)
 	for _, e := range ents {
