@@ -801,6 +801,10 @@ class Bench:
             shutil.rmtree(self.work, ignore_errors=True)
 
 
+def yn(v):
+    return "?" if v is None else ("yes" if v else "no")
+
+
 def godur(s):
     m = re.fullmatch(r"([\d.]+)(ns|µs|us|ms|s|m)", s)
     if not m:
@@ -965,12 +969,19 @@ def strace_timeline(path):
     evs = []
     t0 = None
     first = {}
+    pending = {}
     nsc = 0
     for ln in lines:
         m = re.match(r"(\d+)\s+(\d+\.\d+)\s+(.*)", ln)
         if not m:
             continue
         pid, t, rest = int(m.group(1)), float(m.group(2)), m.group(3)
+        # join "<unfinished ...>" calls with their "<... X resumed>" ends
+        if rest.endswith("<unfinished ...>"):
+            pending[pid] = rest[:-len("<unfinished ...>")]
+            continue
+        if rest.startswith("<... ") and pid in pending:
+            rest = pending.pop(pid) + rest.split(">", 1)[1]
         if t0 is None:
             t0 = t
         nsc += 1
@@ -996,8 +1007,8 @@ def strace_timeline(path):
             first["last mount"] = rel
         elif rest.startswith("pivot_root("):
             mark("pivot_root")
-        elif (("SECCOMP_SET_MODE_FILTER" in rest or "PR_SET_SECCOMP" in rest) and "NULL" not in rest
-              and re.search(r"= 0( <|$)", rest)) or (rest.startswith("<... seccomp resumed>") and re.search(r"= 0( <|$)", rest)):
+        elif ("SECCOMP_SET_MODE_FILTER" in rest or "PR_SET_SECCOMP" in rest) and "NULL" not in rest \
+                and re.search(r"= 0( <|$)", rest):
             mark("seccomp filter loaded")
         elif rest.startswith("fsopen(\"overlay\"") or rest.startswith("fsopen(\"overlay"):
             mark("exeseal overlay (fsopen)")
@@ -1008,7 +1019,7 @@ def strace_timeline(path):
         elif rest.startswith("rmdir(\"/sys/fs/cgroup") or rest.startswith("unlinkat(") and "/sys/fs/cgroup" in rest:
             mark("first cgroup removal (destroy)")
     if "last mount" in first:
-        evs.append((first["last mount"], "last mount (rootfs done)", 0))
+        evs.append((first["last mount"], "last mount(2) call seen", 0))
     if lines and t0 is not None:
         m = re.match(r"(\d+)\s+(\d+\.\d+)", lines[-1])
         if m:
@@ -1114,9 +1125,9 @@ def write_report(bench, m, elapsed):
     a("")
     mode = bench.tr_mode
     a("- **tenantrun**: `tenantrun --root … --config tenants.toml run ID` on the plain bundle; the "
-      "full default tenant policy (built-in `default` tenant) rewrites it. What libcontainer got: "
-      "user namespace %s, read-only root %s, %s seccomp syscall names, %s mounts, state.json %s bytes; "
-      "policy mode `%s`." % (mode.get("_userns", "?"), mode.get("_readonly", "?"), mode.get("_seccomp_syscalls", "?"),
+      "full default tenant policy (tenant `default`, configured as the built-in one) rewrites it. What "
+      "libcontainer got: user namespace %s, read-only root %s, %s seccomp syscall names, %s mounts, "
+      "state.json %s bytes; policy mode `%s`." % (yn(mode.get("_userns")), yn(mode.get("_readonly")), mode.get("_seccomp_syscalls", "?"),
                              mode.get("_mounts", "?"), mode.get("_state_bytes", "?"), mode.get("Mode", mode.get("mode", "?"))))
     a("- **runc**: Debian's runc (`%s`) on the plain bundle (`runc spec`, args /bin/true, terminal false)." % m["runc"])
     a("- **runc-hardened**: runc with equivalent hardening: %s." % bench.hardened_how)
