@@ -1346,7 +1346,13 @@ def write_report(bench, m, elapsed):
     open(OUT_MD, "w").write("\n".join(L))
     # plot
     series = [(n, [x * 1e3 for x in lc[n]["wall"]], [x * 1e3 for x in lc[n]["cpu"]]) for n in lc]
-    open(OUT_SVG, "w").write(svgplot.lifecycle_svg(series, "run of /bin/true: wall and CPU per runtime (%s)" % m["date"]))
+    marks = []
+    if "runc" in med and med["runc"] == med["runc"]:
+        marks.append((0.8 * med["runc"] * 1e3, "target 0.8 × runc"))
+    if "crun" in med and med["crun"] == med["crun"]:
+        marks.append((1.5 * med["crun"] * 1e3, "target 1.5 × crun"))
+    open(OUT_SVG, "w").write(svgplot.lifecycle_svg(series, "run of /bin/true: wall and CPU per runtime (%s)" % m["date"],
+                                                   marks))
 
 
 def main():

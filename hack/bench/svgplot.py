@@ -25,8 +25,8 @@ def _nice_max(v):
     return v * 1.1, v / 10
 
 
-def lifecycle_svg(series, title):
-    """series: [(name, wall_ms[], cpu_ms[])]."""
+def lifecycle_svg(series, title, markers=()):
+    """series: [(name, wall_ms[], cpu_ms[])]; markers: [(ms, label)] drawn as dashed lines."""
     W, left, right, top, row = 860, 150, 40, 60, 70
     H = top + row * len(series) + 60
     allv = [x for _, w, c in series for x in w + c] or [1.0]
@@ -49,6 +49,11 @@ def lifecycle_svg(series, title):
         o.append('<text x="%.1f" y="%d" text-anchor="middle" fill="#555">%g</text>' % (x, H - 28, t))
         t += step
     o.append('<text x="%d" y="%d" text-anchor="middle">milliseconds</text>' % (left + plotw / 2, H - 10))
+    for k, (v, label) in enumerate(markers):
+        x = X(v)
+        o.append('<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="#a00" stroke-dasharray="4,3"/>' % (x, top - 6, x, H - 44))
+        o.append('<text x="%.1f" y="%d" fill="#a00" font-size="11" text-anchor="middle">%s</text>'
+                 % (x, H - 46 - 12 * k, escape(label)))
     for i, (name, wall, cpu) in enumerate(series):
         c = COLORS[i % len(COLORS)]
         y = top + i * row + row / 2
