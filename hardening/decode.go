@@ -162,6 +162,22 @@ func jsonFields(t reflect.Type) map[string]reflect.Type {
 			continue
 		}
 		name := f.Name
+		if f.Anonymous && f.Tag.Get("json") == "" {
+			// An embedded struct's fields are promoted, as encoding/json does
+			// (e.g. LinuxWeightDevice embeds LinuxBlockIODevice's major/minor).
+			et := f.Type
+			if et.Kind() == reflect.Pointer {
+				et = et.Elem()
+			}
+			if et.Kind() == reflect.Struct {
+				for k, v := range jsonFields(et) {
+					if _, dup := m[k]; !dup {
+						m[k] = v
+					}
+				}
+				continue
+			}
+		}
 		if tag := f.Tag.Get("json"); tag != "" {
 			n := strings.Split(tag, ",")[0]
 			if n == "-" {

@@ -122,3 +122,14 @@ func open(g *Global, id string) (*handle, error) {
 	}
 	return h, nil
 }
+
+// tenantOf is the tenant a container under root belongs to, from its record
+// ("" if it has none). The record, not a label, carries it: labels become OCI
+// state annotations, and a bundle's state must carry exactly its own.
+func tenantOf(root, id string) string {
+	s, err := readSidecar(filepath.Join(root, id))
+	if err != nil {
+		return ""
+	}
+	return s.Tenant
+}

@@ -81,6 +81,7 @@ func createContainer(g *Global, o CreateOptions, act action) (int, error) {
 		return -1, err
 	}
 	tm.mark("host-setup")
+	compatSpec(prep.spec)
 
 	// specconv resolves root.path relative to the current directory.
 	if err := os.Chdir(bundle); err != nil {
@@ -99,7 +100,6 @@ func createContainer(g *Global, o CreateOptions, act action) (int, error) {
 		prep.cleanupHost()
 		return -1, fmt.Errorf("converting the spec: %w", err)
 	}
-	cfg.Labels = append(cfg.Labels, "tenantrun.tenant="+prep.side.Tenant)
 	proc, err := newProcess(prep.spec.Process, true)
 	if err != nil {
 		prep.cleanupHost()

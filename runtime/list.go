@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"sort"
 	"text/tabwriter"
 	"time"
@@ -57,22 +56,11 @@ func listContainers(g *Global) ([]ContainerInfo, error) {
 		if s, err := c.State(); err == nil {
 			info.Created = s.Created
 		}
-		for _, l := range c.Config().Labels {
-			if v, ok := cutPrefix(l, "tenantrun.tenant="); ok {
-				info.Tenant = v
-			}
-		}
+		info.Tenant = tenantOf(root, st.ID)
 		out = append(out, info)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out, nil
-}
-
-func cutPrefix(s, p string) (string, bool) {
-	if len(s) >= len(p) && s[:len(p)] == p {
-		return s[len(p):], true
-	}
-	return "", false
 }
 
 // List prints the containers under --root: a table, JSON, or ids only.
@@ -105,5 +93,3 @@ func List(g *Global, format string, quiet bool, w io.Writer) error {
 		return fmt.Errorf("--format %q: must be table or json", format)
 	}
 }
-
-var _ = filepath.Join

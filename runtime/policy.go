@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -111,16 +110,11 @@ func osHost(g *Global, root string) hardening.OSHost {
 			if validateID(id) != nil {
 				return "", false
 			}
-			c, err := libcontainer.Load(root, id)
-			if err != nil {
+			if _, err := libcontainer.Load(root, id); err != nil {
 				return "", false
 			}
-			for _, l := range c.Config().Labels {
-				if v, ok := strings.CutPrefix(l, "tenantrun.tenant="); ok {
-					return v, true
-				}
-			}
-			return "", false
+			t := tenantOf(root, id)
+			return t, t != ""
 		},
 	}
 }
@@ -150,12 +144,7 @@ func namespaceOwnerFull(root string, id hardening.NSID) (string, int, bool) {
 		if err != nil || st.InitProcessPid == 0 {
 			continue
 		}
-		tenant := ""
-		for _, l := range c.Config().Labels {
-			if v, ok := strings.CutPrefix(l, "tenantrun.tenant="); ok {
-				tenant = v
-			}
-		}
+		tenant := tenantOf(root, e.Name())
 		for _, ns := range []string{"net", "ipc", "uts", "pid", "mnt", "user", "cgroup"} {
 			nid, err := h.NamespaceInode(filepath.Join("/proc", strconv.Itoa(st.InitProcessPid), "ns", ns))
 			if err == nil && nid == id {

@@ -16,12 +16,6 @@ func State(g *Global, id string, w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if h.side != nil {
-		if st.Annotations == nil {
-			st.Annotations = map[string]string{}
-		}
-		st.Annotations["tenantrun.tenant"] = h.side.Tenant
-	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(st)
