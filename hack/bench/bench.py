@@ -477,10 +477,10 @@ class Bench:
         ids = ["%s-n%04d" % (PREFIX, i) for i in range(count)]
         res = {"count": count, "created": 0, "create_fail": 0, "errs": []}
         t0 = time.perf_counter()
+        running = []
         try:
             # two at a time (2 cores); Popen, stdio to files so create returns
             pending = list(ids)
-            running = []
             devnull = open(os.devnull, "w")
             errf = open(os.path.join(self.work, "list-create.err"), "a")
             while pending or running:
@@ -525,6 +525,12 @@ class Bench:
             # runc for comparison on the same count is too slow for the 10-minute budget;
             # state of one container in an almost empty root is the baseline instead.
         finally:
+            # creates still in flight (interrupted run) finish first, so delete sees them
+            for _, p in running:
+                try:
+                    p.wait(timeout=60)
+                except subprocess.TimeoutExpired:
+                    p.kill()
             t1 = time.perf_counter()
             self.delete_all(g, root)
             res["delete_s"] = time.perf_counter() - t1
