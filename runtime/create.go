@@ -181,6 +181,7 @@ func createContainer(g *Global, o CreateOptions, act action) (int, error) {
 	}
 	io.started()
 	prep.started()
+	writeListRecord(stateDir, c, prep.side.Tenant)
 	tm.mark("start")
 	failpoint("create:after-start")
 	if o.PidFile != "" {

@@ -1,11 +1,15 @@
 package runtime
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"sort"
+	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -25,7 +29,108 @@ type ContainerInfo struct {
 	Tenant      string            `json:"tenant,omitempty"`
 }
 
-// listContainers loads every container under the root without taking locks
+// listRecordName is a compact per-container record written once the
+// container has started: what `list` prints, plus what it needs to tell the
+// status without decoding libcontainer's whole state (17 KB, mostly seccomp).
+const listRecordName = "list.json"
+
+type listRecord struct {
+	ContainerInfo
+	PidStart    uint64 `json:"pidStart"`
+	FreezerFile string `json:"freezerFile,omitempty"` // freezer.state (v1) or cgroup.freeze (v2)
+}
+
+// writeListRecord records c for `list` (best effort: list falls back to
+// libcontainer's state when the record is missing).
+func writeListRecord(stateDir string, c *libcontainer.Container, tenant string) {
+	st, err := c.State()
+	if err != nil {
+		return
+	}
+	oci, err := c.OCIState()
+	if err != nil {
+		return
+	}
+	r := listRecord{
+		ContainerInfo: ContainerInfo{ID: oci.ID, Pid: oci.Pid, Bundle: oci.Bundle, Rootfs: c.Config().Rootfs,
+			Created: st.Created, Annotations: oci.Annotations, Owner: "root", Tenant: tenant},
+		PidStart: st.InitProcessStartTime,
+	}
+	if p := st.CgroupPaths["freezer"]; p != "" {
+		r.FreezerFile = filepath.Join(p, "freezer.state")
+	} else if p := st.CgroupPaths[""]; p != "" {
+		r.FreezerFile = filepath.Join(p, "cgroup.freeze")
+	}
+	data, err := json.Marshal(r)
+	if err != nil {
+		return
+	}
+	tmp := filepath.Join(stateDir, "."+listRecordName)
+	if os.WriteFile(tmp, data, 0o600) == nil {
+		_ = os.Rename(tmp, filepath.Join(stateDir, listRecordName))
+	}
+}
+
+// fromListRecord reads a container's list record and derives its status from
+// the live system: init gone (or its pid reused) = stopped; exec fifo still
+// there = created; frozen cgroup = paused; else running.
+func fromListRecord(dir string) (ContainerInfo, bool) {
+	data, err := os.ReadFile(filepath.Join(dir, listRecordName))
+	if err != nil {
+		return ContainerInfo{}, false
+	}
+	var r listRecord
+	if err := json.Unmarshal(data, &r); err != nil {
+		return ContainerInfo{}, false
+	}
+	info := r.ContainerInfo
+	switch {
+	case r.Pid == 0 || procStart(r.Pid) != r.PidStart || procZombie(r.Pid):
+		info.Status, info.Pid = "stopped", 0
+	default:
+		info.Status = "running"
+		if _, err := os.Stat(filepath.Join(dir, "exec.fifo")); err == nil {
+			info.Status = "created"
+		} else if r.FreezerFile != "" {
+			if b, err := os.ReadFile(r.FreezerFile); err == nil {
+				if v := strings.TrimSpace(string(b)); v == "FROZEN" || v == "1" {
+					info.Status = "paused"
+				}
+			}
+		}
+	}
+	return info, true
+}
+
+// procStat returns the fields of /proc/PID/stat after the command name.
+func procStat(pid int) []string {
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return nil
+	}
+	i := bytes.LastIndexByte(data, ')')
+	if i < 0 {
+		return nil
+	}
+	return strings.Fields(string(data[i+1:]))
+}
+
+// procStart is field 22 of /proc/PID/stat (0 if the process is gone).
+func procStart(pid int) uint64 {
+	f := procStat(pid)
+	if len(f) < 20 {
+		return 0
+	}
+	v, _ := strconv.ParseUint(f[19], 10, 64)
+	return v
+}
+
+func procZombie(pid int) bool {
+	f := procStat(pid)
+	return len(f) > 0 && (f[0] == "Z" || f[0] == "X")
+}
+
+// listContainers lists every container under the root without taking locks
 // (list must stay fast with thousands of containers and never block on one).
 func listContainers(g *Global) ([]ContainerInfo, error) {
 	root, err := g.stateRoot()
@@ -39,6 +144,10 @@ func listContainers(g *Global) ([]ContainerInfo, error) {
 	var out []ContainerInfo
 	for _, e := range ents {
 		if !e.IsDir() {
+			continue
+		}
+		if info, ok := fromListRecord(filepath.Join(root, e.Name())); ok {
+			out = append(out, info)
 			continue
 		}
 		c, err := libcontainer.Load(root, e.Name())

@@ -1,7 +1,6 @@
 package runtime
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -189,23 +188,6 @@ type listStateMin struct {
 	} `json:"config"`
 }
 
-// procStart is field 22 of /proc/PID/stat (0 if the process is gone).
-func procStart(pid int) uint64 {
-	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return 0
-	}
-	i := bytes.LastIndexByte(data, ')')
-	if i < 0 {
-		return 0
-	}
-	f := strings.Fields(string(data[i+1:]))
-	if len(f) < 20 {
-		return 0
-	}
-	v, _ := strconv.ParseUint(f[19], 10, 64)
-	return v
-}
 
 // listMinimal is the proposal for runtime/list.go: no libcontainer.Load, no locks; status
 // from the init's start time, the exec fifo and the freezer.
@@ -307,12 +289,6 @@ func BenchmarkListProposalSidecarOnly(b *testing.B) {
 	}
 }
 
-// listRecord is a compact per-container record (what `list` prints plus the init's start
-// time) that create could write beside state.json; BenchmarkListProposalRecord reads only it.
-type listRecord struct {
-	ContainerInfo
-	PidStart uint64 `json:"pidStart"`
-}
 
 // BenchmarkListProposalRecord: `list` from a ~300-byte record per container + /proc + fifo.
 func BenchmarkListProposalRecord(b *testing.B) {
