@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 
 	"github.com/opencontainers/runc/libcontainer"
 	"github.com/opencontainers/runc/libcontainer/specconv"
@@ -177,7 +178,7 @@ func createContainer(g *Global, o CreateOptions, act action) (int, error) {
 	if err != nil {
 		io.close()
 		destroy()
-		return -1, err
+		return -1, explainStartError(err)
 	}
 	io.started()
 	prep.started()
@@ -243,4 +244,15 @@ func verbName(a action) string {
 		return "create"
 	}
 	return "run"
+}
+
+// explainStartError adds the operator's fix to errors whose cause is a host
+// setting rather than the bundle.
+func explainStartError(err error) error {
+	msg := err.Error()
+	if strings.Contains(msg, "session key") && strings.Contains(msg, "quota") {
+		return fmt.Errorf("%w (each container gets a session keyring charged to its tenant's root uid: "+
+			"raise the per-uid key quota, e.g. sysctl -w kernel.keys.maxkeys=20000 kernel.keys.maxbytes=2000000)", err)
+	}
+	return err
 }
