@@ -188,7 +188,6 @@ type listStateMin struct {
 	} `json:"config"`
 }
 
-
 // listMinimal is the proposal for runtime/list.go: no libcontainer.Load, no locks; status
 // from the init's start time, the exec fifo and the freezer.
 func listMinimal(root string) ([]ContainerInfo, error) {
@@ -288,7 +287,6 @@ func BenchmarkListProposalSidecarOnly(b *testing.B) {
 		}
 	}
 }
-
 
 // BenchmarkListProposalRecord: `list` from a ~300-byte record per container + /proc + fifo.
 func BenchmarkListProposalRecord(b *testing.B) {
