@@ -91,6 +91,11 @@ type Tenant struct {
 	AllowFuse      bool
 	Apparmor       string
 	SELinuxLabel   string
+	// AutoRange: uid_range = "auto": the runtime allocates an exclusive block from
+	// the operator's id pool (defaults.id_pool_user in /etc/subuid and /etc/subgid)
+	// and calls AssignRange before any policy runs. Until then UIDs/GIDs are empty
+	// and Enforce refuses the tenant.
+	AutoRange bool
 }
 
 // TrustedAnnotation declares an annotation that names the tenant, trusted only for the
@@ -114,6 +119,9 @@ type Defaults struct {
 	NetnsDirs          []string
 	MaxEnvBytes        int
 	RefusedAnnotations []string
+	IDPoolUser         string // /etc/subuid and /etc/subgid owner whose ranges "auto" tenants get blocks from
+	IDBlock            uint32 // size of an allocated block
+	IDAllocations      string // where allocations are persisted
 }
 
 // Config is the operator configuration.
@@ -162,6 +170,9 @@ type rawDefaults struct {
 	NetnsDirs          *[]string           `toml:"netns_dirs"`
 	MaxEnvBytes        int                 `toml:"max_env_bytes"`
 	RefusedAnnotations []string            `toml:"refused_annotations"`
+	IDPoolUser         string              `toml:"id_pool_user"`
+	IDBlock            uint32              `toml:"id_block"`
+	IDAllocations      string              `toml:"id_allocations"`
 }
 
 type rawConfig struct {
@@ -238,6 +249,19 @@ func ParseConfig(data []byte) (*Config, error) {
 		Hooks: d.Hooks, CgroupParent: d.CgroupParent, TrustedAnnotations: d.TrustedAnnotations,
 		MaxEnvBytes: d.MaxEnvBytes, RefusedAnnotations: d.RefusedAnnotations,
 		EngineRoots: DefaultEngineRoots, NetnsDirs: DefaultNetnsDirs,
+		IDPoolUser: d.IDPoolUser, IDBlock: d.IDBlock, IDAllocations: d.IDAllocations,
+	}
+	if c.Defaults.IDPoolUser == "" {
+		c.Defaults.IDPoolUser = "tenantrun"
+	}
+	if c.Defaults.IDBlock == 0 {
+		c.Defaults.IDBlock = 65536
+	}
+	if c.Defaults.IDAllocations == "" {
+		c.Defaults.IDAllocations = "/var/lib/tenantrun/id-allocations.json"
+	}
+	if !filepath.IsAbs(c.Defaults.IDAllocations) {
+		return nil, fmt.Errorf("key defaults.id_allocations: %q must be an absolute path", c.Defaults.IDAllocations)
 	}
 	if d.EngineRoots != nil {
 		c.Defaults.EngineRoots = *d.EngineRoots
@@ -356,10 +380,15 @@ func buildTenant(name string, r *rawTenant) (*Tenant, error) {
 	}
 	t := &Tenant{Name: name, Trusted: r.Trusted, Users: r.Users, AllowFuse: r.AllowFuse, Apparmor: r.Apparmor, SELinuxLabel: r.SELinuxLabel}
 	if r.UIDRange == "" {
-		return nil, fmt.Errorf("key %s.uid_range: missing", k)
+		return nil, fmt.Errorf("key %s.uid_range: missing (\"START:SIZE\", or \"auto\" to allocate from defaults.id_pool_user's /etc/subuid ranges)", k)
 	}
 	var err error
-	if t.UIDs, err = parseRange(k+".uid_range", r.UIDRange); err != nil {
+	if r.UIDRange == "auto" {
+		if r.GIDRange != "" {
+			return nil, fmt.Errorf("key %s.gid_range: must be absent with uid_range = \"auto\" (both come from the pool)", k)
+		}
+		t.AutoRange = true
+	} else if t.UIDs, err = parseRange(k+".uid_range", r.UIDRange); err != nil {
 		return nil, err
 	}
 	t.GIDs = t.UIDs
@@ -613,4 +642,27 @@ func within(p, dir string) bool {
 		return strings.HasPrefix(p, "/")
 	}
 	return p == dir || strings.HasPrefix(p, dir+"/")
+}
+
+// AssignRange gives an "auto" tenant its allocated block (uids and gids alike),
+// refusing one that overlaps another tenant's range or starts below 65536.
+func (c *Config) AssignRange(name string, r IDRange) error {
+	t, ok := c.Tenants[name]
+	if !ok || !t.AutoRange {
+		return fmt.Errorf("tenant %q has no uid_range = \"auto\"", name)
+	}
+	if r.Start < 65536 || r.Size == 0 || uint64(r.Start)+uint64(r.Size) > math.MaxUint32 {
+		return fmt.Errorf("tenant %s: allocated range %s is not usable", name, r)
+	}
+	for _, n := range c.tenantNames() {
+		o := c.Tenants[n]
+		if n == name {
+			continue
+		}
+		if o.UIDs.overlaps(r) || o.GIDs.overlaps(r) {
+			return fmt.Errorf("tenant %s: allocated range %s overlaps tenant %s (%s)", name, r, n, o.UIDs)
+		}
+	}
+	t.UIDs, t.GIDs = r, r
+	return nil
 }

@@ -46,6 +46,10 @@ func Enforce(req Request) (*specs.Spec, []Decision, error) {
 	if req.Tenant == nil || req.Config == nil || req.Host == nil {
 		return nil, nil, errors.New("hardening: Enforce needs Tenant, Config and Host")
 	}
+	if !req.Tenant.Trusted && req.Tenant.UIDs.Size == 0 {
+		return nil, nil, &RefusedError{Refusals: []Refusal{{Path: "linux.uidMappings",
+			Reason: fmt.Sprintf("tenant %s has no id range yet (uid_range = \"auto\" was not allocated)", req.Tenant.Name)}}}
+	}
 	if req.Tenant.Trusted {
 		s, err := copySpec(req.Spec)
 		if err != nil {

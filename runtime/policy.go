@@ -86,6 +86,9 @@ func loadConfig(g *Global) (*hardening.Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--config %s: %w", path, err)
 	}
+	if err := assignAutoRanges(cfg); err != nil {
+		return nil, fmt.Errorf("--config %s: %w", path, err)
+	}
 	return cfg, nil
 }
 
