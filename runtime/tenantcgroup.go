@@ -299,11 +299,68 @@ func ensureTenantParent(parent string, systemd bool, l tenantLimits) (unlock fun
 			}
 		})
 	}
+	stamp := filepath.Join(tenantLockDir, key+".limits")
+	if !systemd && tenantParentCurrent(stamp, l) {
+		return unlock, nil
+	}
+	_ = os.Remove(stamp)
 	if err := setupTenantParent(parent, systemd, l); err != nil {
 		unlock()
 		return nil, err
 	}
+	if !systemd {
+		writeTenantStamp(stamp, parent, systemd, l)
+	}
 	return unlock, nil
+}
+
+// A stamp records that the tenant's parent was set up with these limits in
+// these directories. While the per-tenant lock is held shared nobody removes
+// the parent, so a create whose stamp matches and whose directories all exist
+// skips the setup (manager, mkdir in every hierarchy, writing every limit
+// under the machine-wide setup lock: ≈ 2.5–2.9 ms CPU per create measured).
+type tenantStamp struct {
+	Limits tenantLimits `json:"limits"`
+	Paths  []string     `json:"paths"`
+}
+
+func tenantParentCurrent(stamp string, l tenantLimits) bool {
+	data, err := os.ReadFile(stamp)
+	if err != nil {
+		return false
+	}
+	var st tenantStamp
+	if json.Unmarshal(data, &st) != nil || st.Limits != l || len(st.Paths) == 0 {
+		return false
+	}
+	for _, p := range st.Paths {
+		if fi, err := os.Stat(p); err != nil || !fi.IsDir() {
+			return false
+		}
+	}
+	return true
+}
+
+func writeTenantStamp(stamp, parent string, systemd bool, l tenantLimits) {
+	cg, err := tenantCgroupConfig(parent, systemd, nil)
+	if err != nil {
+		return
+	}
+	m, err := manager.New(cg)
+	if err != nil {
+		return
+	}
+	st := tenantStamp{Limits: l}
+	for _, p := range m.GetPaths() {
+		st.Paths = append(st.Paths, p)
+	}
+	sort.Strings(st.Paths)
+	if data, err := json.Marshal(st); err == nil {
+		tmp := stamp + ".tmp"
+		if os.WriteFile(tmp, data, 0o600) == nil {
+			_ = os.Rename(tmp, stamp)
+		}
+	}
 }
 
 func setupTenantParent(parent string, systemd bool, l tenantLimits) error {
@@ -586,6 +643,7 @@ func releaseTenantParent(s *sidecar) {
 	}
 	if gone {
 		// Still holding it exclusively: a create waiting on this file retries on a new one.
+		_ = os.Remove(filepath.Join(tenantLockDir, key+".limits"))
 		_ = os.Remove(filepath.Join(tenantLockDir, key+".lock"))
 	}
 }
