@@ -84,8 +84,15 @@ func fromListRecord(dir string) (ContainerInfo, bool) {
 		return ContainerInfo{}, false
 	}
 	info := r.ContainerInfo
+	alive := false
+	if r.Pid > 0 {
+		if f := procStat(r.Pid); len(f) >= 20 && f[0] != "Z" && f[0] != "X" {
+			start, _ := strconv.ParseUint(f[19], 10, 64)
+			alive = start == r.PidStart
+		}
+	}
 	switch {
-	case r.Pid == 0 || procStart(r.Pid) != r.PidStart || procZombie(r.Pid):
+	case !alive:
 		info.Status, info.Pid = "stopped", 0
 	default:
 		info.Status = "running"
@@ -123,11 +130,6 @@ func procStart(pid int) uint64 {
 	}
 	v, _ := strconv.ParseUint(f[19], 10, 64)
 	return v
-}
-
-func procZombie(pid int) bool {
-	f := procStat(pid)
-	return len(f) > 0 && (f[0] == "Z" || f[0] == "X")
 }
 
 // listContainers lists every container under the root without taking locks
