@@ -29,6 +29,8 @@ type sidecar struct {
 	Systemd      bool           `json:"systemd,omitempty"`
 	Mounts       []string       `json:"mounts,omitempty"`  // host mounts tenantrun made for this container (idmapped rootfs…), removed on delete
 	WorkDir      string         `json:"workDir,omitempty"` // directory holding those mounts, removed after them
+	// Rlimits tenantrun applies itself right before the user program runs (RLIMIT_AS).
+	DeferredRlimits []specs.POSIXRlimit `json:"deferredRlimits,omitempty"`
 }
 
 func writeSidecar(stateDir string, s *sidecar) error {

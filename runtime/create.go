@@ -101,6 +101,7 @@ func createContainer(g *Global, o CreateOptions, act action) (int, error) {
 		prep.cleanupHost()
 		return -1, fmt.Errorf("converting the spec: %w", err)
 	}
+	prep.side.DeferredRlimits = deferRlimits(prep.spec.Process)
 	proc, err := newProcess(prep.spec.Process, true)
 	if err != nil {
 		prep.cleanupHost()
@@ -170,10 +171,11 @@ func createContainer(g *Global, o CreateOptions, act action) (int, error) {
 		fwd = newForwarder()
 		defer fwd.stop()
 	}
-	if act == actCreate {
-		err = c.Start(proc)
-	} else {
-		err = c.Run(proc)
+	err = c.Start(proc)
+	if err == nil && act != actCreate {
+		if err = applyDeferredToInit(c, prep.side.DeferredRlimits); err == nil {
+			err = c.Exec()
+		}
 	}
 	if err != nil {
 		io.close()

@@ -55,6 +55,7 @@ func Exec(g *Global, o ExecOptions) error {
 		h.close()
 		return err
 	}
+	deferred := deferRlimits(p)
 	proc, err := newProcess(p, false)
 	if err != nil {
 		h.close()
@@ -80,6 +81,15 @@ func Exec(g *Global, o ExecOptions) error {
 		return fmt.Errorf("exec in container %q: %w", o.ID, err)
 	}
 	io.started()
+	if len(deferred) > 0 {
+		if pid, perr := proc.Pid(); perr == nil {
+			if err := applyRlimits(pid, deferred); err != nil {
+				_ = proc.Signal(os.Kill)
+				h.close()
+				return err
+			}
+		}
+	}
 	failpoint("exec:after-start")
 	if o.PidFile != "" {
 		if err := writePidFile(o.PidFile, proc); err != nil {

@@ -20,6 +20,11 @@ func Start(g *Global, id string) error {
 	switch st {
 	case libcontainer.Created:
 		failpoint("start:before-exec")
+		if h.side != nil {
+			if err := applyDeferredToInit(h.c, h.side.DeferredRlimits); err != nil {
+				return fmt.Errorf("starting container %q: %w", id, err)
+			}
+		}
 		if err := h.c.Exec(); err != nil {
 			return fmt.Errorf("starting container %q: %w", id, err)
 		}
