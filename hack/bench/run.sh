@@ -18,6 +18,7 @@
 #   BENCH_OUT=path.md     output (default docs/benchmarks.md; the plot goes beside it as .svg)
 #   BENCH_JSON=path       also dump the raw results as JSON
 #   BENCH_KEEP=1          keep the scratch directory (/tmp/tenantrun-bench.*)
+#   BENCH_IDMAP=0         skip the image-size bench (hack/bench/idmap-bench.sh, appended to the doc)
 #   TENANTRUN_BIN, BENCH_RUNC, BENCH_CRUN   binaries to compare
 # Everything the run creates is removed at the end, also on failure or Ctrl-C; the run exits
 # non-zero if a section failed or anything was left behind.
@@ -30,4 +31,12 @@ fi
 for t in python3 strace unshare; do
   command -v "$t" >/dev/null || { echo "bench: $t is missing (make deps)" >&2; exit 1; }
 done
-exec python3 hack/bench/bench.py "$@"
+python3 hack/bench/bench.py "$@"
+# Issue 4: start cost independent of image size (idmapped rootfs vs chown), appended to the doc.
+if [[ "${BENCH_IDMAP:-1}" = 1 && -z "${BENCH_ONLY:-}" ]]; then
+  out=${BENCH_OUT:-docs/benchmarks.md}
+  tmp=$(mktemp /tmp/tenantrun-idmap-bench.XXXXXX.md)
+  trap 'rm -f "$tmp"' EXIT
+  IDMAP_BENCH_N=${IDMAP_BENCH_N:-20} IDMAP_BENCH_OUT=$tmp hack/bench/idmap-bench.sh
+  { echo; echo "## Start cost vs image size (idmapped rootfs, \`hack/bench/idmap-bench.sh\`)"; echo; cat "$tmp"; } >>"$out"
+fi
