@@ -37,6 +37,6 @@ if [[ "${BENCH_IDMAP:-1}" = 1 && -z "${BENCH_ONLY:-}" ]]; then
   out=${BENCH_OUT:-docs/benchmarks.md}
   tmp=$(mktemp /tmp/tenantrun-idmap-bench.XXXXXX.md)
   trap 'rm -f "$tmp"' EXIT
-  IDMAP_BENCH_N=${IDMAP_BENCH_N:-20} IDMAP_BENCH_OUT=$tmp hack/bench/idmap-bench.sh
+  IDMAP_BENCH_N=${IDMAP_BENCH_N:-80} IDMAP_BENCH_OUT=$tmp hack/bench/idmap-bench.sh
   { echo; echo "## Start cost vs image size (idmapped rootfs, \`hack/bench/idmap-bench.sh\`)"; echo; cat "$tmp"; } >>"$out"
 fi
