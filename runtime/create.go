@@ -222,12 +222,7 @@ func writePidFile(path string, p *libcontainer.Process) error {
 	if err != nil {
 		return fmt.Errorf("--pid-file %q: %w", path, err)
 	}
-	tmp := filepath.Join(filepath.Dir(abs), "."+filepath.Base(abs))
-	if err := os.WriteFile(tmp, []byte(strconv.Itoa(pid)), 0o644); err != nil {
-		return fmt.Errorf("--pid-file %q: %w", path, err)
-	}
-	if err := os.Rename(tmp, abs); err != nil {
-		_ = os.Remove(tmp)
+	if err := writeFileAtomic(abs, []byte(strconv.Itoa(pid)), 0o644); err != nil {
 		return fmt.Errorf("--pid-file %q: %w", path, err)
 	}
 	return nil

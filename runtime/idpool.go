@@ -85,11 +85,10 @@ func assignAutoRanges(cfg *hardening.Config) error {
 		return nil
 	}
 	data, _ := json.MarshalIndent(alloc, "", "  ")
-	tmp := d.IDAllocations + ".tmp"
-	if err := os.WriteFile(tmp, append(data, '\n'), 0o600); err != nil {
+	if err := writeFileAtomic(d.IDAllocations, append(data, '\n'), 0o600); err != nil {
 		return fmt.Errorf("id allocations: %w", err)
 	}
-	return os.Rename(tmp, d.IDAllocations)
+	return nil
 }
 
 func parseIDRange(s string) (hardening.IDRange, error) {

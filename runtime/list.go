@@ -65,10 +65,7 @@ func writeListRecord(stateDir string, c *libcontainer.Container, tenant string) 
 	if err != nil {
 		return
 	}
-	tmp := filepath.Join(stateDir, "."+listRecordName)
-	if os.WriteFile(tmp, data, 0o600) == nil {
-		_ = os.Rename(tmp, filepath.Join(stateDir, listRecordName))
-	}
+	_ = writeFileAtomic(filepath.Join(stateDir, listRecordName), data, 0o600)
 }
 
 // fromListRecord reads a container's list record and derives its status from

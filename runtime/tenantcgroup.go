@@ -356,10 +356,7 @@ func writeTenantStamp(stamp, parent string, systemd bool, l tenantLimits) {
 	}
 	sort.Strings(st.Paths)
 	if data, err := json.Marshal(st); err == nil {
-		tmp := stamp + ".tmp"
-		if os.WriteFile(tmp, data, 0o600) == nil {
-			_ = os.Rename(tmp, stamp)
-		}
+		_ = writeFileAtomic(stamp, data, 0o600)
 	}
 }
 
@@ -588,11 +585,7 @@ func recordCreated(add, remove []string) error {
 	}
 	sort.Strings(r.Dirs)
 	data, _ := json.Marshal(r)
-	tmp := createdRecordPath() + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o600); err != nil {
-		return fmt.Errorf("recording created cgroups: %w", err)
-	}
-	if err := os.Rename(tmp, createdRecordPath()); err != nil {
+	if err := writeFileAtomic(createdRecordPath(), data, 0o600); err != nil {
 		return fmt.Errorf("recording created cgroups: %w", err)
 	}
 	return nil
