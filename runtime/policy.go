@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -62,17 +63,12 @@ func readBundleConfig(bundle string) ([]byte, error) {
 	if fi, err := f.Stat(); err == nil && fi.Size() > maxConfigSize {
 		return nil, fmt.Errorf("bundle %q: config.json is %d bytes, larger than the %d MiB limit", bundle, fi.Size(), maxConfigSize>>20)
 	}
-	buf := make([]byte, 0, 32<<10)
-	tmp := make([]byte, 64<<10)
-	for {
-		n, err := f.Read(tmp)
-		buf = append(buf, tmp[:n]...)
-		if len(buf) > maxConfigSize {
-			return nil, fmt.Errorf("bundle %q: config.json is larger than the %d MiB limit", bundle, maxConfigSize>>20)
-		}
-		if err != nil {
-			break
-		}
+	buf, err := io.ReadAll(io.LimitReader(f, maxConfigSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("bundle %q: config.json: %w", bundle, err)
+	}
+	if len(buf) > maxConfigSize {
+		return nil, fmt.Errorf("bundle %q: config.json is larger than the %d MiB limit", bundle, maxConfigSize>>20)
 	}
 	return buf, nil
 }
