@@ -616,3 +616,34 @@ func cgReadKV(p string) map[string]uint64 {
 	}
 	return out
 }
+
+// minStartPids is about how many tasks starting a container takes from its tenant's pids
+// quota: the nsexec stages and the Go runtime threads of `tenantrun init`, which stays
+// until `start` (measured: a created container holds 5).
+const minStartPids = 8
+
+// tenantPidsShortfall returns an error when the tenant's aggregate pids quota leaves no room
+// to start another container. Without this check the start fails deep inside the init
+// process (a Go runtime abort on pthread_create and "procReady not received"), which names
+// neither the tenant nor the quota. Figures that cannot be read mean no error.
+func tenantPidsShortfall(tenant, parent string, systemd bool) error {
+	inner, err := tenantParentInner(parent, systemd)
+	if err != nil {
+		return nil
+	}
+	dir := filepath.Join("/sys/fs/cgroup", inner)
+	if !cgroups.IsCgroup2UnifiedMode() {
+		dir = filepath.Join("/sys/fs/cgroup/pids", inner)
+	}
+	limit := cgReadLimit(filepath.Join(dir, "pids.max"))
+	if limit == 0 {
+		return nil // "max", or not there
+	}
+	used := cgReadUint(filepath.Join(dir, "pids.current"))
+	if used+minStartPids <= limit {
+		return nil
+	}
+	return fmt.Errorf("tenant %s has reached its process quota: %d of %d pids in use in %s, and starting a container needs about %d: "+
+		"stop some of its containers or raise pids in [tenants.%s.quota] (`tenantrun tenants` shows usage)",
+		tenant, used, limit, dir, minStartPids, tenant)
+}

@@ -405,6 +405,24 @@ func TestTenantAggregatePids(t *testing.T) {
 	if lim := quotaReadU(t, filepath.Join(pidsDir, "pids.max")); lim != 64 {
 		t.Errorf("pids.max %d", lim)
 	}
+	// A third container cannot start with the tenant at its limit: the refusal names the
+	// tenant and the quota (not a Go runtime abort from inside init), and leaves nothing.
+	id3 := h.ID("pids3")
+	r := quotaAs(h, ten.Name, "run", "-d", "--bundle", h.Bundle(testutil.WithArgs("/bin/true")).Dir, id3)
+	if r.Code == 0 {
+		t.Fatalf("a container started in a tenant at its pids limit: %s", r)
+	}
+	for _, want := range []string{"tenant " + ten.Name + " has reached its process quota", "pids in [tenants." + ten.Name + ".quota]"} {
+		if !strings.Contains(r.Stderr, want) {
+			t.Errorf("refusal does not say %q: %s", want, r)
+		}
+	}
+	if strings.Contains(r.Stderr, "SIGABRT") || strings.Contains(r.Stderr, "goroutine") {
+		t.Errorf("refusal dumps a Go crash: %s", r)
+	}
+	if _, err := os.Stat(filepath.Join(h.RT.Root, id3)); err == nil {
+		t.Errorf("refused container %s left its state directory", id3)
+	}
 	h.Delete(id1)
 	h.Delete(id2)
 	quotaParentGone(t, ten.Name)
