@@ -116,7 +116,9 @@ func createContainer(g *Global, o CreateOptions, act action) (int, error) {
 
 	c, err := libcontainer.Create(root, o.ID, cfg)
 	if err != nil {
-		if errors.Is(err, libcontainer.ErrExist) {
+		// libcontainer.Create stats the state directory (ErrExist) and later mkdirs it: a
+		// create of the same id in between makes the mkdir fail with a raw EEXIST.
+		if errors.Is(err, libcontainer.ErrExist) || errors.Is(err, os.ErrExist) {
 			// Another create of this id won: its work directory is not ours.
 			prep.wd = ""
 			prep.cleanupHost()

@@ -50,6 +50,12 @@ func TestConcurrentSameID(t *testing.T) {
 			if r.Code != 1 || r.Panicked() || r.TimedOut {
 				t.Errorf("round %d: a losing create: %s", round, r)
 			}
+			// Losing the race at any point (before the state directory exists, or between
+			// libcontainer's stat and mkdir of it) reads the same, and takes nothing of the
+			// winner's (its idmapped-rootfs work directory above all).
+			if !strings.Contains(r.Stderr, "already exists") {
+				t.Errorf("round %d: a losing create does not say the id exists: %s", round, r.Stderr)
+			}
 		}
 		if winners != 1 {
 			for _, r := range results {
