@@ -396,14 +396,20 @@ func (p *prepared) started() {
 }
 
 // cleanupHost undoes setupHost after a failed create. An unclaimed work
-// directory (libcontainer.Create failed) is only rmdir'ed: empty directories
-// go, anything a concurrent create of the same id mounted there stays.
+// directory (this create never owned the id) is shared with any concurrent
+// create of the same id, which holds it locked shared from its setupHost until
+// its container has started: it is removed (rmdir only, so nothing mounted
+// there goes) only when no such create holds it — this one's shared lock turns
+// exclusive without waiting. Otherwise a loser failing before libcontainer.Create
+// (a refusal, the tenant's pids quota) could rmdir the directories the winner
+// made and is about to mount onto.
 func (p *prepared) cleanupHost() {
-	p.started()
-	if p.wd != "" && p.side.WorkDir == "" {
+	if p.wd != "" && p.side.WorkDir == "" && p.wdLock != nil &&
+		unix.Flock(int(p.wdLock.Fd()), unix.LOCK_EX|unix.LOCK_NB) == nil {
 		_ = os.Remove(filepath.Join(p.wd, "rootfs"))
 		_ = os.Remove(p.wd)
 	}
+	p.started()
 	cleanupSidecar(&sidecar{Mounts: p.side.Mounts, WorkDir: p.side.WorkDir, CgroupParent: p.side.CgroupParent, Systemd: p.side.Systemd})
 }
 

@@ -322,7 +322,25 @@ func TestConcurrentVerbsOneContainer(t *testing.T) {
 			}
 		}(name, args)
 	}
+	// An exec whose process was started before a pause waits, like runc's, until the
+	// container is thawed: if the storm ends with a pause, that exec would wait for the
+	// final resume below, which waits for it. Keep thawing once the storm is over.
+	thawed, thawer := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(thawer)
+		time.Sleep(time.Until(stop))
+		for {
+			select {
+			case <-thawed:
+				return
+			case <-time.After(200 * time.Millisecond):
+				_ = h.RT.RunCall(t, tu.Call{Timeout: 30 * time.Second}, "resume", id)
+			}
+		}
+	}()
 	wg.Wait()
+	close(thawed)
+	<-thawer
 	t.Logf("ok/failed per verb over 3 s: %v (exec fails while paused, pause/resume fail in the wrong state)", counts)
 	_ = h.R("resume", id)
 	st := h.State(id)
