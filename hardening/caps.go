@@ -80,7 +80,7 @@ func (p *pol) enforceCaps(base string, c *specs.LinuxCapabilities, t *Tenant) {
 			case !knownCap(name):
 				p.refuse(path, fmt.Sprintf("unknown capability %q", name))
 			case dangerousCaps[name] != "":
-				p.refuse(path, fmt.Sprintf("%s is never granted to a tenant (%s)", name, dangerousCaps[name]))
+				p.refuseIn(path, fmt.Sprintf("%s is never granted to a tenant (%s)", name, dangerousCaps[name]), path, groupCaps, name)
 			case s.name == "inheritable" || s.name == "ambient":
 				dropped = append(dropped, name)
 			case slices.Contains(t.Capabilities, name):

@@ -21,7 +21,13 @@ func (p *pol) decide(path string, a Action, old, new any, reason string) {
 }
 
 func (p *pol) refuse(path, reason string) {
-	p.refusals = append(p.refusals, Refusal{Path: path, Reason: reason})
+	p.refuseIn(path, reason, "", "", "")
+}
+
+// refuseIn refuses item, a member of a group of similar refusals that the message may
+// list in one clause headed groupPath (see summarizeRefusals).
+func (p *pol) refuseIn(path, reason, groupPath, group, item string) {
+	p.refusals = append(p.refusals, Refusal{Path: path, Reason: reason, groupPath: groupPath, group: group, item: item})
 	p.decisions = append(p.decisions, Decision{Path: path, Action: ActionRefuse, Reason: reason})
 }
 

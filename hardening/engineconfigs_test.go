@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path"
 	"path/filepath"
@@ -142,5 +143,85 @@ func TestAnnotationSpoof(t *testing.T) {
 	tn, err := cfg.ResolveTenant(TenantRequest{Root: "/run/containerd/runc/k8s.io", Annotations: ann})
 	if err != nil || tn.Name != "kube-system" {
 		t.Fatalf("trusted CRI root: got %v %v", tn, err)
+	}
+}
+
+// A privileged config refuses ~30 capabilities in each of three sets and every host
+// device: the message (which containerd and crictl show the user in one line) lists them
+// in one clause per kind instead of ~200 clauses, and still names every refused field.
+func TestPrivilegedRefusalMessage(t *testing.T) {
+	dir := filepath.Join(sharedDir(t), "engine-configs")
+	cfg := engineTestConfig(t)
+	for _, name := range []string{"docker.privileged.json", "podman.privileged.json", "cri.start-priv.json", "ctr.privileged.json"} {
+		t.Run(name, func(t *testing.T) {
+			data, err := os.ReadFile(filepath.Join(dir, name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			spec, err := DecodeSpec(data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			host := newFakeHost()
+			host.engineNetns(spec)
+			_, _, err = Enforce(Request{Spec: spec, Bundle: "/tmp/clients/bundles/c1", ContainerID: "c1", Tenant: cfg.Tenants["default"], Config: cfg, Host: host})
+			var re *RefusedError
+			if !errors.As(err, &re) {
+				t.Fatalf("want refusal, got %v", err)
+			}
+			msg := err.Error()
+			t.Logf("%d refusals, %d bytes: %s", len(re.Refusals), len(msg), msg)
+			if len(re.Refusals) < 20 {
+				t.Fatalf("only %d refusals: not the privileged shape this test is about", len(re.Refusals))
+			}
+			if len(msg) > 4096 {
+				t.Errorf("message is %d bytes", len(msg))
+			}
+			for _, p := range re.Paths() {
+				if strings.HasPrefix(p, "linux.devices[") {
+					p = "linux.devices"
+				}
+				if !strings.Contains(msg, p) {
+					t.Errorf("message does not name %s", p)
+				}
+			}
+			if strings.Contains(msg, "CAP_SYS_ADMIN") == false && strings.Contains(msg, "more") == false {
+				t.Errorf("capability clause names neither CAP_SYS_ADMIN nor a count of the rest")
+			}
+		})
+	}
+}
+
+func TestSummarizeRefusals(t *testing.T) {
+	var rs []Refusal
+	add := func(path, groupPath, group, item string) {
+		rs = append(rs, Refusal{Path: path, Reason: item + " is bad", groupPath: groupPath, group: group, item: item})
+	}
+	for _, set := range []string{"bounding", "effective"} {
+		for _, c := range []string{"CAP_A", "CAP_B", "CAP_C", "CAP_D"} {
+			add("process.capabilities."+set, "process.capabilities."+set, groupCaps, c)
+		}
+	}
+	add("process.capabilities.permitted", "process.capabilities.permitted", groupCaps, "CAP_A") // below the threshold
+	for i := 0; i < 15; i++ {
+		add(fmt.Sprintf("linux.devices[%d]", i), "linux.devices", groupDevices, fmt.Sprintf("/dev/d%d c 1:%d", i, i))
+	}
+	rs = append(rs, Refusal{Path: "hooks.prestart[0]", Reason: "not allowlisted"})
+	got := summarizeRefusals(rs)
+	want := []string{
+		"process.capabilities.bounding, process.capabilities.effective: 4 capabilities that are never granted to a tenant (CAP_A, CAP_B, CAP_C, CAP_D)",
+		"process.capabilities.permitted: CAP_A is bad",
+		"linux.devices: 15 devices that are not default devices (/dev/d0 c 1:0, /dev/d1 c 1:1, /dev/d2 c 1:2, /dev/d3 c 1:3, /dev/d4 c 1:4, /dev/d5 c 1:5, /dev/d6 c 1:6, /dev/d7 c 1:7, /dev/d8 c 1:8, /dev/d9 c 1:9, /dev/d10 c 1:10, /dev/d11 c 1:11 and 3 more)",
+		"hooks.prestart[0]: not allowlisted",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	var many []Refusal
+	for i := 0; i < maxClauses+5; i++ {
+		many = append(many, Refusal{Path: fmt.Sprintf("mounts[%d]", i), Reason: "no"})
+	}
+	if got := summarizeRefusals(many); len(got) != maxClauses+1 || !strings.HasPrefix(got[maxClauses], "and 5 more") {
+		t.Errorf("long list: %d clauses, last %q", len(got), got[len(got)-1])
 	}
 }

@@ -81,7 +81,8 @@ func (p *pol) enforceLinuxMisc(s *specs.Spec, t *Tenant) {
 			continue
 		}
 		if !ok || got != want {
-			p.refuse(fmt.Sprintf("linux.devices[%d]", i), fmt.Sprintf("device %s (%s %d:%d) is not one of the default devices", d.Path, d.Type, d.Major, d.Minor))
+			p.refuseIn(fmt.Sprintf("linux.devices[%d]", i), fmt.Sprintf("device %s (%s %d:%d) is not one of the default devices", d.Path, d.Type, d.Major, d.Minor),
+				"linux.devices", groupDevices, fmt.Sprintf("%s %s %d:%d", d.Path, d.Type, d.Major, d.Minor))
 		}
 	}
 	if l.Resources == nil {

@@ -39,6 +39,12 @@ type Decision struct {
 type Refusal struct {
 	Path   string `json:"path"`
 	Reason string `json:"reason"`
+
+	// Refusals of one kind that come by the dozen (every capability of a privileged
+	// config, in three sets; every host device) share a group, so the message can list
+	// them in one clause: groupPath heads the clause, group says what is wrong with the
+	// members, item names this one.
+	groupPath, group, item string
 }
 
 // RefusedError is returned when a bundle or process is refused. Its message starts
@@ -48,11 +54,77 @@ type RefusedError struct {
 }
 
 func (e *RefusedError) Error() string {
-	parts := make([]string, 0, len(e.Refusals))
-	for _, r := range e.Refusals {
-		parts = append(parts, r.Path+": "+r.Reason)
+	return "refused: " + strings.Join(summarizeRefusals(e.Refusals), "; ")
+}
+
+const (
+	// groupAtLeast refusals of one group are summarised in one clause; fewer keep their
+	// own clause with the full reason.
+	groupAtLeast = 4
+	// groupListed members are named in a group's clause, the rest counted.
+	groupListed = 12
+	// maxClauses bounds the message (containerd shows it to the user in one line); the
+	// audit log and `tenantrun policy explain` list every refusal.
+	maxClauses = 40
+)
+
+// Group kinds: the clause text after the count.
+const (
+	groupCaps    = "that are never granted to a tenant"
+	groupDevices = "that are not default devices"
+)
+
+// summarizeRefusals is the message's clauses: "path: reason" for each refusal, except
+// that a large group (a privileged-shaped config refuses ~30 capabilities in each of
+// three sets and every host device) becomes one clause per path listing its members,
+// and sets refusing the same members share a clause. Every refused path still appears.
+func summarizeRefusals(rs []Refusal) []string {
+	type key struct{ path, kind string }
+	members := map[key][]string{}
+	for _, r := range rs {
+		if r.group != "" {
+			k := key{r.groupPath, r.group}
+			members[k] = append(members[k], r.item)
+		}
 	}
-	return "refused: " + strings.Join(parts, "; ")
+	var clauses []string
+	byList := map[string]int{} // kind + members -> index of the clause naming them
+	done := map[key]bool{}
+	for _, r := range rs {
+		k := key{r.groupPath, r.group}
+		if r.group == "" || len(members[k]) < groupAtLeast {
+			clauses = append(clauses, r.Path+": "+r.Reason)
+			continue
+		}
+		if done[k] {
+			continue
+		}
+		done[k] = true
+		items := members[k]
+		sig := r.group + "\x00" + strings.Join(items, "\x00")
+		if i, ok := byList[sig]; ok {
+			// Same members refused in another set: name this path in that clause.
+			head, tail, _ := strings.Cut(clauses[i], ": ")
+			clauses[i] = head + ", " + r.groupPath + ": " + tail
+			continue
+		}
+		listed := items
+		more := ""
+		if len(listed) > groupListed {
+			listed, more = listed[:groupListed], fmt.Sprintf(" and %d more", len(items)-groupListed)
+		}
+		what := "capabilities"
+		if r.group == groupDevices {
+			what = "devices"
+		}
+		byList[sig] = len(clauses)
+		clauses = append(clauses, fmt.Sprintf("%s: %d %s %s (%s%s)", r.groupPath, len(items), what, r.group, strings.Join(listed, ", "), more))
+	}
+	if len(clauses) > maxClauses {
+		n := len(clauses) - maxClauses
+		clauses = append(clauses[:maxClauses], fmt.Sprintf("and %d more (tenantrun policy explain and the audit log list every one)", n))
+	}
+	return clauses
 }
 
 // Paths lists the refused JSON paths.
