@@ -70,8 +70,8 @@ const (
 
 // Group kinds: the clause text after the count.
 const (
-	groupCaps    = "that are never granted to a tenant"
-	groupDevices = "that are not default devices"
+	groupCaps    = "capabilities that are never granted to a tenant"
+	groupDevices = "devices that are not default devices"
 )
 
 // summarizeRefusals is the message's clauses: "path: reason" for each refusal, except
@@ -113,12 +113,8 @@ func summarizeRefusals(rs []Refusal) []string {
 		if len(listed) > groupListed {
 			listed, more = listed[:groupListed], fmt.Sprintf(" and %d more", len(items)-groupListed)
 		}
-		what := "capabilities"
-		if r.group == groupDevices {
-			what = "devices"
-		}
 		byList[sig] = len(clauses)
-		clauses = append(clauses, fmt.Sprintf("%s: %d %s %s (%s%s)", r.groupPath, len(items), what, r.group, strings.Join(listed, ", "), more))
+		clauses = append(clauses, fmt.Sprintf("%s: %d %s (%s%s)", r.groupPath, len(items), r.group, strings.Join(listed, ", "), more))
 	}
 	if len(clauses) > maxClauses {
 		n := len(clauses) - maxClauses

@@ -81,11 +81,9 @@ func createContainer(g *Global, o CreateOptions, act action) (int, error) {
 		prep.cleanupHost()
 		return -1, err
 	}
-	if p := prep.side.CgroupParent; p != "" {
-		if err := tenantPidsShortfall(prep.tenant.Name, p, prep.side.Systemd); err != nil {
-			prep.cleanupHost()
-			return -1, err
-		}
+	if err := prep.pidsShortfall(); err != nil {
+		prep.cleanupHost()
+		return -1, err
 	}
 	tm.mark("host-setup")
 	compatSpec(prep.spec)
@@ -188,11 +186,9 @@ func createContainer(g *Global, o CreateOptions, act action) (int, error) {
 	if err != nil {
 		io.close()
 		destroy()
-		if p := prep.side.CgroupParent; p != "" {
-			// Another start of the same tenant may have used up the quota meanwhile.
-			if qerr := tenantPidsShortfall(prep.tenant.Name, p, prep.side.Systemd); qerr != nil {
-				return -1, fmt.Errorf("%w (%v)", explainStartError(err), qerr)
-			}
+		// Another start of the same tenant may have used up the quota meanwhile.
+		if qerr := prep.pidsShortfall(); qerr != nil {
+			return -1, fmt.Errorf("%w (%v)", explainStartError(err), qerr)
 		}
 		return -1, explainStartError(err)
 	}

@@ -186,13 +186,8 @@ func listContainers(g *Global) ([]ContainerInfo, error) {
 	}
 	rows := make([]ContainerInfo, len(ents))
 	ok := make([]bool, len(ents))
-	workers := goruntime.GOMAXPROCS(0)
-	if workers > 8 {
-		workers = 8
-	}
-	if n := len(ents) / 64; n < workers {
-		workers = max(n, 1) // small roots: not worth a goroutine
-	}
+	// At most one per CPU, 8 in all, and one per 64 directories (a small root is not worth a goroutine).
+	workers := min(goruntime.GOMAXPROCS(0), 8, max(len(ents)/64, 1))
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	for w := 0; w < workers; w++ {

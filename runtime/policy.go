@@ -383,6 +383,14 @@ func wantsIdmap(s *specs.Spec, a adaptation) bool {
 	return false
 }
 
+// pidsShortfall is tenantPidsShortfall for this container's tenant parent (nil without one).
+func (p *prepared) pidsShortfall() error {
+	if p.side.CgroupParent == "" {
+		return nil
+	}
+	return tenantPidsShortfall(p.tenant.Name, p.side.CgroupParent, p.side.Systemd)
+}
+
 // started is called once the container's cgroup exists and holds its init.
 func (p *prepared) started() {
 	if p.unlock != nil {

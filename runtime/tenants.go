@@ -631,9 +631,13 @@ func tenantPidsShortfall(tenant, parent string, systemd bool) error {
 	if err != nil {
 		return nil
 	}
-	dir := filepath.Join("/sys/fs/cgroup", inner)
-	if !cgroups.IsCgroup2UnifiedMode() {
-		dir = filepath.Join("/sys/fs/cgroup/pids", inner)
+	f := tenantFilesFor(inner)
+	dir := f.pids
+	if f.v2 {
+		dir = f.unified
+	}
+	if dir == "" {
+		return nil // no pids hierarchy
 	}
 	limit := cgReadLimit(filepath.Join(dir, "pids.max"))
 	if limit == 0 {
