@@ -105,8 +105,9 @@ func createContainer(g *Global, o CreateOptions, act action) (int, error) {
 		prep.cleanupHost()
 		return -1, fmt.Errorf("converting the spec: %w", err)
 	}
-	prep.side.DeferredRlimits = deferRlimits(prep.spec.Process)
-	proc, err := newProcess(prep.spec.Process, true)
+	lcProcess, deferred := deferRlimits(prep.spec.Process)
+	prep.side.DeferredRlimits = deferred
+	proc, err := newProcess(lcProcess, true)
 	if err != nil {
 		prep.cleanupHost()
 		return -1, err
@@ -179,8 +180,11 @@ func createContainer(g *Global, o CreateOptions, act action) (int, error) {
 	}
 	err = c.Start(proc)
 	if err == nil && act != actCreate {
-		if err = applyDeferredToInit(c, prep.side.DeferredRlimits); err == nil {
-			err = c.Exec()
+		w := watchExec(initPid(c, prep.side.DeferredRlimits), prep.side.DeferredRlimits)
+		if err = c.Exec(); err == nil {
+			err = w.wait()
+		} else {
+			w.abandon()
 		}
 	}
 	if err != nil {

@@ -55,8 +55,8 @@ func Exec(g *Global, o ExecOptions) error {
 		h.close()
 		return err
 	}
-	deferred := deferRlimits(p)
-	proc, err := newProcess(p, false)
+	lcProcess, deferred := deferRlimits(p)
+	proc, err := newProcess(lcProcess, false)
 	if err != nil {
 		h.close()
 		return err
@@ -83,8 +83,7 @@ func Exec(g *Global, o ExecOptions) error {
 	io.started()
 	if len(deferred) > 0 {
 		if pid, perr := proc.Pid(); perr == nil {
-			if err := applyRlimits(pid, deferred); err != nil {
-				_ = proc.Signal(os.Kill)
+			if err := watchExec(pid, deferred).wait(); err != nil {
 				h.close()
 				return err
 			}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/opencontainers/runc/libcontainer"
+	"github.com/opencontainers/runtime-spec/specs-go"
 )
 
 // Start runs the user process of a created container.
@@ -20,12 +21,16 @@ func Start(g *Global, id string) error {
 	switch st {
 	case libcontainer.Created:
 		failpoint("start:before-exec")
+		var deferred []specs.POSIXRlimit
 		if h.side != nil {
-			if err := applyDeferredToInit(h.c, h.side.DeferredRlimits); err != nil {
-				return fmt.Errorf("starting container %q: %w", id, err)
-			}
+			deferred = h.side.DeferredRlimits
 		}
+		w := watchExec(initPid(h.c, deferred), deferred)
 		if err := h.c.Exec(); err != nil {
+			w.abandon()
+			return fmt.Errorf("starting container %q: %w", id, err)
+		}
+		if err := w.wait(); err != nil {
 			return fmt.Errorf("starting container %q: %w", id, err)
 		}
 		return nil
