@@ -115,6 +115,47 @@ func (r *ProgramResult) Counts() (p, f, s int) {
 	return
 }
 
+// silentVerdict judges a program that exited 0 without a test point. It speaks
+// through a skip plan, an orphan YAML "error" block (a failure), or only its
+// exit status (a pass: poststop prints nothing when all went well). The
+// programs that run runtimetest with RuntimeInsideValidate(g, nil, nil) print
+// its TAP, so their silence is a pass only after a runtime error they wanted
+// (process_rlimits_fail, process_capabilities_fail: create refused); otherwise
+// their container printed nothing at all (runtimetest died before its first
+// line, or the runtime lost the container's stdout), which is a failure.
+func silentVerdict(program string, tap *TAP, stderr, lastCause string) Point {
+	switch {
+	case tap.PlanSkip != "":
+		return Point{Status: Skip, Desc: tap.PlanSkip}
+	case len(tap.Orphans) > 0:
+		e := yamlError(tap.Orphans)
+		if bareExitRe.MatchString(e) && lastCause != "" {
+			e += lastCause
+		}
+		return Point{Status: Fail, Desc: "(no test points) " + e, YAMLAfter: strings.Join(tap.Orphans, "\n")}
+	case !insideTAPPrograms[program] || expectedRuntimeError(stderr):
+		return Point{Status: Pass, Desc: "(exit status 0)"}
+	default:
+		return Point{Status: Fail, Desc: "(no output)", YAMLAfter: "runtimetest printed nothing and the runtime reported no error; stderr: " + tail(stderr, 2000)}
+	}
+}
+
+// insideTAPPrograms are the suite's (v0.9.0) programs that print the TAP of
+// runtimetest run inside the container: RuntimeInsideValidate(g, nil, nil).
+var insideTAPPrograms = map[string]bool{
+	"default": true, "linux_devices": true, "linux_mount_label": true,
+	"linux_process_apparmor_profile": true, "linux_sysctl": true, "linux_uid_mappings": true,
+	"mounts": true, "process": true, "process_capabilities": true,
+	"process_capabilities_fail": true, "process_oom_score_adj": true, "process_rlimits": true,
+	"process_rlimits_fail": true, "process_user": true, "root_readonly_true": true,
+}
+
+// expectedRuntimeError: the suite's RuntimeInsideValidate reports a failed
+// create or start this way before returning the error to the program.
+func expectedRuntimeError(stderr string) bool {
+	return strings.Contains(stderr, "failed to create the container") || strings.Contains(stderr, "failed to start the container")
+}
+
 var uuidRe = regexp.MustCompile(`[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}`)
 
 // runProgram runs one validation program with a timeout, parses its TAP, turns
@@ -193,21 +234,9 @@ func runProgram(t *Target, suiteDir, program string, timeout time.Duration, cg *
 		synth("(bail out)", tap.BailOut)
 	}
 	if len(tap.Points) == 0 && res.ExitCode == 0 && !res.TimedOut {
-		// No test point at all: the program speaks through a skip plan, an orphan
-		// YAML "error" block (a failure), or only its exit status (a pass: e.g.
-		// process_rlimits_fail succeeds silently when create is refused).
-		switch {
-		case tap.PlanSkip != "":
-			res.Points = append(res.Points, Point{Num: 1, Status: Skip, Desc: tap.PlanSkip})
-		case len(tap.Orphans) > 0:
-			e := yamlError(tap.Orphans)
-			if bareExitRe.MatchString(e) && last != "" {
-				e += last
-			}
-			synth("(no test points) "+e, strings.Join(tap.Orphans, "\n"))
-		default:
-			res.Points = append(res.Points, Point{Num: 1, Status: Pass, Desc: "(exit status 0)"})
-		}
+		p := silentVerdict(program, tap, res.Stderr, last)
+		p.Num = len(res.Points) + 1
+		res.Points = append(res.Points, p)
 	}
 
 	ids := containerIDs(t.argvLog(), logStart)

@@ -31,3 +31,28 @@ func TestNameInnerFailures(t *testing.T) {
 		t.Fatalf("got %q, want %q", p.Desc, want)
 	}
 }
+
+func TestSilentVerdict(t *testing.T) {
+	cases := []struct {
+		name    string
+		program string
+		tap     TAP
+		stderr  string
+		want    Status
+		desc    string
+	}{
+		{"refused as wanted", "process_rlimits_fail", TAP{}, "failed to create the container\ntenantrun: refused: process.rlimits[0].type: unknown rlimit\n", Pass, "(exit status 0)"},
+		{"silent by design", "poststop", TAP{}, "", Pass, "(exit status 0)"},
+		{"skip plan", "process", TAP{PlanSkip: "skip not linux"}, "", Skip, "skip not linux"},
+		{"orphan error", "hooks", TAP{Orphans: []string{"{\n  \"error\": \"exit status 1\"\n}\n"}}, "", Fail, "(no test points) exit status 1: boom"},
+		// CI: runtimetest died inside the container before its first line; the
+		// program printed nothing and exited 0. That is not a pass.
+		{"runtimetest silent", "process_rlimits", TAP{}, "", Fail, "(no output)"},
+	}
+	for _, c := range cases {
+		p := silentVerdict(c.program, &c.tap, c.stderr, ": boom")
+		if p.Status != c.want || p.Desc != c.desc {
+			t.Errorf("%s: got %v %q, want %v %q", c.name, p.Status, p.Desc, c.want, c.desc)
+		}
+	}
+}
