@@ -44,7 +44,10 @@ func judge(g *Global, o PolicyOptions) (*hardening.Explanation, error) {
 	}
 	spec, derr := decodeSpec(bundle, data)
 	if derr != nil {
-		return hardening.NewExplanation(nil, nil, derr, cfg, nil), nil
+		// As create: a trusted tenant's unknown fields are ignored, not refused.
+		if spec = trustedLenient(g, cfg, root, data, derr); spec == nil {
+			return hardening.NewExplanation(nil, nil, derr, cfg, nil), nil
+		}
 	}
 	t, err := resolveTenant(g, cfg, root, spec.Annotations)
 	if err != nil {

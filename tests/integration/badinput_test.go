@@ -300,3 +300,39 @@ func TestBadInputFullStateFS(t *testing.T) {
 		})
 	}
 }
+
+// A trusted tenant's bundle is validated, not filtered: fields this runtime
+// does not know are ignored with a warning, as the runtime spec requires, by
+// create and by `policy check` alike; any other tenant is refused by both.
+func TestTrustedUnknownFields(t *testing.T) {
+	tu.TenantrunOnly(t)
+	h := tu.New(t)
+	cfg := filepath.Join(tu.TempDir(t, "cfg"), "tenantrun.toml")
+	tu.WriteFile(t, cfg, `
+[tenants.system]
+uid_range = "3200000:65536"
+trusted = true
+
+[tenants.web]
+uid_range = "3300000:65536"
+`)
+	h.RT.Config = cfg
+	b := h.Bundle(tu.WithShell("echo ran"))
+	b.PatchJSON(func(m map[string]any) { proc(m)["processFutureField"] = "x" })
+
+	h.RT.Tenant = "web"
+	if r := h.R("policy", "check", "--bundle", b.Dir); r.Code == 0 || !strings.Contains(r.Stderr+r.Stdout, "process.processFutureField") {
+		t.Errorf("policy check, untrusted tenant: want a refusal naming process.processFutureField: %s", r)
+	}
+	runBad(t, h, b, "process.processFutureField")
+
+	h.RT.Tenant = "system"
+	if r := h.R("policy", "check", "--bundle", b.Dir); r.Code != 0 {
+		t.Errorf("policy check, trusted tenant: want exit 0 (create runs this bundle): %s", r)
+	}
+	id := h.ID("trusted-unknown")
+	r := h.R("run", "--bundle", b.Dir, id)
+	if r.Code != 0 || strings.TrimSpace(r.Stdout) != "ran" || !strings.Contains(r.Stderr, "processFutureField") {
+		t.Errorf("run, trusted tenant: want it to run and warn about the field: %s", r)
+	}
+}
