@@ -77,7 +77,7 @@ func listFixture(b *testing.B, n int) *Global {
 }
 
 // copyStateDir copies the regular files of a state dir (not the exec fifo) and renames the id
-// inside state.json.
+// inside state.json and tenantrun's list record.
 func copyStateDir(src, dst, id, newID string) error {
 	if err := os.Mkdir(dst, 0o711); err != nil {
 		return err
@@ -94,10 +94,10 @@ func copyStateDir(src, dst, id, newID string) error {
 		if err != nil {
 			return err
 		}
-		if e.Name() == "state.json" {
+		if e.Name() == "state.json" || e.Name() == listRecordName {
 			var m map[string]any
 			if err := json.Unmarshal(data, &m); err != nil {
-				return fmt.Errorf("state.json: %w", err)
+				return fmt.Errorf("%s: %w", e.Name(), err)
 			}
 			m["id"] = newID
 			if data, err = json.Marshal(m); err != nil {
@@ -227,9 +227,6 @@ func listMinimal(root string) ([]ContainerInfo, error) {
 			if v, ok := strings.CutPrefix(l, "bundle="); ok && info.Bundle == "" {
 				info.Bundle = v
 			}
-			if v, ok := strings.CutPrefix(l, "tenantrun.tenant="); ok {
-				info.Tenant = v
-			}
 		}
 		out = append(out, info)
 	}
@@ -253,7 +250,9 @@ func BenchmarkListProposalMinimalDecode(b *testing.B) {
 		b.Fatalf("listMinimal: %d containers, List: %d", len(got), len(want))
 	}
 	for i := range got {
-		if got[i].ID != want[i].ID || got[i].Status != want[i].Status || got[i].Tenant != want[i].Tenant {
+		// The tenant is not in libcontainer's state (it lives in tenantrun's own
+		// record), so this prototype cannot show it; ids and statuses must agree.
+		if got[i].ID != want[i].ID || got[i].Status != want[i].Status {
 			b.Fatalf("listMinimal row %d = %+v, List = %+v", i, got[i], want[i])
 		}
 	}
