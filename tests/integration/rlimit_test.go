@@ -64,8 +64,9 @@ func TestRlimitAddressSpace(t *testing.T) {
 		}
 		// An exec process inherits the container's RLIMIT_AS (as with runc). It
 		// is set at the exec when tenantrun attaches first, else microseconds
-		// after, so the probe reads it after a moment.
-		if got := strings.TrimSpace(h.ExecOK(id, "sh", "-c", "sleep 0.05; ulimit -v")); got != "1048576" {
+		// after, so the probe waits for it (up to 5 s on a loaded machine).
+		probe := `for i in $(seq 250); do v=$(ulimit -v); [ "$v" = unlimited ] || break; sleep 0.02; done; echo $v`
+		if got := strings.TrimSpace(h.ExecOK(id, "sh", "-c", probe)); got != "1048576" {
 			t.Errorf("exec %d: ulimit -v %q, want 1048576", i, got)
 		}
 		if r := h.Exec(id, "sh", "-c", "exit 7"); r.Code != 7 {
