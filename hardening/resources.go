@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"sort"
+	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
@@ -15,10 +16,22 @@ var unifiedAllowed = map[string]bool{"cpu.weight": true, "io.weight": true, "cpu
 // cgroupfs, "tenantrun-<tenant>.slice:tenantrun:<id>" with the systemd driver.
 func CgroupsPath(cfg *Config, t *Tenant, id string, systemd bool) string {
 	if systemd {
-		return fmt.Sprintf("%s-%s.slice:%s:%s", cfg.Defaults.CgroupParent, t.Name, cfg.Defaults.CgroupParent, id)
+		return fmt.Sprintf("%s:%s:%s", SystemdTenantSlice(cfg.Defaults.CgroupParent, t.Name), cfg.Defaults.CgroupParent, id)
 	}
 	return fmt.Sprintf("/%s/%s/%s", cfg.Defaults.CgroupParent, t.Name, id)
 }
+
+// SystemdTenantSlice is the systemd slice of a tenant's parent: "<top>-<tenant>.slice",
+// with every "-" inside top and tenant escaped as systemd-escape does ("\x2d"). systemd
+// reads an unescaped "-" as a slice boundary: tenant "a-b" would otherwise become a child
+// slice of tenant "a" ("tenantrun-a.slice/tenantrun-a-b.slice"), charged to a's
+// aggregate limits. The container cgroupsPath and the runtime's tenant parent both use it.
+func SystemdTenantSlice(top, tenant string) string {
+	return SystemdEscapeDash(top) + "-" + SystemdEscapeDash(tenant) + ".slice"
+}
+
+// SystemdEscapeDash escapes "-" in a name as systemd-escape does, for slice names.
+func SystemdEscapeDash(s string) string { return strings.ReplaceAll(s, "-", `\x2d`) }
 
 // TenantCgroupPath is the tenant's parent cgroup (cgroupfs) that carries the
 // tenant-wide aggregate limits of TenantParentResources.

@@ -385,6 +385,12 @@ func TestSystemdCgroupsPath(t *testing.T) {
 	if err != nil || out.Linux.CgroupsPath != "tenantrun-t1.slice:tenantrun:c1" {
 		t.Fatalf("%v %v", out, err)
 	}
+	// A "-" in the tenant (or the top) is escaped: unescaped, systemd would nest tenant
+	// "acme-web" inside tenant "acme"'s slice and charge it to acme's limits.
+	cfg := &Config{Defaults: Defaults{CgroupParent: "tenant-run"}}
+	if got, want := CgroupsPath(cfg, &Tenant{Name: "acme-web"}, "c1", true), `tenant\x2drun-acme\x2dweb.slice:tenant-run:c1`; got != want {
+		t.Errorf("CgroupsPath = %q, want %q", got, want)
+	}
 }
 
 func TestEnforceDoesNotMutate(t *testing.T) {

@@ -46,6 +46,8 @@ import (
 	"github.com/opencontainers/cgroups/systemd"
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
+
+	"github.com/tenantrun/tenantrun/hardening"
 )
 
 // tenantLockDir holds the per-tenant locks and the record of created directories.
@@ -139,15 +141,9 @@ func validateTenantParent(parent string, systemd bool) error {
 	return nil
 }
 
-// tenantSliceName is the systemd slice of a tenant's parent: "<top>-<tenant>.slice", with
-// every "-" inside top and tenant escaped as systemd-escape does ("\x2d"). systemd reads an
-// unescaped "-" as a slice boundary: tenant "a-b" would otherwise become a child slice of
-// tenant "a" ("tenantrun-a.slice/tenantrun-a-b.slice"), charged to a's aggregate limits.
-func tenantSliceName(top, tenant string) string {
-	return systemdEscapeDash(top) + "-" + systemdEscapeDash(tenant) + ".slice"
-}
-
-func systemdEscapeDash(s string) string { return strings.ReplaceAll(s, "-", `\x2d`) }
+// tenantSliceName is the systemd slice of a tenant's parent (hardening.SystemdTenantSlice:
+// "<top>-<tenant>.slice" with each "-" escaped, so tenant "a-b" is not nested in tenant "a").
+func tenantSliceName(top, tenant string) string { return hardening.SystemdTenantSlice(top, tenant) }
 
 func systemdUnescapeDash(s string) string { return strings.ReplaceAll(s, `\x2d`, "-") }
 

@@ -14,6 +14,8 @@ import (
 
 	"github.com/opencontainers/cgroups"
 	"github.com/opencontainers/cgroups/systemd"
+
+	"github.com/tenantrun/tenantrun/hardening"
 )
 
 func TestTenantLimitsFromQuota(t *testing.T) {
@@ -162,7 +164,7 @@ func TestTenantSliceName(t *testing.T) {
 		if p, err := tenantParentInner(got, true); err != nil || p != c.path {
 			t.Errorf("%q expands to %q, %v; want %q", got, p, err, c.path)
 		}
-		if systemdUnescapeDash(systemdEscapeDash(c.tenant)) != c.tenant {
+		if systemdUnescapeDash(hardening.SystemdEscapeDash(c.tenant)) != c.tenant {
 			t.Errorf("escape round trip of %q", c.tenant)
 		}
 	}
@@ -587,6 +589,29 @@ func TestGCTenantParents(t *testing.T) {
 	for _, d := range append(hierarchyDirs(t, busy), hierarchyDirs(t, top)...) {
 		if _, err := os.Stat(d); err == nil {
 			t.Errorf("gc left %s", d)
+		}
+	}
+}
+
+// With the systemd driver a container's cgroupsPath names its tenant's slice; for a tenant
+// with "-" in its name that slice must be the tenant parent tenantrun creates (same
+// escaping), not a slice nested in another tenant's.
+func TestSystemdContainerUnderTenantSlice(t *testing.T) {
+	for _, tenant := range []string{"t1", "a-b", "a-b-c"} {
+		cfg := &hardening.Config{Defaults: hardening.Defaults{CgroupParent: "tenantrun"}}
+		ten := &hardening.Tenant{Name: tenant}
+		slice, _, _ := strings.Cut(hardening.CgroupsPath(cfg, ten, "c1", true), ":")
+		parent := tenantParentOf(cfg, ten, true)
+		if slice != parent {
+			t.Errorf("tenant %q: container slice %q, tenant parent %q", tenant, slice, parent)
+		}
+		got, err := systemd.ExpandSlice(slice)
+		want, _ := tenantParentInner(parent, true)
+		if err != nil || got != want {
+			t.Errorf("tenant %q: slice %q expands to %q (%v), want %q", tenant, slice, got, err, want)
+		}
+		if strings.Count(got, "/") != 2 {
+			t.Errorf("tenant %q: %q is not a direct child of the top slice", tenant, got)
 		}
 	}
 }

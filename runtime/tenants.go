@@ -164,7 +164,7 @@ func collectTenants(g *Global, o TenantsOptions) ([]TenantUsage, error) {
 	// scan the tops the operator's config and the containers name, and the default one.
 	tops := append([]tenantTop(nil), defaultTenantTops...)
 	if cfg, err := hardening.LoadConfig(g.ConfigPath); err == nil && cfg.Defaults.CgroupParent != "" {
-		tops = append(tops, tenantTop{"/" + cfg.Defaults.CgroupParent, false}, tenantTop{systemdEscapeDash(cfg.Defaults.CgroupParent) + ".slice", true})
+		tops = append(tops, tenantTop{"/" + cfg.Defaults.CgroupParent, false}, tenantTop{hardening.SystemdEscapeDash(cfg.Defaults.CgroupParent) + ".slice", true})
 	}
 	for _, src := range sources {
 		if src.systemd {
