@@ -51,7 +51,7 @@ test: deps build vet unit integration hostile conformance test-engines fuzz-poli
 demo: deps build ## install what is missing, build, run a container under the default tenant policy
 	hack/demo.sh
 
-bench: deps build ## lifecycle benchmarks vs runc (writes docs/benchmarks.md)
+bench: deps build bench-timing ## lifecycle benchmarks vs runc (writes docs/benchmarks.md), after the timing targets (bench-timing)
 	hack/bench/run.sh
 
 clean: ## remove build outputs

@@ -392,8 +392,9 @@ func TestIdmapRootfsRefusals(t *testing.T) {
 // + move_mount), and that it does not depend on the number of files: medians of interleaved
 // runs on a 10-file and a 10,000-file tree, as a plain directory and as an overlay's layer.
 // The machine is shared: a difference over 1 ms (the issue's target for a whole start) is
-// retried twice, and only one over 2 ms on every try fails the test (anything O(files) costs
-// tens of milliseconds at 10,000 files: chown -R of them takes ~90 ms here).
+// retried twice; one over 1 ms on every try is reported, and fails the run under
+// `make bench-timing` (testutil.TimingTarget): timing targets are benchmarks, not tests.
+// Anything O(files) would cost tens of milliseconds at 10,000 files (chown -R: ~90 ms).
 func TestIdmapCost(t *testing.T) {
 	requireIdmapHost(t)
 	base := testutil.TempDir(t, "idmapcost")
@@ -448,11 +449,9 @@ func TestIdmapCost(t *testing.T) {
 		}
 		unix.Close(fd)
 	}
-	if m := median(ns); m > 5*time.Millisecond {
-		t.Errorf("creating the userns fd takes %v (median), want < 5ms", m)
-	} else {
-		t.Logf("userns fd: median %v of %d", m, n)
-	}
+	m := median(ns)
+	t.Logf("userns fd: median %v of %d", m, n)
+	testutil.TimingTarget(t, m <= 5*time.Millisecond, "creating the userns fd takes %v (median), want < 5ms", m)
 	// The same trees as the lower layer of an overlay (what podman and containerd hand over).
 	overlayOf := func(lower string) string {
 		name := filepath.Base(lower)
@@ -481,12 +480,7 @@ func TestIdmapCost(t *testing.T) {
 				break
 			}
 		}
-		switch {
-		case d > 2*time.Millisecond:
-			t.Errorf("idmapRootfs %s of 10000 files is %v slower than of 10 files (median, 3 tries): not O(1)?", c.kind, d)
-		case d > time.Millisecond:
-			t.Logf("idmapRootfs %s: %v slower at 10000 files on every try (over the 1 ms target, under the 2 ms failure bar: load?)", c.kind, d)
-		}
+		testutil.TimingTarget(t, d <= time.Millisecond, "idmapRootfs %s of 10000 files is %v slower than of 10 files (median, 3 tries; target 1 ms): not O(1)?", c.kind, d)
 	}
 	for _, m := range []string{filepath.Join(base, "small-ovl"), filepath.Join(base, "big-ovl")} {
 		_ = unix.Unmount(m, unix.MNT_DETACH)

