@@ -163,21 +163,9 @@ func preparePolicy(g *Global, bundle, id string, console bool) (*prepared, error
 	if err != nil {
 		return nil, err
 	}
-	data, err := readBundleConfig(bundle)
+	cfg, spec, err := loadBundle(g, root, bundle)
 	if err != nil {
 		return nil, err
-	}
-	cfg, err := loadConfig(g)
-	if err != nil {
-		return nil, err
-	}
-	spec, err := decodeSpec(bundle, data)
-	if err != nil {
-		// A trusted tenant's bundle is validated, not filtered: fields this
-		// runtime does not know are ignored, as the runtime spec requires.
-		if spec = trustedLenient(g, cfg, root, data, err); spec == nil {
-			return nil, err
-		}
 	}
 	t, err := resolveTenant(g, cfg, root, spec.Annotations)
 	if err != nil {
@@ -512,6 +500,28 @@ func decodeProcess(data []byte) (*specs.Process, error) {
 		return nil, fmt.Errorf("process.json: %w", err)
 	}
 	return p, nil
+}
+
+// loadBundle reads the operator config and decodes the bundle's config.json
+// strictly. A trusted tenant's bundle is validated, not filtered: fields this
+// runtime does not know are ignored, as the runtime spec requires. When only
+// the decode fails, cfg is returned with the error (policy explain renders it).
+func loadBundle(g *Global, root, bundle string) (*hardening.Config, *specs.Spec, error) {
+	data, err := readBundleConfig(bundle)
+	if err != nil {
+		return nil, nil, err
+	}
+	cfg, err := loadConfig(g)
+	if err != nil {
+		return nil, nil, err
+	}
+	spec, err := decodeSpec(bundle, data)
+	if err != nil {
+		if spec = trustedLenient(g, cfg, root, data, err); spec == nil {
+			return cfg, nil, err
+		}
+	}
+	return cfg, spec, nil
 }
 
 // trustedLenient decodes a bundle the strict decoder refused for unknown

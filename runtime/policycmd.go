@@ -34,20 +34,12 @@ func judge(g *Global, o PolicyOptions) (*hardening.Explanation, error) {
 	if id == "" {
 		id = "policy-check"
 	}
-	data, err := readBundleConfig(bundle)
-	if err != nil {
+	cfg, spec, err := loadBundle(g, root, bundle)
+	switch {
+	case err != nil && cfg == nil:
 		return nil, err
-	}
-	cfg, err := loadConfig(g)
-	if err != nil {
-		return nil, err
-	}
-	spec, derr := decodeSpec(bundle, data)
-	if derr != nil {
-		// As create: a trusted tenant's unknown fields are ignored, not refused.
-		if spec = trustedLenient(g, cfg, root, data, derr); spec == nil {
-			return hardening.NewExplanation(nil, nil, derr, cfg, nil), nil
-		}
+	case err != nil: // the decode refused it: explain that
+		return hardening.NewExplanation(nil, nil, err, cfg, nil), nil
 	}
 	t, err := resolveTenant(g, cfg, root, spec.Annotations)
 	if err != nil {
