@@ -180,7 +180,7 @@ func createContainer(g *Global, o CreateOptions, act action) (int, error) {
 	}
 	err = c.Start(proc)
 	if err == nil && act != actCreate {
-		w := watchExec(initPid(c, prep.side.DeferredRlimits), prep.side.DeferredRlimits)
+		w := watchInit(c, prep.side.DeferredRlimits)
 		if err = c.Exec(); err == nil {
 			err = w.wait()
 		} else {

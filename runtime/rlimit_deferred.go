@@ -292,14 +292,14 @@ func hasExeced(pid int) (bool, error) {
 	return !bytes.Equal(bytes.TrimSuffix(buf[:n], []byte("\n")), []byte(initComm)), nil
 }
 
-// initPid is the pid of a created container's init, for watchExec.
-func initPid(c *libcontainer.Container, rls []specs.POSIXRlimit) int {
+// watchInit is watchExec on a created container's init.
+func watchInit(c *libcontainer.Container, rls []specs.POSIXRlimit) *execWatch {
 	if len(rls) == 0 {
-		return 0
+		return nil
 	}
 	st, err := c.State()
 	if err != nil {
-		return 0
+		return nil
 	}
-	return st.InitProcessPid
+	return watchExec(st.InitProcessPid, rls)
 }

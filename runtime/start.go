@@ -25,7 +25,7 @@ func Start(g *Global, id string) error {
 		if h.side != nil {
 			deferred = h.side.DeferredRlimits
 		}
-		w := watchExec(initPid(h.c, deferred), deferred)
+		w := watchInit(h.c, deferred)
 		if err := h.c.Exec(); err != nil {
 			w.abandon()
 			return fmt.Errorf("starting container %q: %w", id, err)
