@@ -82,16 +82,7 @@ func TestRunKilledBySignalExitCode(t *testing.T) {
 	id := h.ID("sig")
 	done := make(chan *tu.Result, 1)
 	go func() { done <- h.RT.Run(t, "run", "--bundle", b.Dir, id) }()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if st, err := h.TryState(id); err == nil && st.Status == "running" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("foreground run never reached running")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	h.WaitStatus(id, "running", 10*time.Second) // the foreground run reached running
 	h.OK("kill", id, "KILL")
 	r := <-done
 	if r.Code != 128+9 {
@@ -251,16 +242,7 @@ func TestRunForwardsSignals(t *testing.T) {
 		done <- h.RT.RunCall(t, tu.Call{OnStart: func(p *os.Process) { proc = p; close(started) }}, "run", "--bundle", b.Dir, id)
 	}()
 	<-started
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if st, err := h.TryState(id); err == nil && st.Status == "running" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("foreground run never reached running")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	h.WaitStatus(id, "running", 10*time.Second) // the foreground run reached running
 	h.WaitFile(id, "/tmp/ready")
 	_ = proc.Signal(syscall.SIGUSR1)
 	time.Sleep(300 * time.Millisecond)
