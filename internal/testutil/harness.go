@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -92,6 +93,15 @@ func (h *H) Bundle(opts ...BundleOption) *Bundle {
 	b := NewBundle(h.T, opts...)
 	h.Leaks.AddPath(b.Dir)
 	return b
+}
+
+// UseConfig writes content as the runtime's --config file (tenants, quotas) and
+// points the harness's runtime at it.
+func (h *H) UseConfig(content string) {
+	h.T.Helper()
+	cfg := filepath.Join(TempDir(h.T, "cfg"), "config.toml")
+	WriteFile(h.T, cfg, content)
+	h.RT.Config = cfg
 }
 
 // R runs the runtime with the harness's global flags.

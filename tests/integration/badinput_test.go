@@ -307,8 +307,7 @@ func TestBadInputFullStateFS(t *testing.T) {
 func TestTrustedUnknownFields(t *testing.T) {
 	tu.TenantrunOnly(t)
 	h := tu.New(t)
-	cfg := filepath.Join(tu.TempDir(t, "cfg"), "tenantrun.toml")
-	tu.WriteFile(t, cfg, `
+	h.UseConfig(`
 [tenants.system]
 uid_range = "3200000:65536"
 trusted = true
@@ -316,7 +315,6 @@ trusted = true
 [tenants.web]
 uid_range = "3300000:65536"
 `)
-	h.RT.Config = cfg
 	b := h.Bundle(tu.WithShell("echo ran"))
 	b.PatchJSON(func(m map[string]any) { proc(m)["processFutureField"] = "x" })
 

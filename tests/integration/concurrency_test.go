@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -273,9 +272,7 @@ func loadTenants(t *testing.T, h *tu.H) []string {
 		fmt.Fprintf(&cfg, "[tenants.%q]\nuid_range = \"%d:65536\"\n[tenants.%q.quota]\nmemory = \"256M\"\npids = 128\ncpus = 1\n\n",
 			name, 1500000000+i*65536, name)
 	}
-	path := filepath.Join(tu.TempDir(t, "cfg"), "tenants.toml")
-	tu.WriteFile(t, path, cfg.String())
-	h.RT.Config = path
+	h.UseConfig(cfg.String())
 	return names
 }
 

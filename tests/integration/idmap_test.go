@@ -35,7 +35,6 @@ func idmapHarness(t *testing.T, bindRoot, engineRoot string) *tu.H {
 	t.Helper()
 	tu.TenantrunOnly(t)
 	h := tu.New(t)
-	cfg := filepath.Join(tu.TempDir(t, "cfg"), "tenantrun.toml")
 	roots := ""
 	if bindRoot != "" {
 		roots = fmt.Sprintf("bind_roots = [%q]\n", bindRoot)
@@ -44,14 +43,13 @@ func idmapHarness(t *testing.T, bindRoot, engineRoot string) *tu.H {
 	if engineRoot != "" {
 		engine = fmt.Sprintf("[defaults]\nengine_roots = [%q]\n", engineRoot)
 	}
-	tu.WriteFile(t, cfg, fmt.Sprintf(`%s
+	h.UseConfig(fmt.Sprintf(`%s
 [tenants.t1]
 uid_range = "%d:65536"
 %s
 [tenants.t2]
 uid_range = "%d:65536"
 %s`, engine, idmapT1Base, roots, idmapT2Base, roots))
-	h.RT.Config = cfg
 	h.RT.Tenant = "t1"
 	return h
 }

@@ -76,9 +76,7 @@ func quotaHarness(t *testing.T, tenants ...quotaTenant) *testutil.H {
 		fmt.Fprintf(&b, "[tenants.%s.quota]\nmemory = %q\npids = %d\ncpus = %v\n", q.Name, q.Memory, q.Pids, q.CPUs)
 		fmt.Fprintf(&b, "[tenants.%s.container]\nmemory = %q\npids = %d\ncpus = %v\n", q.Name, q.CMemory, q.CPids, q.CCPUs)
 	}
-	cfg := filepath.Join(testutil.TempDir(t, "cfg"), "config.toml")
-	testutil.WriteFile(t, cfg, b.String())
-	h.RT.Config = cfg
+	h.UseConfig(b.String())
 	return h
 }
 

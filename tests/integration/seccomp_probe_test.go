@@ -147,8 +147,7 @@ func TestSeccompProfilePerTenant(t *testing.T) {
 	probe := probeBinary(t)
 	tu.TenantrunOnly(t)
 	h := tu.New(t)
-	cfg := filepath.Join(tu.TempDir(t, "cfg"), "tenantrun.toml")
-	tu.WriteFile(t, cfg, `
+	h.UseConfig(`
 [tenants.sstrict]
 uid_range = "3100000:65536"
 seccomp_profile = "strict"
@@ -156,7 +155,6 @@ seccomp_profile = "strict"
 uid_range = "3200000:65536"
 seccomp_profile = "web-audit"
 `)
-	h.RT.Config = cfg
 	b := h.Bundle(tu.WithArgs("/usr/local/bin/tenantrun-probe"))
 	if err := os.MkdirAll(filepath.Join(b.Rootfs(), "usr/local/bin"), 0o755); err != nil {
 		t.Fatal(err)
