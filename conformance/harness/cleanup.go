@@ -337,30 +337,11 @@ func zombie(pid int) bool {
 
 // unmountUnder detaches every mount at or below dir, deepest first, and describes them.
 func unmountUnder(dir string) []string {
-	var leaks []string
-	for round := 0; round < 5; round++ {
-		ms, err := readMounts()
-		if err != nil {
-			return append(leaks, "NOT CLEANED: reading mountinfo: "+err.Error())
-		}
-		var stray []mountEntry
-		for _, m := range ms {
-			if under(strings.TrimSuffix(m.Point, "//deleted"), dir) {
-				stray = append(stray, m)
-			}
-		}
-		if len(stray) == 0 {
-			return leaks
-		}
-		sort.SliceStable(stray, func(i, j int) bool { return len(stray[i].Point) > len(stray[j].Point) })
-		for _, m := range stray {
-			if round == 0 {
-				leaks = append(leaks, fmt.Sprintf("mount %s (%s)", m.Point, m.FSType))
-			}
-			syscall.Unmount(m.Point, syscall.MNT_DETACH)
-		}
-	}
-	if mountedUnder(dir) {
+	leaks, left, err := unmountMatching(func(point string) bool { return under(point, dir) })
+	switch {
+	case err != nil:
+		leaks = append(leaks, "NOT CLEANED: reading mountinfo: "+err.Error())
+	case len(left) > 0:
 		leaks = append(leaks, "NOT CLEANED: mounts remain under "+dir)
 	}
 	return leaks
@@ -381,39 +362,53 @@ func unmountNamed(ids []string) []string {
 	if len(ids) == 0 {
 		return nil
 	}
-	var leaks []string
-	for round := 0; round < 5; round++ {
+	leaks, left, err := unmountMatching(func(point string) bool {
+		for _, c := range strings.Split(point, "/") {
+			if c != "" && containsAny(c, ids) {
+				return true
+			}
+		}
+		return false
+	})
+	if err != nil {
+		return append(leaks, "NOT CLEANED: reading mountinfo: "+err.Error())
+	}
+	for _, m := range left {
+		leaks = append(leaks, "NOT CLEANED: mount "+m.Point)
+	}
+	return leaks
+}
+
+// unmountMatching detaches the mounts whose point (without a "//deleted" suffix) match
+// selects, deepest first, in up to 5 rounds (a detach can uncover the mount beneath). It
+// describes what it found in the first round and returns what still matches after the
+// fifth: the callers say how it was left.
+func unmountMatching(match func(point string) bool) (found []string, left []mountEntry, err error) {
+	for round := 0; ; round++ {
 		ms, err := readMounts()
 		if err != nil {
-			return append(leaks, "NOT CLEANED: reading mountinfo: "+err.Error())
+			return found, nil, err
 		}
 		var stray []mountEntry
 		for _, m := range ms {
-			for _, c := range strings.Split(m.Point, "/") {
-				if c != "" && containsAny(c, ids) {
-					stray = append(stray, m)
-					break
-				}
+			if match(strings.TrimSuffix(m.Point, "//deleted")) {
+				stray = append(stray, m)
 			}
 		}
 		if len(stray) == 0 {
-			return leaks
+			return found, nil, nil
 		}
-		if round == 4 {
-			for _, m := range stray {
-				leaks = append(leaks, "NOT CLEANED: mount "+m.Point)
-			}
-			return leaks
+		if round == 5 {
+			return found, stray, nil
 		}
 		sort.SliceStable(stray, func(i, j int) bool { return len(stray[i].Point) > len(stray[j].Point) })
 		for _, m := range stray {
 			if round == 0 {
-				leaks = append(leaks, fmt.Sprintf("mount %s (%s)", m.Point, m.FSType))
+				found = append(found, fmt.Sprintf("mount %s (%s)", m.Point, m.FSType))
 			}
 			syscall.Unmount(m.Point, syscall.MNT_DETACH)
 		}
 	}
-	return leaks
 }
 
 func containsAny(s string, subs []string) bool {
