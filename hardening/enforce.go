@@ -78,6 +78,13 @@ func Enforce(req Request) (*specs.Spec, []Decision, error) {
 	}
 	if !validContainerID(req.ContainerID) {
 		p.refuse("containerID", fmt.Sprintf("container id %q must be 1-128 characters of [A-Za-z0-9_.-] and not . or ..", req.ContainerID))
+	} else if LayoutWords[req.ContainerID] {
+		p.refuse("containerID", fmt.Sprintf("container id %q is a directory name of engine storage layouts; it would name engine directories, not a container's", req.ContainerID))
+	}
+	for _, k := range sandboxAnnotations {
+		if v := s.Annotations[k]; v != "" && LayoutWords[v] {
+			p.refuse("annotations", fmt.Sprintf("%s %q is a directory name of engine storage layouts", k, v))
+		}
 	}
 	if s.Solaris != nil || s.Windows != nil || s.VM != nil || s.ZOS != nil {
 		p.refuse(otherPlatform(s), "only linux containers are supported")

@@ -24,6 +24,13 @@ type FakeHost struct {
 	HostNS     map[specs.LinuxNamespaceType]NSID
 	Owners     map[NSID]string   // namespace -> tenant
 	Containers map[string]string // container id -> tenant
+	PodUIDs    map[string]string // sandbox id -> pod uid
+}
+
+// ContainerPodUID looks the sandbox up in PodUIDs.
+func (h *FakeHost) ContainerPodUID(id string) (string, bool) {
+	u, ok := h.PodUIDs[id]
+	return u, ok
 }
 
 // ContainerTenant looks the id up in Containers.

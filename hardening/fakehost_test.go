@@ -46,6 +46,9 @@ func newFakeHost() *FakeHost {
 			"54f8118c2ac9cb5128592bae9fe76d8f40d5df755b62aa62ae58197a70e9c9a1": "default", // podman pod infra
 			"0ther5a4db0x": "t2",
 		},
+		PodUIDs: map[string]string{
+			"00158cf3156d2818cf3cd85aa5f4ed92b009ea5585799234d41ebae65a024c30": "0b6d5a1c-1111-4222-8333-944455556666",
+		},
 	}
 	types := map[specs.LinuxNamespaceType]string{specs.PIDNamespace: "pid", specs.NetworkNamespace: "net", specs.IPCNamespace: "ipc", specs.UTSNamespace: "uts", specs.MountNamespace: "mnt", specs.UserNamespace: "user", specs.CgroupNamespace: "cgroup", specs.TimeNamespace: "time"}
 	ino := uint64(4026531800)

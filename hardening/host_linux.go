@@ -19,6 +19,8 @@ type OSHost struct {
 	// ContainerOwner, set by the runtime from its state, says which tenant a container
 	// id (a pod sandbox's) belongs to. Nil: unknown.
 	ContainerOwner func(id string) (tenant string, found bool)
+	// ContainerPod, set by the runtime, gives the pod uid recorded for a sandbox id.
+	ContainerPod func(id string) (uid string, found bool)
 }
 
 var nsProcName = map[specs.LinuxNamespaceType]string{
@@ -139,4 +141,12 @@ func (h OSHost) ContainerTenant(id string) (string, bool) {
 		return "", false
 	}
 	return h.ContainerOwner(id)
+}
+
+// ContainerPodUID asks the runtime's state through ContainerPod.
+func (h OSHost) ContainerPodUID(id string) (string, bool) {
+	if h.ContainerPod == nil {
+		return "", false
+	}
+	return h.ContainerPod(id)
 }

@@ -227,7 +227,7 @@ func (p *pol) checkBind(ip string, m *specs.Mount, req Request) {
 			if abs != r && within(abs, r) {
 				if ok, why := try(r, want); !ok {
 					p.refuse(ip+".source", why)
-				} else if why := p.ownEngineFile(m.Source, req); why != "" {
+				} else if why := p.ownEngineFile(uniq(abs, m.Source), req); why != "" {
 					p.refuse(ip+".source", why)
 				}
 				return
@@ -240,38 +240,15 @@ func (p *pol) checkBind(ip string, m *specs.Mount, req Request) {
 // sandboxAnnotations name the pod sandbox whose per-container files a pod member uses.
 var sandboxAnnotations = []string{"io.kubernetes.cri.sandbox-id", "io.kubernetes.cri-o.SandboxID"}
 
-// podUIDAnnotations name the pod (kubelet's directory) of a CRI container.
-var podUIDAnnotations = []string{"io.kubernetes.cri.sandbox-uid", "io.kubernetes.pod.uid"}
+// PodUIDAnnotations name the pod (kubelet's directory) of a CRI container; the runtime
+// records a sandbox's so that members' kubelet files can be checked against it.
+var PodUIDAnnotations = []string{"io.kubernetes.cri.sandbox-uid", "io.kubernetes.pod.uid"}
 
-// ownEngineFile: an engine file must belong to this container (a path component is
-// its id) or to its pod's sandbox, when the runtime's state says the sandbox is the
-// same tenant's (or, when the runtime does not know the id, when the spec joins one of
-// the tenant's namespaces, i.e. it is a member of one of the tenant's pods).
-func (p *pol) ownEngineFile(resolved string, req Request) string {
-	comps := strings.Split(resolved, "/")
-	if slices.Contains(comps, req.ContainerID) {
-		return ""
+func uniq(a, b string) []string {
+	if a == b {
+		return []string{a}
 	}
-	for _, k := range sandboxAnnotations {
-		sb := req.Spec.Annotations[k]
-		if sb == "" || !validContainerID(sb) || !slices.Contains(comps, sb) {
-			continue
-		}
-		owner, found := req.Host.ContainerTenant(sb)
-		if found && owner == req.Tenant.Name || !found && p.joinedSameTenant {
-			return ""
-		}
-		return fmt.Sprintf("%q belongs to sandbox %s, which is not one of tenant %s's", resolved, sb, req.Tenant.Name)
-	}
-	// kubelet keeps a pod's files under /var/lib/kubelet/pods/<pod uid>/: accepted for a
-	// member of one of the tenant's pods only.
-	for _, k := range podUIDAnnotations {
-		uid := req.Spec.Annotations[k]
-		if uid != "" && validContainerID(uid) && slices.Contains(comps, uid) && p.joinedSameTenant {
-			return ""
-		}
-	}
-	return fmt.Sprintf("%q is an engine file of another container (its path names neither %s nor its pod sandbox)", resolved, req.ContainerID)
+	return []string{a, b}
 }
 
 // checkOptions allows known options, refuses propagation other than private,

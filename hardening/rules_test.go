@@ -151,7 +151,7 @@ func TestRuleTable(t *testing.T) {
 			}
 		}},
 		{"scratch /run before engine file under /run", func(s *specs.Spec) {
-			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/run/.containerenv", Type: "bind", Source: "/tmp/clients/podman/run/c1/userdata/.containerenv", Options: []string{"bind"}})
+			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/run/.containerenv", Type: "bind", Source: "/tmp/clients/podman/run/overlay-containers/c1/userdata/.containerenv", Options: []string{"bind"}})
 		}, "", func(t *testing.T, s *specs.Spec) {
 			ri := slices.IndexFunc(s.Mounts, func(m specs.Mount) bool { return m.Destination == "/run" })
 			ci := slices.IndexFunc(s.Mounts, func(m specs.Mount) bool { return m.Destination == "/run/.containerenv" })
@@ -352,7 +352,8 @@ func TestPodMemberSandboxFiles(t *testing.T) {
 	// kubelet's per-pod files (etc-hosts, termination-log, service-account token).
 	kube := func(join bool) error {
 		s := baseSpec(t)
-		s.Annotations = map[string]string{"io.kubernetes.cri.sandbox-uid": "0b6d5a1c-1111-4222-8333-944455556666"}
+		s.Annotations = map[string]string{"io.kubernetes.cri.sandbox-uid": "0b6d5a1c-1111-4222-8333-944455556666",
+			"io.kubernetes.cri.sandbox-id": "00158cf3156d2818cf3cd85aa5f4ed92b009ea5585799234d41ebae65a024c30"}
 		if join {
 			s.Linux.Namespaces[2].Path = "/proc/4298/ns/ipc"
 		}

@@ -90,6 +90,8 @@ func (p *pol) enforceRoot(s *specs.Spec, req Request) {
 	}
 	if base == "" {
 		p.refuse("root.path", fmt.Sprintf("%q is outside the bundle and the engines' storage", rp))
+	} else if why := engineRootCheck(base, abs, req); why != "" {
+		p.refuse("root.path", why)
 	} else {
 		rel := strings.TrimPrefix(strings.TrimPrefix(abs, base), "/")
 		if _, kind, err := req.Host.ResolveBeneath(base, rel); err != nil {
@@ -102,4 +104,12 @@ func (p *pol) enforceRoot(s *specs.Spec, req Request) {
 		s.Root.Readonly = true
 		p.decide("root.readonly", ActionOverride, false, true, "the image stays read-only; scratch space is tmpfs")
 	}
+}
+
+// engineRootCheck applies the engine layouts to a root.path outside the bundle.
+func engineRootCheck(base, abs string, req Request) string {
+	if req.Bundle != "" && base == path.Clean(req.Bundle) {
+		return ""
+	}
+	return checkEngineRoot(abs, req)
 }

@@ -203,6 +203,9 @@ type Host interface {
 	// ContainerTenant says which tenant the container (sandbox) id belongs to, from the
 	// runtime's state; found is false when the runtime does not know the id.
 	ContainerTenant(id string) (tenant string, found bool)
+	// ContainerPodUID is the pod uid the runtime recorded when the sandbox id was created
+	// (its PodUIDAnnotations), for checking kubelet's per-pod files of its members.
+	ContainerPodUID(id string) (uid string, found bool)
 }
 
 // NSID identifies a namespace (device and inode of the nsfs file).
