@@ -11,6 +11,8 @@ import (
 	"github.com/opencontainers/runc/libcontainer"
 	"github.com/opencontainers/runc/libcontainer/specconv"
 	"github.com/sirupsen/logrus"
+
+	"github.com/tenantrun/tenantrun/runtime/safepath"
 )
 
 // CreateOptions are the flags of `create` (and of `run`).
@@ -236,7 +238,7 @@ func writePidFile(path string, p *libcontainer.Process) error {
 	if err != nil {
 		return fmt.Errorf("--pid-file %q: %w", path, err)
 	}
-	if err := writeFileAtomic(abs, []byte(strconv.Itoa(pid)), 0o644); err != nil {
+	if err := safepath.WriteFile(abs, []byte(strconv.Itoa(pid)), 0o644); err != nil {
 		return fmt.Errorf("--pid-file %q: %w", path, err)
 	}
 	return nil

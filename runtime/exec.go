@@ -9,6 +9,8 @@ import (
 	"github.com/opencontainers/runc/libcontainer"
 	"github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/sirupsen/logrus"
+
+	"github.com/tenantrun/tenantrun/runtime/safepath"
 )
 
 // ExecOptions are the flags of `exec`.
@@ -117,7 +119,7 @@ func Exec(g *Global, o ExecOptions) error {
 // container's (already hardened) process with the command-line overrides.
 func execProcessSpec(h *handle, o ExecOptions) (*specs.Process, error) {
 	if o.ProcessFile != "" {
-		data, err := os.ReadFile(o.ProcessFile)
+		data, err := safepath.ReadFile(o.ProcessFile, maxConfigSize)
 		if err != nil {
 			return nil, fmt.Errorf("--process %q: %w", o.ProcessFile, unwrapPathErr(err))
 		}

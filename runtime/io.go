@@ -4,11 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"sync"
 
 	"github.com/opencontainers/runc/libcontainer"
+
+	"github.com/tenantrun/tenantrun/runtime/safepath"
 )
 
 // stdio is the I/O plumbing of one container process.
@@ -29,23 +30,15 @@ func setupIO(p *libcontainer.Process, c *libcontainer.Container, terminal, detac
 		if consoleSocket == "" {
 			return nil, errors.New("process.terminal: a terminal needs --console-socket (the engine receives the pty master there)")
 		}
-		conn, err := net.Dial("unix", consoleSocket)
+		// The socket inode is opened without following a symlink at its name and connected
+		// through that descriptor: a swap of the name after the check changes nothing.
+		f, err := safepath.DialUnix(consoleSocket)
 		if err != nil {
-			return nil, fmt.Errorf("--console-socket %q: %w", consoleSocket, err)
-		}
-		uc, ok := conn.(*net.UnixConn)
-		if !ok {
-			conn.Close()
-			return nil, fmt.Errorf("--console-socket %q: not a unix socket", consoleSocket)
-		}
-		f, err := uc.File()
-		if err != nil {
-			conn.Close()
-			return nil, fmt.Errorf("--console-socket %q: %w", consoleSocket, err)
+			return nil, fmt.Errorf("--console-socket %q: %w", consoleSocket, unwrapPathErr(err))
 		}
 		p.Stdin, p.Stdout, p.Stderr = nil, nil, nil
 		p.ConsoleSocket = f
-		s.postStart = append(s.postStart, f, conn)
+		s.postStart = append(s.postStart, f)
 		return s, nil
 	}
 	if detach {

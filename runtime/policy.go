@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -22,6 +21,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/tenantrun/tenantrun/hardening"
+	"github.com/tenantrun/tenantrun/runtime/safepath"
 )
 
 // prepared is a bundle after the tenant policy: the spec libcontainer will see,
@@ -53,22 +53,19 @@ const maxConfigSize = 16 << 20
 // recursive delete, which must never walk into a mounted image.
 const idmapRoot = "/run/tenantrun-rootfs"
 
+// readBundleConfig reads the bundle's config.json once, without following a symlink
+// (the bundle may lie in a directory the tenant writes): a regular file of its own,
+// size-checked on the descriptor before reading, never opened if it is a FIFO or device.
+// Errors name the file but never echo its content.
 func readBundleConfig(bundle string) ([]byte, error) {
-	path := filepath.Join(bundle, "config.json")
-	f, err := os.Open(path)
+	dir, err := safepath.OpenDir(bundle)
+	if err != nil {
+		return nil, fmt.Errorf("bundle %q: %w", bundle, unwrapPathErr(err))
+	}
+	defer dir.Close()
+	buf, err := safepath.ReadRegular(dir, "config.json", maxConfigSize)
 	if err != nil {
 		return nil, fmt.Errorf("bundle %q: config.json: %w", bundle, unwrapPathErr(err))
-	}
-	defer f.Close()
-	if fi, err := f.Stat(); err == nil && fi.Size() > maxConfigSize {
-		return nil, fmt.Errorf("bundle %q: config.json is %d bytes, larger than the %d MiB limit", bundle, fi.Size(), maxConfigSize>>20)
-	}
-	buf, err := io.ReadAll(io.LimitReader(f, maxConfigSize+1))
-	if err != nil {
-		return nil, fmt.Errorf("bundle %q: config.json: %w", bundle, err)
-	}
-	if len(buf) > maxConfigSize {
-		return nil, fmt.Errorf("bundle %q: config.json is larger than the %d MiB limit", bundle, maxConfigSize>>20)
 	}
 	return buf, nil
 }
