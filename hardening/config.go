@@ -109,7 +109,10 @@ type TrustedAnnotation struct {
 
 // Defaults is the [defaults] table.
 type Defaults struct {
-	AuditLog           string
+	AuditLog string
+	// AuditLogFailOpen lets containers start when the audit log cannot be written
+	// (logged on stderr); by default such a create is refused.
+	AuditLogFailOpen   bool
 	FallbackTenant     string
 	SeccompDir         string
 	Hooks              []string
@@ -161,6 +164,7 @@ type rawTenant struct {
 
 type rawDefaults struct {
 	AuditLog           string              `toml:"audit_log"`
+	AuditLogFailOpen   bool                `toml:"audit_log_fail_open"`
 	FallbackTenant     string              `toml:"fallback_tenant"`
 	SeccompDir         string              `toml:"seccomp_dir"`
 	Hooks              []string            `toml:"hooks"`
@@ -245,7 +249,7 @@ func ParseConfig(data []byte) (*Config, error) {
 	c := &Config{Tenants: map[string]*Tenant{}}
 	d := raw.Defaults
 	c.Defaults = Defaults{
-		AuditLog: d.AuditLog, FallbackTenant: d.FallbackTenant, SeccompDir: d.SeccompDir,
+		AuditLog: d.AuditLog, AuditLogFailOpen: d.AuditLogFailOpen, FallbackTenant: d.FallbackTenant, SeccompDir: d.SeccompDir,
 		Hooks: d.Hooks, CgroupParent: d.CgroupParent, TrustedAnnotations: d.TrustedAnnotations,
 		MaxEnvBytes: d.MaxEnvBytes, RefusedAnnotations: d.RefusedAnnotations,
 		EngineRoots: DefaultEngineRoots, NetnsDirs: DefaultNetnsDirs,

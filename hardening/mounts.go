@@ -2,8 +2,10 @@ package hardening
 
 import (
 	"fmt"
+	"math"
 	"path"
 	"slices"
+	"strconv"
 	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -147,7 +149,7 @@ func (p *pol) enforceMounts(s *specs.Spec, req Request) {
 			continue
 		}
 		nm := specs.Mount{Destination: sd.dest, Type: "tmpfs", Source: "tmpfs",
-			Options: []string{"nosuid", "nodev", "mode=" + sd.mode, "size=" + formatSize(tmpMax)}}
+			Options: []string{"nosuid", "nodev", "mode=" + sd.mode, "size=" + formatSize(tmpMax), "nr_inodes=" + strconv.FormatInt(TmpfsInodes(tmpMax), 10)}}
 		// After the last mount of a parent (a /var volume), before the first mount below
 		// (podman's /run/.containerenv) that follows it.
 		start := 0
@@ -259,11 +261,34 @@ func (p *pol) checkOptions(ip string, m *specs.Mount, typ string, tmpMax int64) 
 	if kind == "cgroup2" {
 		kind = "cgroup"
 	}
-	out := make([]string, 0, len(m.Options)+3)
+	// Options are read as the kernel reads them: an element holding commas is several
+	// options (libcontainer passes it on as mount data), and for tmpfs the last of
+	// size=/nr_blocks= (two spellings of one limit, 0 = unlimited) wins, as does the last
+	// nr_inodes= (0 = unlimited). The bounds are checked on that result and written back
+	// as one size= and one nr_inodes=.
+	opts := splitOptions(m.Options)
+	var sizeLimit, inodeLimit int64 = -1, -1 // -1: not given; 0: unlimited or unparsable
+	if typ == "tmpfs" {
+		for _, o := range opts {
+			k, v, _ := strings.Cut(o, "=")
+			switch k {
+			case "size":
+				sizeLimit = tmpfsBytes(v, 1)
+			case "nr_blocks":
+				sizeLimit = tmpfsBytes(v, 4096)
+			case "nr_inodes":
+				inodeLimit = tmpfsBytes(v, 1)
+			}
+		}
+	}
+	out := make([]string, 0, len(opts)+3)
 	clamped := false
-	hasRO, hasPriv, hasSize := false, false, false
-	for _, o := range m.Options {
+	hasRO, hasPriv := false, false
+	for _, o := range opts {
 		k, v, isData := strings.Cut(o, "=")
+		if typ == "tmpfs" && (k == "size" || k == "nr_blocks" || k == "nr_inodes") {
+			continue // re-added once below, bounded
+		}
 		switch {
 		case o == "suid" || o == "dev" || o == "rsuid" || o == "rdev":
 			continue
@@ -284,13 +309,9 @@ func (p *pol) checkOptions(ip string, m *specs.Mount, typ string, tmpMax int64) 
 				p.refuse(ip+".options", fmt.Sprintf("option %q is not allowed on %s", o, typ))
 				continue
 			}
-			if k == "size" {
-				hasSize = true
-				n, err := ParseSize(v)
-				if err != nil || n > tmpMax {
-					out = append(out, "size="+formatSize(tmpMax))
-					p.decide(ip+".options", ActionClamp, o, "size="+formatSize(tmpMax), "tmpfs size limited by the tenant's tmpfs quota (tmpfs pages are charged to the container's memory)")
-					clamped = true
+			if base := map[string]int{"mode": 8, "ptmxmode": 8, "uid": 10, "gid": 10, "max": 10}[k]; base != 0 {
+				if _, err := strconv.ParseUint(v, base, 32); err != nil {
+					p.refuse(ip+".options", fmt.Sprintf("option %q: a number is required", o))
 					continue
 				}
 			}
@@ -326,8 +347,22 @@ func (p *pol) checkOptions(ip string, m *specs.Mount, typ string, tmpMax int64) 
 	if typ == "bind" && !hasPriv {
 		add("rprivate")
 	}
-	if typ == "tmpfs" && !hasSize {
-		add("size=" + formatSize(tmpMax))
+	if typ == "tmpfs" {
+		size := sizeLimit
+		if size <= 0 || size > tmpMax {
+			if sizeLimit >= 0 {
+				p.decide(ip+".options", ActionClamp, sizeLimit, "size="+formatSize(tmpMax), "tmpfs size limited by the tenant's tmpfs quota (size=/nr_blocks= read as the kernel does: the last wins, 0 is unlimited; tmpfs pages are charged to the container's memory)")
+				clamped = true
+			}
+			size = tmpMax
+		}
+		add("size=" + formatSize(size))
+		maxInodes := TmpfsInodes(tmpMax)
+		inodes := inodeLimit
+		if inodes <= 0 || inodes > maxInodes {
+			inodes = maxInodes
+		}
+		add("nr_inodes=" + strconv.FormatInt(inodes, 10))
 	}
 	if !slices.Equal(out, m.Options) {
 		if !clamped || len(out) != len(m.Options) {
@@ -335,6 +370,39 @@ func (p *pol) checkOptions(ip string, m *specs.Mount, typ string, tmpMax int64) 
 		}
 		m.Options = out
 	}
+}
+
+// TmpfsInodes is the inode bound of a tmpfs of the given size: one inode per KiB, at
+// least 16384 (nr_inodes=0 would be unlimited: inodes cost kernel memory outside size=).
+func TmpfsInodes(size int64) int64 {
+	return max(16384, size>>10)
+}
+
+// splitOptions splits option elements that hold several comma-separated options.
+func splitOptions(in []string) []string {
+	out := make([]string, 0, len(in))
+	for _, o := range in {
+		for _, part := range strings.Split(o, ",") {
+			if part != "" {
+				out = append(out, part)
+			}
+		}
+	}
+	return out
+}
+
+// tmpfsBytes reads a tmpfs size-like value (k/m/g/t suffixes) times unit; 0 for
+// "unlimited", a percentage (of host RAM, unknown here) or anything unparsable, all of
+// which the caller bounds.
+func tmpfsBytes(v string, unit int64) int64 {
+	if strings.HasSuffix(v, "%") {
+		return 0
+	}
+	n, err := ParseSize(v)
+	if err != nil || n > math.MaxInt64/unit {
+		return 0
+	}
+	return n * unit
 }
 
 func formatSize(n int64) string {

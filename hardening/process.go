@@ -36,7 +36,7 @@ func (p *pol) enforceProcess(base string, pr *specs.Process, t *Tenant, cfg *Con
 	} else if bad := badCwd(pr.Cwd); bad != "" {
 		p.refuse(base+".cwd", bad)
 	}
-	p.enforceCaps(base+".capabilities", pr.Capabilities, t)
+	pr.Capabilities = p.enforceCaps(base+".capabilities", pr.Capabilities, t)
 	p.enforceRlimits(base+".rlimits", pr, t)
 	if !pr.NoNewPrivileges {
 		pr.NoNewPrivileges = true

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -22,21 +23,22 @@ import (
 
 	"github.com/tenantrun/tenantrun/hardening"
 	"github.com/tenantrun/tenantrun/runtime/safepath"
+	profiles "github.com/tenantrun/tenantrun/seccomp-profiles"
 )
 
 // prepared is a bundle after the tenant policy: the spec libcontainer will see,
 // the record to keep, and the host-side setup to do before creating.
 type prepared struct {
-	g         *Global
-	root      string
-	id        string
-	spec      *specs.Spec
-	side      *sidecar
-	cfg       *hardening.Config
-	tenant    *hardening.Tenant
-	decisions []hardening.Decision
-	refusal   error // audit mode: what enforce would have refused
-	unlock    func()
+	g            *Global
+	root         string
+	id           string
+	spec         *specs.Spec
+	side         *sidecar
+	cfg          *hardening.Config
+	tenant       *hardening.Tenant
+	decisions    []hardening.Decision
+	auditFailure error // the audit log could not be written
+	unlock       func()
 
 	adapt      adaptation
 	needIdmap  bool
@@ -169,32 +171,45 @@ func preparePolicy(g *Global, bundle, id string, console bool) (*prepared, error
 		return nil, err
 	}
 	p := &prepared{g: g, root: root, id: id, cfg: cfg, tenant: t}
-	out, decisions, err := hardening.Enforce(hardening.Request{
-		Spec: spec, Bundle: bundle, ContainerID: id, Tenant: t, Config: cfg,
-		Host: osHost(g, root), ConsoleSocket: console, SystemdCgroup: g.SystemdCgroup,
-	})
-	p.decisions = decisions
 	mode := t.Mode
 	if t.Trusted {
 		mode = "trusted"
 	}
-	switch {
-	case err != nil && mode == "audit":
-		var re *hardening.RefusedError
-		if !errors.As(err, &re) {
-			return nil, err
+	// Audit mode keeps the floor: the bundle goes through the whole policy (tenant user
+	// namespace, no host namespaces, sockets or out-of-tree binds, the tenant's cgroup
+	// parent and quotas, nosuid/nodev, no_new_privs, no dangerous capability); anything
+	// enforce refuses is refused. Only what lies above the floor is relaxed, and logged:
+	// the seccomp profile runs as its -audit twin (denials logged, not enforced), the
+	// root keeps the bundle's writability, the capability allowlist keeps the bundle's
+	// own (non-dangerous) capabilities.
+	pt := t
+	if mode == "audit" {
+		tc := *t
+		if tc.SeccompProfile != "" && !strings.HasSuffix(tc.SeccompProfile, profiles.AuditSuffix) {
+			tc.SeccompProfile += profiles.AuditSuffix
 		}
-		p.refusal = err
-		logrus.Warnf("audit tenant %s: container %s would be %v", t.Name, id, err)
-		out = spec
+		pt = &tc
+	}
+	out, decisions, err := hardening.Enforce(hardening.Request{
+		Spec: spec, Bundle: bundle, ContainerID: id, Tenant: pt, Config: cfg,
+		Host: osHost(g, root), ConsoleSocket: console, SystemdCgroup: g.SystemdCgroup,
+	})
+	p.decisions = decisions
+	switch {
 	case err != nil:
 		p.writeAudit("create", "refused", err)
+		if aerr := p.auditErr(); aerr != nil {
+			return nil, aerr
+		}
 		return nil, err
+	case mode != "trusted" && !auditLogWritable(p):
+		return nil, p.auditErr()
 	case mode == "audit":
-		for _, d := range decisions {
+		relaxAudit(spec, out, &p.decisions)
+		for _, d := range p.decisions {
 			logrus.Warnf("audit tenant %s: container %s: %s %s: %s", t.Name, id, d.Action, d.Path, d.Reason)
 		}
-		out = spec
+		p.adapt = adaptSpec(root, spec, out, t, &p.decisions)
 	case mode == "trusted":
 		logrus.Warnf("tenant %s is trusted: container %s runs its bundle as given, without the tenant policy", t.Name, id)
 	default:
@@ -211,7 +226,7 @@ func preparePolicy(g *Global, bundle, id string, console bool) (*prepared, error
 		Tenant: t.Name, Mode: mode, PolicyDigest: hardening.PolicyDigest(cfg, t), Bundle: bundle,
 		Process: out.Process, CgroupsPath: out.Linux.CgroupsPath, Systemd: g.SystemdCgroup,
 	}
-	if mode == "enforce" {
+	if mode == "enforce" || mode == "audit" {
 		p.side.CgroupParent = tenantParentOf(cfg, t, g.SystemdCgroup)
 	}
 	return p, nil
@@ -247,7 +262,7 @@ func (p *prepared) setupHost() error {
 		}
 		p.unlock = unlock
 	}
-	if p.side.Mode != "enforce" {
+	if p.side.Mode != "enforce" && p.side.Mode != "audit" {
 		return nil
 	}
 	p.needIdmap = !p.adapt.skipIdmap && wantsIdmap(p.spec, p.adapt)
@@ -421,13 +436,27 @@ type auditRecord struct {
 }
 
 func (p *prepared) writeAudit(verb, verdict string, err error) {
-	writeAudit(p.cfg, p.tenant, p.id, verb, verdict, p.decisions, err)
+	p.auditFailure = writeAudit(p.cfg, p.tenant, p.id, verb, verdict, p.decisions, err)
+}
+
+// auditErr is the create's error when the audit log could not be written: an audit trail
+// that silently stops is no audit trail, so the container is refused unless the operator
+// set [defaults] audit_log_fail_open (then the failure is logged on stderr).
+func (p *prepared) auditErr() error {
+	if p.auditFailure == nil {
+		return nil
+	}
+	if p.cfg.Defaults.AuditLogFailOpen {
+		logrus.Errorf("audit log: %v (audit_log_fail_open: the container runs without its audit record)", p.auditFailure)
+		return nil
+	}
+	return fmt.Errorf("audit log %s cannot be written, refusing to run without an audit record (set [defaults] audit_log_fail_open = true to allow): %w", p.cfg.Defaults.AuditLog, p.auditFailure)
 }
 
 // writeAudit appends one JSON line to the audit log, if one is configured.
-func writeAudit(cfg *hardening.Config, t *hardening.Tenant, id, verb, verdict string, ds []hardening.Decision, err error) {
+func writeAudit(cfg *hardening.Config, t *hardening.Tenant, id, verb, verdict string, ds []hardening.Decision, err error) error {
 	if cfg == nil || cfg.Defaults.AuditLog == "" || t == nil {
-		return
+		return nil
 	}
 	mode := t.Mode
 	if t.Trusted {
@@ -443,20 +472,65 @@ func writeAudit(cfg *hardening.Config, t *hardening.Tenant, id, verb, verdict st
 	}
 	line, merr := json.Marshal(rec)
 	if merr != nil {
-		return
+		return merr
 	}
 	if mkErr := os.MkdirAll(filepath.Dir(cfg.Defaults.AuditLog), 0o750); mkErr != nil {
 		logrus.Warnf("audit log: %v", mkErr)
-		return
+		return mkErr
 	}
 	f, oerr := os.OpenFile(cfg.Defaults.AuditLog, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
 	if oerr != nil {
 		logrus.Warnf("audit log: %v", oerr)
-		return
+		return oerr
 	}
 	defer f.Close()
 	// One write(2) of a whole line: O_APPEND keeps concurrent lines intact.
-	_, _ = f.Write(append(line, '\n'))
+	if _, werr := f.Write(append(line, '\n')); werr != nil {
+		return werr
+	}
+	return nil
+}
+
+// auditLogWritable checks, before anything is created, that the audit log can be
+// appended to; the failure is kept for auditErr.
+func auditLogWritable(p *prepared) bool {
+	path := p.cfg.Defaults.AuditLog
+	if path == "" {
+		return true
+	}
+	err := os.MkdirAll(filepath.Dir(path), 0o750)
+	if err == nil {
+		var f *os.File
+		if f, err = os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640); err == nil {
+			f.Close()
+		}
+	}
+	if err == nil {
+		return true
+	}
+	p.auditFailure = err
+	return p.auditErr() == nil
+}
+
+// relaxAudit undoes, in an enforced spec of an audit-mode tenant, the rewrites that lie
+// above the floor: the read-only root and the capability allowlist (the bundle's own
+// capabilities are kept where the policy let them through, i.e. none is dangerous).
+// Each relaxation is recorded as a decision, so the audit log shows what enforce would do.
+func relaxAudit(orig, out *specs.Spec, ds *[]hardening.Decision) {
+	if orig.Root != nil && out.Root != nil && !orig.Root.Readonly && out.Root.Readonly {
+		out.Root.Readonly = false
+		*ds = append(*ds, hardening.Decision{Path: "root.readonly", Action: hardening.ActionAllow, Old: true, New: false,
+			Reason: "audit mode: the root stays writable as the bundle asked (enforce makes it read-only)"})
+	}
+	if orig.Process != nil && orig.Process.Capabilities != nil && out.Process != nil {
+		oc, nc := orig.Process.Capabilities, *orig.Process.Capabilities
+		nc.Inheritable, nc.Ambient = []string{}, []string{}
+		if out.Process.Capabilities == nil || !reflect.DeepEqual(*out.Process.Capabilities, nc) {
+			out.Process.Capabilities = &nc
+			*ds = append(*ds, hardening.Decision{Path: "process.capabilities", Action: hardening.ActionAllow, Old: oc, New: nc,
+				Reason: "audit mode: the bundle's capabilities are kept (none is dangerous; enforce strips them to the tenant allowlist)"})
+		}
+	}
 }
 
 func audit(g *Global, p *prepared, verb, _ string) {
@@ -464,7 +538,7 @@ func audit(g *Global, p *prepared, verb, _ string) {
 	if p.side.Mode == "audit" {
 		verdict = "audit"
 	}
-	p.writeAudit(verb, verdict, p.refusal)
+	p.writeAudit(verb, verdict, nil)
 }
 
 // decodeSpec decodes config.json strictly; errors name the file (refusals
@@ -598,16 +672,18 @@ func policyForExec(g *Global, h *handle, p *specs.Process, console bool) (*specs
 		Process: p, ContainerID: h.id, Tenant: t, Config: cfg, ConsoleSocket: console, Spec: spec,
 	})
 	switch {
-	case err != nil && h.side.Mode == "audit":
-		logrus.Warnf("audit tenant %s: exec in %s would be %v", t.Name, h.id, err)
-		writeAudit(cfg, t, h.id, "exec", "audit", ds, err)
-		return p, nil
 	case err != nil:
 		writeAudit(cfg, t, h.id, "exec", "refused", ds, err)
 		return nil, err
 	case h.side.Mode == "audit":
+		// The floor holds for exec too: only the capability allowlist is relaxed.
+		if p.Capabilities != nil && out.Capabilities != nil {
+			nc := *p.Capabilities
+			nc.Inheritable, nc.Ambient = []string{}, []string{}
+			out.Capabilities = &nc
+		}
 		writeAudit(cfg, t, h.id, "exec", "audit", ds, nil)
-		return p, nil
+		return out, nil
 	case h.side.Mode == "trusted":
 		writeAudit(cfg, t, h.id, "exec", "run", ds, nil)
 		return p, nil
@@ -622,7 +698,7 @@ func clampUpdate(g *Global, h *handle, r *specs.LinuxResources) (*specs.LinuxRes
 	if err != nil {
 		return nil, err
 	}
-	if h.side.Mode != "enforce" {
+	if h.side.Mode == "trusted" {
 		return r, nil
 	}
 	out, ds := hardening.ClampUpdate(r, t)

@@ -1,0 +1,87 @@
+package hardening
+
+import (
+	"strings"
+	"testing"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// Invariant (docs/security.md, "options"): mount options are judged as the kernel will
+// read them (comma-split, last wins, size=/nr_blocks= aliases, 0 = unlimited); every
+// tmpfs's effective size and inode count are bounded by the tenant's.
+func effectiveTmpfs(t *testing.T, opts []string) (size, inodes int64) {
+	t.Helper()
+	size, inodes = -1, -1
+	for _, o := range splitOptions(opts) {
+		k, v, _ := strings.Cut(o, "=")
+		switch k {
+		case "size":
+			size = tmpfsBytes(v, 1)
+		case "nr_blocks":
+			size = tmpfsBytes(v, 4096)
+		case "nr_inodes":
+			inodes = tmpfsBytes(v, 1)
+		}
+	}
+	return size, inodes
+}
+
+func TestTmpfsOptionSemantics(t *testing.T) {
+	lists := [][]string{
+		{"size=1m", "nr_blocks=0"}, {"size=1m,nr_blocks=0"}, {"mode=1777,nr_blocks=0"}, {"nr_inodes=0"},
+		{"size=1m", "nr_inodes=0"}, {"nr_blocks=999999999"}, {"size=50%"}, {"size=99999999999999999999k"},
+		{"nr_blocks=1m"}, {"size=0"}, {"size=1k", "size=0"}, {"size=1m,size=100g"}, {"nr_inodes=1g"},
+		{"nr_blocks=0,size=1m"}, {"size=16m", "nr_inodes=100"},
+	}
+	for _, opts := range lists {
+		s, _, err := run(t, func(s *specs.Spec) {
+			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/scratch", Type: "tmpfs", Source: "tmpfs", Options: opts})
+		})
+		if err != nil {
+			t.Errorf("%v: %v", opts, err)
+			continue
+		}
+		cfg := t1Config(t)
+		tmax := min(cfg.Tenants["t1"].Container.Tmpfs, cfg.Tenants["t1"].Container.Memory)
+		for _, m := range s.Mounts {
+			if m.Type != "tmpfs" {
+				continue
+			}
+			size, inodes := effectiveTmpfs(t, m.Options)
+			if size <= 0 || size > tmax || inodes <= 0 || inodes > TmpfsInodes(tmax) {
+				t.Errorf("%v -> %s %v: size %d inodes %d exceed the bound (%d, %d)", opts, m.Destination, m.Options, size, inodes, tmax, TmpfsInodes(tmax))
+			}
+			for _, o := range m.Options {
+				if strings.Contains(o, ",") || strings.HasPrefix(o, "nr_blocks") {
+					t.Errorf("%v -> non-canonical option %q", opts, o)
+				}
+			}
+		}
+	}
+}
+
+func TestAbsentCapabilities(t *testing.T) {
+	s, _, err := run(t, func(s *specs.Spec) { s.Process.Capabilities = nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := s.Process.Capabilities
+	if c == nil || c.Bounding == nil || c.Effective == nil || c.Permitted == nil || c.Inheritable == nil || c.Ambient == nil {
+		t.Fatalf("absent capabilities left unrestricted sets: %+v", c)
+	}
+	for _, set := range [][]string{c.Bounding, c.Effective, c.Permitted} {
+		for _, name := range set {
+			if dangerousCaps[name] != "" {
+				t.Errorf("%s granted", name)
+			}
+		}
+	}
+	s, _, err = run(t, func(s *specs.Spec) { s.Process.Capabilities = &specs.LinuxCapabilities{} })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := s.Process.Capabilities; c.Bounding == nil || c.Ambient == nil {
+		t.Fatalf("nil sets left nil: %+v", c)
+	}
+}
