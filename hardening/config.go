@@ -331,6 +331,15 @@ func ParseConfig(data []byte) (*Config, error) {
 			if ta.GIDs.overlaps(tb.GIDs) {
 				return nil, fmt.Errorf("key tenants.%s.gid_range: %s overlaps tenants.%s.gid_range %s (ranges must be exclusive)", b, tb.GIDs, a, ta.GIDs)
 			}
+			// Exclusive bind roots: a root inside (or equal to) another tenant's would let
+			// one tenant bind the other's volumes.
+			for _, ra := range ta.BindRoots {
+				for _, rb := range tb.BindRoots {
+					if within(ra, rb) || within(rb, ra) {
+						return nil, fmt.Errorf("key tenants.%s.bind_roots: %q overlaps tenants.%s.bind_roots %q (bind roots must not nest or repeat across tenants)", b, rb, a, ra)
+					}
+				}
+			}
 			for _, u := range ta.Users {
 				for _, v := range tb.Users {
 					if u == v {

@@ -85,3 +85,18 @@ func TestAbsentCapabilities(t *testing.T) {
 		t.Fatalf("nil sets left nil: %+v", c)
 	}
 }
+
+func TestOverlappingBindRootsRefused(t *testing.T) {
+	for _, c := range []struct {
+		a, b string
+		bad  bool
+	}{{"/srv", "/srv/t2", true}, {"/srv/t2", "/srv", true}, {"/srv/t1", "/srv/t1", true}, {"/srv", "/srvx", false}, {"/srv/t1", "/srv/t2", false}} {
+		_, err := ParseConfig([]byte("[tenants.t1]\nuid_range = \"300000:65536\"\nbind_roots = [\"" + c.a + "\"]\n[tenants.t2]\nuid_range = \"400000:65536\"\nbind_roots = [\"" + c.b + "\"]\n"))
+		if c.bad && (err == nil || !strings.Contains(err.Error(), "t1") || !strings.Contains(err.Error(), "t2")) {
+			t.Errorf("%s vs %s: want a refusal naming both tenants, got %v", c.a, c.b, err)
+		}
+		if !c.bad && err != nil {
+			t.Errorf("%s vs %s: %v", c.a, c.b, err)
+		}
+	}
+}
