@@ -40,12 +40,13 @@ type prepared struct {
 	auditFailure error // the audit log could not be written
 	unlock       func()
 
-	adapt      adaptation
-	needIdmap  bool
-	pins       []pinnedBind
-	wd         string // the container's work directory (idmapped root, pinned binds), once chosen
-	wdLock     *os.File
-	origRootfs string // the engine's rootfs, seen through the idmap
+	adapt       adaptation
+	needIdmap   bool
+	pins        []pinnedBind
+	wd          string // the container's work directory (idmapped root, pinned binds), once chosen
+	wdLock      *os.File
+	origRootfs  string // the engine's rootfs, seen through the idmap (a /proc/self/fd path of rootAnchors' descriptor)
+	rootAnchors *safepath.Anchors
 }
 
 const maxConfigSize = 16 << 20
@@ -294,13 +295,36 @@ func (p *prepared) setupHost() error {
 	if !filepath.IsAbs(rootfs) {
 		rootfs = filepath.Join(p.side.Bundle, rootfs)
 	}
-	if fi, err := os.Stat(rootfs); err != nil || !fi.IsDir() {
-		if err == nil {
-			err = errors.New("not a directory")
+	rootfs = filepath.Clean(rootfs)
+	// The rootfs is opened once, below the directory the policy checked it in (the bundle
+	// or the engine root), without a symlink or '..' leaving it; the idmapped view is
+	// cloned from that descriptor, so a swap of the path after the check (a tenant that
+	// can write the bundle's directory) changes nothing.
+	base := p.side.Bundle
+	if rootfs == base || !strings.HasPrefix(rootfs, base+"/") {
+		base = ""
+		for _, r := range p.cfg.Defaults.EngineRoots {
+			if r = filepath.Clean(r); strings.HasPrefix(rootfs, r+"/") {
+				base = r
+				break
+			}
 		}
+	}
+	if base == "" {
+		return fmt.Errorf("root.path %q: outside the bundle and the engines' storage", p.spec.Root.Path)
+	}
+	anchors := safepath.NewAnchors()
+	h, err := anchors.Resolve(base, strings.TrimPrefix(rootfs, base+"/"))
+	if err != nil {
+		anchors.Close()
 		return fmt.Errorf("root.path %q: %w", p.spec.Root.Path, unwrapPathErr(err))
 	}
-	p.origRootfs = rootfs
+	if h.Mode&unix.S_IFMT != unix.S_IFDIR {
+		anchors.Close()
+		return fmt.Errorf("root.path %q: not a directory", p.spec.Root.Path)
+	}
+	p.rootAnchors = anchors
+	p.origRootfs = "/proc/self/fd/" + strconv.Itoa(h.Fd)
 	if err := os.MkdirAll(filepath.Join(p.wd, "rootfs"), 0o711); err != nil {
 		return fmt.Errorf("idmapped rootfs: %w", err)
 	}
@@ -393,6 +417,10 @@ func (p *prepared) pidsShortfall() error {
 
 // started is called once the container's cgroup exists and holds its init.
 func (p *prepared) started() {
+	if p.rootAnchors != nil {
+		p.rootAnchors.Close()
+		p.rootAnchors = nil
+	}
 	if p.unlock != nil {
 		p.unlock()
 		p.unlock = nil
