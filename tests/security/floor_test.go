@@ -57,7 +57,9 @@ mode = "audit"
 			}
 			s.Linux.Namespaces = ns
 		},
-		"CAP_SYS_ADMIN": func(s *specs.Spec) { s.Process.Capabilities.Bounding = append(s.Process.Capabilities.Bounding, "CAP_SYS_ADMIN") },
+		"CAP_SYS_ADMIN": func(s *specs.Spec) {
+			s.Process.Capabilities.Bounding = append(s.Process.Capabilities.Bounding, "CAP_SYS_ADMIN")
+		},
 	} {
 		b := h.Bundle(tu.WithShell("echo STARTED"), tu.WithSpec(mut))
 		id := h.ID("canary-bad")
