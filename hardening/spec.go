@@ -108,7 +108,9 @@ func (p *pol) enforceRoot(s *specs.Spec, req Request) {
 
 // engineRootCheck applies the engine layouts to a root.path outside the bundle.
 func engineRootCheck(base, abs string, req Request) string {
-	if req.Bundle != "" && base == path.Clean(req.Bundle) {
+	if req.Bundle != "" && (base == path.Clean(req.Bundle) || abs == path.Clean(req.Bundle)) {
+		// Inside the bundle, or the bundle directory itself (root.path "."; accepted only
+		// when the bundle lies in engine storage): the engine named it for this container.
 		return ""
 	}
 	return checkEngineRoot(abs, req)
