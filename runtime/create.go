@@ -12,6 +12,7 @@ import (
 	"github.com/opencontainers/runc/libcontainer/specconv"
 	"github.com/sirupsen/logrus"
 
+	"github.com/tenantrun/tenantrun/runtime/fds"
 	"github.com/tenantrun/tenantrun/runtime/safepath"
 )
 
@@ -46,6 +47,11 @@ func createContainer(g *Global, o CreateOptions, act action) (int, error) {
 	tm := newPhaseTimer("create", o.ID)
 	defer tm.done()
 	if err := validateID(o.ID); err != nil {
+		return -1, err
+	}
+	// Only descriptors the caller passed reach the container (package fds).
+	preserved, err := fds.Passed(o.PreserveFDs, "--preserve-fds")
+	if err != nil {
 		return -1, err
 	}
 	root, err := g.stateRoot()
@@ -164,11 +170,7 @@ func createContainer(g *Global, o CreateOptions, act action) (int, error) {
 	tm.mark("libcontainer-create")
 
 	detach := act != actRun
-	if o.PreserveFDs > 0 {
-		for i := 0; i < o.PreserveFDs; i++ {
-			proc.ExtraFiles = append(proc.ExtraFiles, os.NewFile(uintptr(3+i), "preserved-fd-"+strconv.Itoa(3+i)))
-		}
-	}
+	proc.ExtraFiles = append(proc.ExtraFiles, preserved...)
 	proc.LogLevel = strconv.Itoa(int(logrus.GetLevel()))
 	io, err := setupIO(proc, c, prep.spec.Process.Terminal, detach, o.ConsoleSocket)
 	if err != nil {
@@ -180,7 +182,10 @@ func createContainer(g *Global, o CreateOptions, act action) (int, error) {
 		fwd = newForwarder()
 		defer fwd.stop()
 	}
-	err = c.Start(proc)
+	failpointLeakFD()
+	if err = fds.Audit(); err == nil {
+		err = c.Start(proc)
+	}
 	if err == nil && act != actCreate {
 		w := watchInit(c, prep.side.DeferredRlimits)
 		if err = c.Exec(); err == nil {

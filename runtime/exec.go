@@ -10,6 +10,7 @@ import (
 	"github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/sirupsen/logrus"
 
+	"github.com/tenantrun/tenantrun/runtime/fds"
 	"github.com/tenantrun/tenantrun/runtime/safepath"
 )
 
@@ -34,6 +35,11 @@ type ExecOptions struct {
 // Exec runs a new process in a running container. The process goes through
 // the container's tenant policy exactly like the init process did.
 func Exec(g *Global, o ExecOptions) error {
+	// Only descriptors the caller passed reach the container (package fds).
+	preserved, err := fds.Passed(o.PreserveFDs, "--preserve-fds")
+	if err != nil {
+		return err
+	}
 	h, err := open(g, o.ID)
 	if err != nil {
 		return err
@@ -63,9 +69,7 @@ func Exec(g *Global, o ExecOptions) error {
 		h.close()
 		return err
 	}
-	for i := 0; i < o.PreserveFDs; i++ {
-		proc.ExtraFiles = append(proc.ExtraFiles, os.NewFile(uintptr(3+i), "preserved-fd-"+strconv.Itoa(3+i)))
-	}
+	proc.ExtraFiles = append(proc.ExtraFiles, preserved...)
 	proc.LogLevel = strconv.Itoa(int(logrus.GetLevel()))
 	io, err := setupIO(proc, h.c, p.Terminal, o.Detach, o.ConsoleSocket)
 	if err != nil {
@@ -77,7 +81,12 @@ func Exec(g *Global, o ExecOptions) error {
 		fwd = newForwarder()
 		defer fwd.stop()
 	}
-	if err := h.c.Run(proc); err != nil {
+	failpointLeakFD()
+	err = fds.Audit()
+	if err == nil {
+		err = h.c.Run(proc)
+	}
+	if err != nil {
 		io.close()
 		h.close()
 		return fmt.Errorf("exec in container %q: %w", o.ID, err)

@@ -22,6 +22,7 @@ var Failpoints = []string{
 	"start:before-exec",
 	"exec:after-start",
 	"delete:before-destroy",
+	"leak-fd", // not a kill: opens the host's / without close-on-exec just before a spawn, to prove fds.Audit refuses
 }
 
 func failpoint(phase string) {
@@ -34,6 +35,19 @@ func failpoint(phase string) {
 			logrus.Warnf("failpoint %s: killing tenantrun", phase)
 			_ = unix.Kill(os.Getpid(), unix.SIGKILL)
 			select {} // SIGKILL is not catchable; never return
+		}
+	}
+}
+
+// failpointLeakFD, under the "leak-fd" failpoint, opens the host's / without
+// O_CLOEXEC: the descriptor audit before every spawn must refuse to go on.
+func failpointLeakFD() {
+	v := os.Getenv(FailpointEnv)
+	for _, p := range strings.Split(v, ",") {
+		if strings.TrimSpace(p) == "leak-fd" {
+			if fd, err := unix.Open("/", unix.O_PATH|unix.O_DIRECTORY, 0); err == nil {
+				logrus.Warnf("failpoint leak-fd: fd %d is the host's / without close-on-exec", fd)
+			}
 		}
 	}
 }

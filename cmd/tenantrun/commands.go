@@ -17,7 +17,7 @@ func createFlags() []cli.Flag {
 		cli.StringFlag{Name: "pid-file", Usage: "write the container's init pid to this file"},
 		cli.BoolFlag{Name: "no-pivot", Usage: "do not use pivot_root (for ramdisk roots)"},
 		cli.BoolFlag{Name: "no-new-keyring", Usage: "do not create a new session keyring"},
-		cli.IntFlag{Name: "preserve-fds", Usage: "pass this many extra file descriptors (from fd 3) to the container"},
+		cli.IntFlag{Name: "preserve-fds", Usage: "pass this many extra file descriptors (fds 3..N+2) to the container; each must have been passed to tenantrun by its caller"},
 		cli.StringFlag{Name: "pidfd-socket", Hidden: true, Usage: "not supported"},
 	}
 }
@@ -127,7 +127,7 @@ a refused bundle creates nothing.`,
 				cli.BoolFlag{Name: "detach, d", Usage: "return once the process has started"},
 				cli.StringFlag{Name: "pid-file", Usage: "write the process pid to this file"},
 				cli.StringFlag{Name: "console-socket", Usage: "AF_UNIX socket that receives the pty master"},
-				cli.IntFlag{Name: "preserve-fds", Usage: "pass this many extra file descriptors (from fd 3)"},
+				cli.IntFlag{Name: "preserve-fds", Usage: "pass this many extra file descriptors (fds 3..N+2) to the process; each must have been passed to tenantrun by its caller"},
 				cli.StringSliceFlag{Name: "cap, c", Usage: "add a capability (still subject to the tenant policy)"},
 				cli.BoolFlag{Name: "no-new-privs", Usage: "set no_new_privs (always set by the policy)"},
 				cli.StringFlag{Name: "apparmor", Hidden: true},

@@ -172,6 +172,9 @@ type Call struct {
 	// OnStart, when set, is called with the runtime's process once it has started (to signal
 	// it while it runs); the call still waits for it to exit.
 	OnStart func(p *os.Process)
+	// ExtraFiles are passed to the runtime as fds 3, 4, ... (as an engine passes
+	// descriptors for --preserve-fds).
+	ExtraFiles []*os.File
 }
 
 // Run runs `bin <globals> args...` and waits for it (bounded by the timeout). Stdout and
@@ -225,6 +228,7 @@ func (r *Runtime) RunCall(t testing.TB, c Call, args ...string) *Result {
 		cmd.Stdin, cmd.Stdout, cmd.Stderr = c.Stdio, c.Stdio, c.Stdio
 	}
 	cmd.Dir = c.Dir
+	cmd.ExtraFiles = c.ExtraFiles
 	cmd.Env = append(append(os.Environ(), r.Env...), c.Env...)
 	cmd.WaitDelay = 5 * time.Second
 	start := time.Now()
