@@ -89,6 +89,17 @@ func TestCtr(t *testing.T) {
 		checkHardened(t, "ctr", "alpha", parseProbe(t, r.stdout))
 	})
 
+	t.Run("fds", func(t *testing.T) {
+		lc := leakCheck(t, ctrState(w))
+		id := randName("tr-ctr")
+		lc.AddID(id)
+		t.Cleanup(func() { c.cleanup(t, id) })
+		r := must(t, c.runArgs(w, "--rm", busybox, id, "sh", "-c", fdScript)...)
+		if got := extraFDs(t, r.stdout); len(got) != 0 {
+			t.Errorf("ctr run (containerd shim): the container holds descriptors beyond stdio: %v", got)
+		}
+	})
+
 	t.Run("lifecycle", func(t *testing.T) {
 		lc := leakCheck(t, ctrState(w))
 		id := randName("tr-ctr")

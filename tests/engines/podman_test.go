@@ -21,6 +21,7 @@ func TestPodman(t *testing.T) {
 	t.Run("uidmap", func(t *testing.T) { testPodmanUIDMap(t, e) })
 	t.Run("cross-tenant-join", func(t *testing.T) { e.testCrossTenantJoin(t) })
 	t.Run("policy", e.testPolicy)
+	t.Run("fds", e.testFDs)
 }
 
 // testPodmanUIDMap: an engine-chosen mapping is kept only inside the tenant's own range; the
