@@ -43,7 +43,7 @@ func TestAdaptSpecJoinsCheckedDescriptors(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := &specs.Spec{Linux: &specs.Linux{
-		Namespaces: []specs.LinuxNamespace{{Type: specs.IPCNamespace, Path: ipc}, {Type: specs.NetworkNamespace, Path: "/proc/self/ns/net"}, {Type: specs.UserNamespace}},
+		Namespaces:  []specs.LinuxNamespace{{Type: specs.IPCNamespace, Path: ipc}, {Type: specs.NetworkNamespace, Path: "/proc/self/ns/net"}, {Type: specs.UserNamespace}},
 		UIDMappings: m, GIDMappings: m,
 	}}
 	var ds []hardening.Decision
