@@ -104,3 +104,15 @@ func (h *FakeHost) NamespaceOwner(p string, _ specs.LinuxNamespaceType) (NSOwner
 func (h *FakeHost) HostNamespaces(t specs.LinuxNamespaceType) ([]NSID, error) {
 	return []NSID{h.HostNS[t]}, nil
 }
+
+// NetnsPinned finds a path in NS directly below one of dirs with identity id.
+func (h *FakeHost) NetnsPinned(id NSID, dirs []string) (string, bool) {
+	for p, x := range h.NS {
+		for _, d := range dirs {
+			if x == id && path.Dir(p) == path.Clean(d) {
+				return p, true
+			}
+		}
+	}
+	return "", false
+}

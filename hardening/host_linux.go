@@ -264,6 +264,28 @@ func (h OSHost) NamespaceOwner(p string, nsType specs.LinuxNamespaceType) (NSOwn
 	return o, nil
 }
 
+// NetnsPinned looks for an entry directly below one of dirs whose nsfs identity is id
+// (an engine's netns mount, e.g. /run/netns/cni-…).
+func (h OSHost) NetnsPinned(id NSID, dirs []string) (string, bool) {
+	for _, d := range dirs {
+		ents, err := os.ReadDir(d)
+		if err != nil {
+			continue
+		}
+		for _, e := range ents {
+			p := filepath.Join(d, e.Name())
+			var st unix.Stat_t
+			if unix.Stat(p, &st) == nil && (NSID{Dev: st.Dev, Ino: st.Ino}) == id {
+				var fs unix.Statfs_t
+				if unix.Statfs(p, &fs) == nil && fs.Type == unix.NSFS_MAGIC {
+					return p, true
+				}
+			}
+		}
+	}
+	return "", false
+}
+
 // hintPid is the pid of a /proc/<pid>/ns/... path, tried first (it is only a hint: its
 // user namespace is checked like any other process's).
 func hintPid(p string) int {

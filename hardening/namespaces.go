@@ -57,8 +57,8 @@ func (p *pol) enforceNamespaces(s *specs.Spec, req Request) {
 // checkNamespacePath decides a joined namespace by what the kernel says about it
 // (docs/security.md, invariant 3): its owning user namespace's mappings must lie inside
 // the tenant's exclusive ranges; a namespace owned by the host's user namespace is only
-// an engine-made network namespace below netns_dirs that no thread of other ids is in
-// and that the host-wide claim record gives to no other tenant.
+// an engine-made network namespace (below netns_dirs, or mounted there) that no thread of
+// other ids is in and that the host-wide claim record gives to no other tenant.
 func (p *pol) checkNamespacePath(ns specs.LinuxNamespace, req Request) string {
 	np := ns.Path
 	if !path.IsAbs(np) || path.Clean(np) != np {
@@ -96,6 +96,11 @@ func (p *pol) checkNamespacePath(ns specs.LinuxNamespace, req Request) string {
 			if path.Dir(np) == path.Clean(d) {
 				engine = true
 			}
+		}
+		if !engine {
+			// Another name (a pod member's /proc/<infra pid>/ns/net) of a namespace the
+			// engine mounted in netns_dirs: the same namespace, by its identity.
+			_, engine = req.Host.NetnsPinned(o.ID, req.Config.Defaults.NetnsDirs)
 		}
 	}
 	if !engine {

@@ -532,12 +532,20 @@ func TestNamespaceOwnerRule(t *testing.T) {
 		{"engine netns with a t2 gid", 1, engine, &NSOwner{HostUserNS: true, Procs: []NSProc{{PID: 5, UIDs: []uint32{300000}, GIDs: []uint32{400001}}}}, false},
 		{"engine netns claimed by t2", 1, engine, &NSOwner{HostUserNS: true, Holder: "t2", HolderContainer: "c2"}, false},
 		{"engine netns claimed by t1", 1, engine, &NSOwner{HostUserNS: true, Holder: "t1", HolderContainer: "c0"}, true},
+		// A pod member names its infra container's /proc/<pid>/ns/net: the engine's netns
+		// when that very namespace is mounted in netns_dirs (below), else a host-owned one.
+		{"infra's netns by /proc path, mounted in netns_dirs", 1, "/proc/9/ns/net", nil, true},
+		{"host-owned netns by /proc path, not mounted in netns_dirs", 1, "/proc/10/ns/net", nil, false},
+		{"infra's netns by /proc path, with a t2 thread", 1, "/proc/9/ns/net", &NSOwner{HostUserNS: true, Procs: []NSProc{{PID: 5, UIDs: []uint32{400000}}}}, false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			_, _, err := run(t, func(s *specs.Spec) { s.Linux.Namespaces[c.typ].Path = c.path }, func(r *Request) {
 				h := r.Host.(*FakeHost)
 				id := NSID{Dev: 4, Ino: 99}
 				h.NS[c.path] = id
+				if c.path == "/proc/9/ns/net" {
+					h.NS["/var/run/netns/cni-9"] = id
+				}
 				if c.owner != nil {
 					h.NSOwners[id] = *c.owner
 				}

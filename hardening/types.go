@@ -200,6 +200,10 @@ type Host interface {
 	// (its owner; for a user namespace, itself) with that user namespace's mappings, and
 	// for a network namespace owned by the host, who is in it and who holds it.
 	NamespaceOwner(path string, nsType specs.LinuxNamespaceType) (NSOwner, error)
+	// NetnsPinned says where in dirs (entries directly below them: the engines' netns
+	// mounts) the network namespace id is mounted, if anywhere: a pod member names its
+	// infra container's /proc/<pid>/ns/net, which is the engine's netns by identity.
+	NetnsPinned(id NSID, dirs []string) (path string, found bool)
 	// ContainerTenant says which tenant the container (sandbox) id belongs to, from the
 	// runtime's state; found is false when the runtime does not know the id.
 	ContainerTenant(id string) (tenant string, found bool)
