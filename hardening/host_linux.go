@@ -356,17 +356,24 @@ func procPids(proc string) ([]int, error) {
 // only after its process is gone, so the directory is that process's, and reads through
 // it never reach another process. The namespace is checked before and after the reads.
 func readVerified(proc string, pid int, nsName string, want NSID, files ...string) ([][]byte, bool) {
+	// Before Linux 5.3 there is no pidfd: the directory descriptor alone still never
+	// reaches another process (reads through it fail once its process is gone).
 	pidfd, err := unix.PidfdOpen(pid, 0)
-	if err != nil {
+	switch {
+	case err == unix.ENOSYS:
+		pidfd = -1
+	case err != nil:
 		return nil, false
+	default:
+		defer unix.Close(pidfd)
 	}
-	defer unix.Close(pidfd)
+	alive := func() bool { return pidfd < 0 || unix.PidfdSendSignal(pidfd, 0, nil, 0) == nil }
 	dfd, err := unix.Open(filepath.Join(proc, strconv.Itoa(pid)), unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, false
 	}
 	defer unix.Close(dfd)
-	if unix.PidfdSendSignal(pidfd, 0, nil, 0) != nil {
+	if !alive() {
 		return nil, false
 	}
 	in := func() bool {
@@ -384,7 +391,7 @@ func readVerified(proc string, pid int, nsName string, want NSID, files ...strin
 		}
 		out[i] = b
 	}
-	if !in() || unix.PidfdSendSignal(pidfd, 0, nil, 0) != nil {
+	if !in() || !alive() {
 		return nil, false
 	}
 	return out, true
