@@ -407,3 +407,76 @@ func TestSameTenantPodAcrossRoots(t *testing.T) {
 	mustRun(t, h, as(h, t1, rootB), "pod member joining the sandbox's user namespace by path", "echo ok",
 		joining(procNS(sb, specs.NetworkNamespace, specs.IPCNamespace, specs.UserNamespace)))
 }
+
+// The namespace checked is the one joined: while t1 creates containers joining
+// /run/netns/<name>, a racer keeps re-pointing that name (bind mounts) between a netns of
+// t1's own container and one of t2's. The runtime joins the descriptor it checked, so a
+// container that runs is always in t1's netns, never in t2's.
+func TestNamespacePathSwapRace(t *testing.T) {
+	tu.TenantrunOnly(t)
+	h := tu.New(t)
+	t1, t2 := nsTenants(h)
+	p1 := runDetached(t, h, as(h, t1, ""), h.ID("t1-own"))
+	p2 := runDetached(t, h, as(h, t2, ""), h.ID("t2-victim"))
+	own := fmt.Sprintf("/proc/%d/ns/net", p1)
+	victim := fmt.Sprintf("/proc/%d/ns/net", p2)
+	victimIno := nsInode(t, victim)
+	if err := os.MkdirAll("/run/netns", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	target := filepath.Join("/run/netns", "trt-"+strings.TrimPrefix(tu.NewID(), "trt"))
+	if err := os.WriteFile(target, nil, 0o444); err != nil {
+		t.Fatal(err)
+	}
+	unmountAll := func() {
+		for unix.Unmount(target, unix.MNT_DETACH) == nil {
+		}
+	}
+	defer func() { unmountAll(); os.Remove(target) }()
+	stop := make(chan struct{})
+	done := make(chan int)
+	go func() {
+		n := 0
+		for {
+			select {
+			case <-stop:
+				done <- n
+				return
+			default:
+			}
+			src := own
+			if n%2 == 1 {
+				src = victim
+			}
+			if unix.Mount(src, target, "", unix.MS_BIND, "") == nil {
+				time.Sleep(time.Duration(n%7) * time.Millisecond)
+				_ = unix.Unmount(target, unix.MNT_DETACH)
+			}
+			n++
+		}
+	}()
+	rt := as(h, t1, "")
+	b := h.Bundle(tu.WithShell("readlink /proc/self/ns/net"), joining(map[specs.LinuxNamespaceType]string{specs.NetworkNamespace: target}))
+	deadline := time.Now().Add(30 * time.Second)
+	tries, ran := 0, 0
+	for tries < 80 && time.Now().Before(deadline) {
+		tries++
+		id := h.ID("swap")
+		r := rt.RunCall(t, tu.Call{Timeout: 30 * time.Second}, "run", "--bundle", b.Dir, id)
+		rt.RunCall(t, tu.Call{Timeout: 30 * time.Second}, "delete", "--force", id)
+		if strings.Contains(r.Stdout, fmt.Sprintf("net:[%d]", victimIno)) {
+			close(stop)
+			<-done
+			t.Fatalf("try %d: t1's container ran in t2's network namespace: %s", tries, r)
+		}
+		if r.Code == 0 {
+			ran++
+		}
+	}
+	close(stop)
+	swaps := <-done
+	t.Logf("%d creates (%d ran in t1's own netns, the rest refused) against %d re-points of the path", tries, ran, swaps)
+	if tries < 10 {
+		t.Fatalf("only %d tries in the time bound", tries)
+	}
+}
