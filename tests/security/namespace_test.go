@@ -377,6 +377,23 @@ func TestEngineNetnsAcrossRoots(t *testing.T) {
 		t.Errorf("t1's container did not run: %q", out)
 	}
 	noNamespaceFDs(t, out)
+	if _, err := os.Stat(claim); err == nil {
+		t.Errorf("t1's foreground run left its claim %s", claim)
+	}
+	// A create that dies after claiming (SIGKILL at a failpoint): delete --force drops it.
+	b := h.Bundle(tu.WithShell("echo STARTED"), join)
+	id := h.ID("claim-crash")
+	rt1 := as(h, t1, rootB)
+	rt1.RunCall(t, tu.Call{Env: []string{"TENANTRUN_FAILPOINT=create:after-libcontainer-create"}, Timeout: 30 * time.Second}, "create", "--bundle", b.Dir, id)
+	if _, err := os.Stat(claim); err != nil {
+		t.Errorf("the crashed create had not claimed the netns: %v", err)
+	}
+	if r := rt1.RunCall(t, tu.Call{Timeout: 30 * time.Second}, "delete", "--force", id); r.Code != 0 {
+		t.Errorf("delete --force after the crash: %s", r)
+	}
+	if _, err := os.Stat(claim); err == nil {
+		t.Errorf("delete --force of the crashed create left its claim %s", claim)
+	}
 }
 
 // (4) Same-tenant pods still work: a member joining its sandbox's net, ipc, uts and pid
