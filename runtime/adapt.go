@@ -68,7 +68,7 @@ func adaptSpec(root string, orig, s *specs.Spec, t *hardening.Tenant, files *har
 		if ns.Type == specs.NetworkNamespace {
 			joinedNet = true
 			if o.HostUserNS {
-				a.netns = append(a.netns, fmt.Sprintf("%d-%d", o.ID.Dev, o.ID.Ino))
+				a.netns = append(a.netns, netnsKey(o.ID))
 			}
 		}
 		if ns.Type != specs.UserNamespace && !o.HostUserNS && ownerRef == "" {
