@@ -13,8 +13,9 @@ import (
 // Kinds lists existing paths, Links symlinks (absolute targets escape any root, as
 // RESOLVE_BENEATH would), anything below a Prefixes entry exists (a directory when its
 // base name is rootfs, merged, shm or secrets, else a file; a socket when in Sockets),
-// NS maps namespace files to identities, HostNS the host's, Owners and Containers the
-// runtime's state.
+// NS maps namespace files to identities, HostNS the host's; NSOwners is what the kernel
+// says about a namespace (absent: owned by the host's user namespace, nobody in it);
+// Containers and PodUIDs are the runtime's state.
 type FakeHost struct {
 	Kinds      map[string]FileKind // existing paths
 	Links      map[string]string   // symlinks: path -> target
@@ -22,7 +23,7 @@ type FakeHost struct {
 	Sockets    map[string]bool     // sockets below prefixes
 	NS         map[string]NSID     // namespace files
 	HostNS     map[specs.LinuxNamespaceType]NSID
-	Owners     map[NSID]string   // namespace -> tenant
+	NSOwners   map[NSID]NSOwner  // namespace -> owner, mappings, threads, holder
 	Containers map[string]string // container id -> tenant
 	PodUIDs    map[string]string // sandbox id -> pod uid
 }
@@ -85,12 +86,18 @@ func (h *FakeHost) ResolveBeneath(root, rel string) (string, FileKind, error) {
 	return "", KindOther, fmt.Errorf("%s: %w", cur, os.ErrNotExist)
 }
 
-// NamespaceInode looks the path up in NS.
-func (h *FakeHost) NamespaceInode(p string) (NSID, error) {
-	if id, ok := h.NS[p]; ok {
-		return id, nil
+// NamespaceOwner looks the path up in NS and the identity in NSOwners.
+func (h *FakeHost) NamespaceOwner(p string, _ specs.LinuxNamespaceType) (NSOwner, error) {
+	id, ok := h.NS[p]
+	if !ok {
+		return NSOwner{}, fmt.Errorf("%s: %w", p, os.ErrNotExist)
 	}
-	return NSID{}, fmt.Errorf("%s: %w", p, os.ErrNotExist)
+	o, ok := h.NSOwners[id]
+	if !ok {
+		o = NSOwner{HostUserNS: true}
+	}
+	o.ID = id
+	return o, nil
 }
 
 // HostNamespaces returns HostNS[t].
@@ -98,8 +105,14 @@ func (h *FakeHost) HostNamespaces(t specs.LinuxNamespaceType) ([]NSID, error) {
 	return []NSID{h.HostNS[t]}, nil
 }
 
-// NamespaceTenant looks the identity up in Owners.
-func (h *FakeHost) NamespaceTenant(p string, id NSID) (string, bool) {
-	t, ok := h.Owners[id]
-	return t, ok
+// NetnsPinned finds a path in NS directly below one of dirs with identity id.
+func (h *FakeHost) NetnsPinned(id NSID, dirs []string) (string, bool) {
+	for p, x := range h.NS {
+		for _, d := range dirs {
+			if x == id && path.Dir(p) == path.Clean(d) {
+				return p, true
+			}
+		}
+	}
+	return "", false
 }

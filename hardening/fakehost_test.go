@@ -37,9 +37,9 @@ func newFakeHost() *FakeHost {
 			"/tmp/ctrd/ctrd.sock":             true,
 			"/tmp/clients/docker/docker.sock": true,
 		},
-		NS:     map[string]NSID{},
-		HostNS: map[specs.LinuxNamespaceType]NSID{},
-		Owners: map[NSID]string{},
+		NS:       map[string]NSID{},
+		HostNS:   map[specs.LinuxNamespaceType]NSID{},
+		NSOwners: map[NSID]NSOwner{},
 		Containers: map[string]string{
 			"00158cf3156d2818cf3cd85aa5f4ed92b009ea5585799234d41ebae65a024c30": "default", // CRI sandbox web-0
 			"be5d09b1020f0e513ffd6190cd310d218820b22eeb73b50994259ed458ae68e1": "default", // CRI sandbox priv-0
@@ -52,6 +52,19 @@ func newFakeHost() *FakeHost {
 	}
 	types := map[specs.LinuxNamespaceType]string{specs.PIDNamespace: "pid", specs.NetworkNamespace: "net", specs.IPCNamespace: "ipc", specs.UTSNamespace: "uts", specs.MountNamespace: "mnt", specs.UserNamespace: "user", specs.CgroupNamespace: "cgroup", specs.TimeNamespace: "time"}
 	ino := uint64(4026531800)
+	// Sandboxes of the default tenant (CRI, podman pods: its range in the engine configs
+	// is 1000000:65536) and one of t2 (400000:65536 in t1Config): each pid's namespaces
+	// are owned by its own user namespace with that tenant's mapping.
+	owners := map[string]NSOwner{}
+	for _, pid := range []string{"4298", "28428", "5230", "7777"} {
+		ino++
+		start := uint32(1000000)
+		if pid == "7777" {
+			start = 400000
+		}
+		m := []specs.LinuxIDMapping{{ContainerID: 0, HostID: start, Size: 65536}}
+		owners[pid] = NSOwner{UserNS: NSID{Dev: 4, Ino: ino}, UIDMap: m, GIDMap: m}
+	}
 	for t, n := range types {
 		ino++
 		id := NSID{Dev: 4, Ino: ino}
@@ -63,17 +76,15 @@ func newFakeHost() *FakeHost {
 		if t == specs.NetworkNamespace {
 			h.NS["/tmp/clients/docker/exec/netns/default"] = id
 		}
-		// Sandboxes of the default tenant (CRI, podman pods) and of another tenant.
-		for _, pid := range []string{"4298", "28428", "5230"} {
-			ino++
-			sid := NSID{Dev: 4, Ino: ino}
+		for pid, o := range owners {
+			sid := o.UserNS
+			if t != specs.UserNamespace {
+				ino++
+				sid = NSID{Dev: 4, Ino: ino}
+			}
 			h.NS["/proc/"+pid+"/ns/"+n] = sid
-			h.Owners[sid] = "default"
+			h.NSOwners[sid] = o
 		}
-		ino++
-		oid := NSID{Dev: 4, Ino: ino}
-		h.NS["/proc/7777/ns/"+n] = oid
-		h.Owners[oid] = "t2"
 	}
 	for _, p := range []string{
 		"/var/run/netns/cni-ec9eeae7-4d4a-2f3e-0630-47cda8301dac",

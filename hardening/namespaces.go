@@ -54,12 +54,17 @@ func (p *pol) enforceNamespaces(s *specs.Spec, req Request) {
 	}
 }
 
+// checkNamespacePath decides a joined namespace by what the kernel says about it
+// (docs/security.md, invariant 3): its owning user namespace's mappings must lie inside
+// the tenant's exclusive ranges; a namespace owned by the host's user namespace is only
+// an engine-made network namespace (below netns_dirs, or mounted there) that no thread of
+// other ids is in and that the host-wide claim record gives to no other tenant.
 func (p *pol) checkNamespacePath(ns specs.LinuxNamespace, req Request) string {
 	np := ns.Path
 	if !path.IsAbs(np) || path.Clean(np) != np {
 		return fmt.Sprintf("%q must be a clean absolute path", np)
 	}
-	id, err := req.Host.NamespaceInode(np)
+	o, err := req.Host.NamespaceOwner(np, ns.Type)
 	if err != nil {
 		return fmt.Sprintf("cannot identify namespace %q: %v", np, err)
 	}
@@ -67,24 +72,69 @@ func (p *pol) checkNamespacePath(ns specs.LinuxNamespace, req Request) string {
 	if err != nil || len(hostIDs) == 0 {
 		return fmt.Sprintf("cannot identify the host's %s namespace: %v", ns.Type, err)
 	}
-	if slices.Contains(hostIDs, id) {
+	if slices.Contains(hostIDs, o.ID) {
 		return fmt.Sprintf("%q is the host's %s namespace", np, ns.Type)
 	}
-	if owner, found := req.Host.NamespaceTenant(np, id); found {
-		if owner == req.Tenant.Name {
-			p.joinedSameTenant = true
-			return ""
+	t := req.Tenant
+	if !o.HostUserNS {
+		what := "its owning user namespace"
+		if ns.Type == specs.UserNamespace {
+			what = "the user namespace"
 		}
-		return fmt.Sprintf("%q belongs to another tenant's container", np)
+		if why := mappingOutside(o.UIDMap, t.UIDs, "uid"); why != "" {
+			return fmt.Sprintf("%q: %s %s is not tenant %s's: %s", np, what, o.UserNS, t.Name, why)
+		}
+		if why := mappingOutside(o.GIDMap, t.GIDs, "gid"); why != "" {
+			return fmt.Sprintf("%q: %s %s is not tenant %s's: %s", np, what, o.UserNS, t.Name, why)
+		}
+		p.joinedSameTenant = true
+		return ""
 	}
+	engine := false
 	if ns.Type == specs.NetworkNamespace {
 		for _, d := range req.Config.Defaults.NetnsDirs {
-			if path.Dir(np) == d {
-				return "" // created by the engine (CNI) for this container
+			if path.Dir(np) == path.Clean(d) {
+				engine = true
+			}
+		}
+		if !engine {
+			// Another name (a pod member's /proc/<infra pid>/ns/net) of a namespace the
+			// engine mounted in netns_dirs: the same namespace, by its identity.
+			_, engine = req.Host.NetnsPinned(o.ID, req.Config.Defaults.NetnsDirs)
+		}
+	}
+	if !engine {
+		return fmt.Sprintf("%q is owned by the host's user namespace and is not an engine-created network namespace (netns_dirs)", np)
+	}
+	if o.Holder != "" && o.Holder != t.Name {
+		return fmt.Sprintf("%q is held by another tenant's container (%s)", np, o.HolderContainer)
+	}
+	for _, pr := range o.Procs {
+		for _, u := range pr.UIDs {
+			if !t.UIDs.contains(uint64(u), 1) {
+				return fmt.Sprintf("%q has process %d running as host uid %d, outside tenant %s's range %s", np, pr.PID, u, t.Name, t.UIDs)
+			}
+		}
+		for _, g := range pr.GIDs {
+			if !t.GIDs.contains(uint64(g), 1) {
+				return fmt.Sprintf("%q has process %d running as host gid %d, outside tenant %s's range %s", np, pr.PID, g, t.Name, t.GIDs)
 			}
 		}
 	}
-	return fmt.Sprintf("%q is neither a namespace of tenant %s's containers nor an engine-created network namespace", np, req.Tenant.Name)
+	return "" // created by the engine (CNI) for this container or its pod
+}
+
+// mappingOutside says why a user namespace's mapping is not inside r ("" if it is).
+func mappingOutside(m []specs.LinuxIDMapping, r IDRange, kind string) string {
+	if len(m) == 0 {
+		return "no " + kind + " mapping"
+	}
+	for _, e := range m {
+		if e.Size == 0 || !r.contains(uint64(e.HostID), uint64(e.Size)) {
+			return fmt.Sprintf("%s mapping %d %d %d lies outside %s", kind, e.ContainerID, e.HostID, e.Size, r)
+		}
+	}
+	return ""
 }
 
 // enforceIDMaps gives the container the tenant's exclusive id range. An engine's

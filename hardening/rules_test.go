@@ -3,6 +3,7 @@ package hardening
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -499,5 +500,62 @@ func TestClampResources(t *testing.T) {
 	pr := TenantParentResources(tn)
 	if *pr.Memory.Limit != 128<<20 || *pr.Pids.Limit != 64 {
 		t.Fatal("parent")
+	}
+}
+
+// Invariant 3 (docs/security.md): a joined namespace is decided by what the kernel says
+// (the fake's NSOwners), never by a record of which container had which pid.
+func TestNamespaceOwnerRule(t *testing.T) {
+	t1 := []specs.LinuxIDMapping{{ContainerID: 0, HostID: 300000, Size: 65536}}
+	t2 := []specs.LinuxIDMapping{{ContainerID: 0, HostID: 400000, Size: 65536}}
+	straddle := []specs.LinuxIDMapping{{ContainerID: 0, HostID: 300000, Size: 1000}, {ContainerID: 1000, HostID: 400000, Size: 1000}}
+	const engine = "/run/netns/cni-1"
+	for _, c := range []struct {
+		name  string
+		typ   int // index in baseSpec's namespaces (0 pid, 1 network, 2 ipc)
+		path  string
+		owner *NSOwner // nil: owned by the host's user namespace, nobody in it
+		ok    bool
+	}{
+		{"t1's user namespace owns it", 2, "/proc/9/ns/ipc", &NSOwner{UIDMap: t1, GIDMap: t1}, true},
+		{"nested user namespace inside t1's range", 2, "/proc/9/ns/ipc", &NSOwner{UIDMap: []specs.LinuxIDMapping{{ContainerID: 0, HostID: 300100, Size: 10}}, GIDMap: t1}, true},
+		{"t2's user namespace owns it", 2, "/proc/9/ns/ipc", &NSOwner{UIDMap: t2, GIDMap: t2}, false},
+		{"uid map inside, gid map t2's", 2, "/proc/9/ns/ipc", &NSOwner{UIDMap: t1, GIDMap: t2}, false},
+		{"mapping straddles t1 and t2", 0, "/proc/9/ns/pid", &NSOwner{UIDMap: straddle, GIDMap: t1}, false},
+		{"no mapping written yet", 0, "/proc/9/ns/pid", &NSOwner{GIDMap: t1}, false},
+		{"host-owned ipc namespace", 2, "/proc/9/ns/ipc", nil, false},
+		{"host-owned netns outside netns_dirs", 1, "/tmp/netns-x", nil, false},
+		{"engine netns, empty, unclaimed", 1, engine, nil, true},
+		{"engine netns with a t1 thread", 1, engine, &NSOwner{HostUserNS: true, Procs: []NSProc{{PID: 5, UIDs: []uint32{300000, 300000, 300000, 300000}, GIDs: []uint32{300000, 300000, 300000, 300000}}}}, true},
+		{"engine netns with a t2 thread", 1, engine, &NSOwner{HostUserNS: true, Procs: []NSProc{{PID: 5, UIDs: []uint32{400000, 400000, 400000, 400000}, GIDs: []uint32{300000}}}}, false},
+		{"engine netns with a host thread", 1, engine, &NSOwner{HostUserNS: true, Procs: []NSProc{{PID: 5, UIDs: []uint32{0, 0, 0, 0}, GIDs: []uint32{0}}}}, false},
+		{"engine netns with a t2 gid", 1, engine, &NSOwner{HostUserNS: true, Procs: []NSProc{{PID: 5, UIDs: []uint32{300000}, GIDs: []uint32{400001}}}}, false},
+		{"engine netns claimed by t2", 1, engine, &NSOwner{HostUserNS: true, Holder: "t2", HolderContainer: "c2"}, false},
+		{"engine netns claimed by t1", 1, engine, &NSOwner{HostUserNS: true, Holder: "t1", HolderContainer: "c0"}, true},
+		// A pod member names its infra container's /proc/<pid>/ns/net: the engine's netns
+		// when that very namespace is mounted in netns_dirs (below), else a host-owned one.
+		{"infra's netns by /proc path, mounted in netns_dirs", 1, "/proc/9/ns/net", nil, true},
+		{"host-owned netns by /proc path, not mounted in netns_dirs", 1, "/proc/10/ns/net", nil, false},
+		{"infra's netns by /proc path, with a t2 thread", 1, "/proc/9/ns/net", &NSOwner{HostUserNS: true, Procs: []NSProc{{PID: 5, UIDs: []uint32{400000}}}}, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, _, err := run(t, func(s *specs.Spec) { s.Linux.Namespaces[c.typ].Path = c.path }, func(r *Request) {
+				h := r.Host.(*FakeHost)
+				id := NSID{Dev: 4, Ino: 99}
+				h.NS[c.path] = id
+				if c.path == "/proc/9/ns/net" {
+					h.NS["/var/run/netns/cni-9"] = id
+				}
+				if c.owner != nil {
+					h.NSOwners[id] = *c.owner
+				}
+			})
+			if c.ok && err != nil {
+				t.Fatalf("refused: %v", err)
+			}
+			if !c.ok {
+				refusedAt(t, err, fmt.Sprintf("linux.namespaces[%d].path", c.typ))
+			}
+		})
 	}
 }

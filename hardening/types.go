@@ -191,15 +191,19 @@ type Host interface {
 	// included, as openat2 RESOLVE_BENEATH|RESOLVE_NO_MAGICLINKS does) and returns the
 	// resolved absolute path and what it is. An escape or a missing path is an error.
 	ResolveBeneath(root, rel string) (resolved string, kind FileKind, err error)
-	// NamespaceInode identifies the namespace a path (e.g. /proc/PID/ns/net) refers to.
-	NamespaceInode(path string) (NSID, error)
 	// HostNamespaces identifies the host's namespaces of an OCI type: /proc/1/ns/<type>
 	// where readable, and the runtime's own (/proc/self/ns/<type>: engines run the
 	// runtime in the host's namespaces). An error only if none can be identified.
 	HostNamespaces(nsType specs.LinuxNamespaceType) ([]NSID, error)
-	// NamespaceTenant says which tenant's container owns the namespace at path, from
-	// the runtime's state. found is false when no container of any tenant owns it.
-	NamespaceTenant(path string, id NSID) (tenant string, found bool)
+	// NamespaceOwner asks the kernel about the namespace at path, which must be an nsfs
+	// file of type nsType: its identity, the user namespace that decides whose it is
+	// (its owner; for a user namespace, itself) with that user namespace's mappings, and
+	// for a network namespace owned by the host, who is in it and who holds it.
+	NamespaceOwner(path string, nsType specs.LinuxNamespaceType) (NSOwner, error)
+	// NetnsPinned says where in dirs (entries directly below them: the engines' netns
+	// mounts) the network namespace id is mounted, if anywhere: a pod member names its
+	// infra container's /proc/<pid>/ns/net, which is the engine's netns by identity.
+	NetnsPinned(id NSID, dirs []string) (path string, found bool)
 	// ContainerTenant says which tenant the container (sandbox) id belongs to, from the
 	// runtime's state; found is false when the runtime does not know the id.
 	ContainerTenant(id string) (tenant string, found bool)
@@ -215,3 +219,28 @@ type NSID struct {
 }
 
 func (n NSID) String() string { return fmt.Sprintf("%d:%d", n.Dev, n.Ino) }
+
+// NSOwner is what the kernel says about a namespace a bundle joins.
+type NSOwner struct {
+	ID NSID // the namespace
+	// UserNS is the user namespace that decides: the namespace's owner (NS_GET_USERNS), or
+	// for a user namespace the namespace itself.
+	UserNS NSID
+	// HostUserNS: UserNS is the host's (initial) user namespace.
+	HostUserNS bool
+	// UIDMap and GIDMap are UserNS's mappings in host ids (unset when HostUserNS).
+	UIDMap, GIDMap []specs.LinuxIDMapping
+	// Procs are the threads now in the namespace, with their host ids; filled only for a
+	// network namespace owned by the host.
+	Procs []NSProc
+	// Holder is the tenant (and HolderContainer its container) that the host-wide claim
+	// record names for a host-owned network namespace; empty when none.
+	Holder, HolderContainer string
+}
+
+// NSProc is one thread in a namespace and its host uids and gids (real, effective,
+// saved, filesystem).
+type NSProc struct {
+	PID        int
+	UIDs, GIDs []uint32
+}

@@ -2,8 +2,6 @@ package runtime
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 	"reflect"
 	"strconv"
 	"strings"
@@ -21,14 +19,16 @@ type adaptation struct {
 	skipIdmap bool                   // the engine already shifted the rootfs to its mapping
 	uidMap    []specs.LinuxIDMapping // mappings for the idmapped rootfs when the userns is joined
 	gidMap    []specs.LinuxIDMapping
+	netns     []string // claim keys (<dev>-<ino>) of the host-owned engine netns joined
 }
 
-// adaptSpec adjusts an enforced spec (enforce mode only) for pods, engine
-// networks and engine-chosen mappings. orig is the bundle as the engine wrote it.
-func adaptSpec(root string, orig, s *specs.Spec, t *hardening.Tenant, ds *[]hardening.Decision) adaptation {
+// adaptSpec adjusts an enforced spec (enforce and audit mode) for pods, engine
+// networks and engine-chosen mappings. orig is the bundle as the engine wrote it; files
+// holds the namespace descriptors the policy's ownership checks were made on.
+func adaptSpec(root string, orig, s *specs.Spec, t *hardening.Tenant, files *hardening.NSFiles, ds *[]hardening.Decision) (adaptation, error) {
 	var a adaptation
 	if s.Linux == nil {
-		return a
+		return a, nil
 	}
 	decide := func(path string, old, new any, why string) {
 		*ds = append(*ds, hardening.Decision{Path: path, Action: hardening.ActionOverride, Old: old, New: new, Reason: why})
@@ -40,35 +40,50 @@ func adaptSpec(root string, orig, s *specs.Spec, t *hardening.Tenant, ds *[]hard
 		a.skipIdmap = true
 	}
 
-	// Pods: a container that joins namespaces of a container of the same
-	// tenant (a CRI sandbox, a podman infra container) must join its user
-	// namespace too; in a fresh user namespace it cannot mount proc over the
-	// pod's pid namespace. The policy already refused paths of other tenants.
+	// Every joined namespace is joined through the descriptor the kernel's ownership
+	// check was made on (docs/security.md, invariant 3): the path is never resolved
+	// again, so a reused pid or a replaced bind mount cannot change what is joined.
+	// Pods: a container that joins namespaces of a container of the same tenant (a CRI
+	// sandbox, a podman infra container) must join its user namespace too; in a fresh
+	// user namespace it cannot mount proc over the pod's pid namespace. The user
+	// namespace is the one the kernel says owns the joined namespace (NS_GET_USERNS),
+	// which the policy found to be the tenant's.
 	userIdx := -1
 	var joinedNet bool
-	ownerPid := 0
-	for i, ns := range s.Linux.Namespaces {
-		switch {
-		case ns.Type == specs.UserNamespace:
+	ownerRef, ownerOf := "", ""
+	var owner hardening.NSOwner
+	for i := range s.Linux.Namespaces {
+		ns := &s.Linux.Namespaces[i]
+		if ns.Type == specs.UserNamespace {
 			userIdx = i
-		case ns.Path != "":
-			if ns.Type == specs.NetworkNamespace {
-				joinedNet = true
-			}
-			if ownerPid == 0 {
-				if tenant, pid, ok := namespaceOwnerPid(root, ns.Path); ok && tenant == t.Name {
-					ownerPid = pid
-				}
+		}
+		if ns.Path == "" {
+			continue
+		}
+		ref, ok := files.Ref(ns.Path)
+		uref, o, _ := files.OwnerRef(ns.Path)
+		if !ok {
+			return a, fmt.Errorf("linux.namespaces[%d].path %q: not checked against the kernel", i, ns.Path)
+		}
+		if ns.Type == specs.NetworkNamespace {
+			joinedNet = true
+			if o.HostUserNS {
+				a.netns = append(a.netns, netnsKey(o.ID))
 			}
 		}
+		if ns.Type != specs.UserNamespace && !o.HostUserNS && ownerRef == "" {
+			ownerRef, ownerOf, owner = uref, ns.Path, o
+		}
+		decide(fmt.Sprintf("linux.namespaces[%d].path", i), ns.Path, ref,
+			"joined through the descriptor whose owner the kernel was asked about (NS_GET_USERNS), never by its path again")
+		ns.Path = ref
 	}
-	if userIdx >= 0 && s.Linux.Namespaces[userIdx].Path == "" && ownerPid > 0 {
-		upath := filepath.Join("/proc", strconv.Itoa(ownerPid), "ns", "user")
-		if sameMapping(ownerPid, s.Linux.UIDMappings, s.Linux.GIDMappings) {
+	if userIdx >= 0 && s.Linux.Namespaces[userIdx].Path == "" && ownerRef != "" {
+		if sameIDMap(owner.UIDMap, s.Linux.UIDMappings) && sameIDMap(owner.GIDMap, s.Linux.GIDMappings) {
 			a.uidMap, a.gidMap = s.Linux.UIDMappings, s.Linux.GIDMappings
-			s.Linux.Namespaces[userIdx].Path = upath
-			decide(fmt.Sprintf("linux.namespaces[%d].path", userIdx), "", upath,
-				"a pod member joins the user namespace of its same-tenant sandbox, which owns the namespaces it shares")
+			s.Linux.Namespaces[userIdx].Path = ownerRef
+			decide(fmt.Sprintf("linux.namespaces[%d].path", userIdx), "", ownerRef,
+				fmt.Sprintf("a pod member joins the user namespace %s that owns %s (a same-tenant sandbox's), through its descriptor", owner.UserNS, ownerOf))
 			s.Linux.UIDMappings, s.Linux.GIDMappings = nil, nil
 		}
 	}
@@ -105,7 +120,7 @@ func adaptSpec(root string, orig, s *specs.Spec, t *hardening.Tenant, ds *[]hard
 				Old: v, New: nv, Reason: "a group range wider than the container's mapped gids is refused by the kernel"})
 		}
 	}
-	return a
+	return a, nil
 }
 
 func contains(l []string, s string) bool {
@@ -117,23 +132,9 @@ func contains(l []string, s string) bool {
 	return false
 }
 
-// sameMapping says whether the user namespace of pid has exactly these mappings.
-func sameMapping(pid int, uid, gid []specs.LinuxIDMapping) bool {
-	read := func(f string) string {
-		b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), f))
-		if err != nil {
-			return "?"
-		}
-		return strings.Join(strings.Fields(string(b)), " ")
-	}
-	want := func(m []specs.LinuxIDMapping) string {
-		var parts []string
-		for _, x := range m {
-			parts = append(parts, fmt.Sprint(x.ContainerID), fmt.Sprint(x.HostID), fmt.Sprint(x.Size))
-		}
-		return strings.Join(parts, " ")
-	}
-	return len(uid) > 0 && read("uid_map") == want(uid) && read("gid_map") == want(gid)
+// sameIDMap says whether two mappings are the same extents.
+func sameIDMap(a, b []specs.LinuxIDMapping) bool {
+	return len(a) > 0 && reflect.DeepEqual(a, b)
 }
 
 func mappedSize(ms ...[]specs.LinuxIDMapping) uint64 {
@@ -166,14 +167,4 @@ func clampPingRange(v string, size uint64) (string, bool) {
 		lo = hi
 	}
 	return fmt.Sprintf("%d %d", lo, hi), true
-}
-
-// namespaceOwnerPid finds the container under root whose init is in the
-// namespace at path: its tenant and init pid.
-func namespaceOwnerPid(root, path string) (string, int, bool) {
-	id, err := (hardening.OSHost{}).NamespaceInode(path)
-	if err != nil {
-		return "", 0, false
-	}
-	return namespaceOwnerFull(root, id)
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/opencontainers/runc/libcontainer/specconv"
 	"github.com/sirupsen/logrus"
 
+	"github.com/tenantrun/tenantrun/runtime/claims"
 	"github.com/tenantrun/tenantrun/runtime/fds"
 	"github.com/tenantrun/tenantrun/runtime/safepath"
 )
@@ -139,6 +140,7 @@ func createContainer(g *Global, o CreateOptions, act action) (int, error) {
 	destroy := func() {
 		_ = c.Destroy()
 		_ = os.RemoveAll(stateDir)
+		_ = claims.ReleaseAll(root, o.ID)
 		prep.cleanupHost()
 	}
 	lock, err := lockDir(stateDir)
@@ -147,6 +149,15 @@ func createContainer(g *Global, o CreateOptions, act action) (int, error) {
 		return -1, err
 	}
 	defer lock.Close()
+	// A host-owned engine network namespace is claimed for this tenant now that the state
+	// directory exists (a claim's holder lives as long as it) and before anything runs in
+	// it: of two tenants racing for one namespace past the policy, only one gets the claim.
+	for _, key := range prep.adapt.netns {
+		if err := claims.Claim("netns", key, claims.Holder{Tenant: prep.tenant.Name, Container: o.ID, Root: root}); err != nil {
+			destroy()
+			return -1, fmt.Errorf("refused: linux.namespaces: network namespace %w", err)
+		}
+	}
 	// We own the id now: the idmapped rootfs goes onto the mount point that
 	// libcontainer's config already names. The record is written first, so
 	// a crash from here on leaves something delete and gc can clean up.

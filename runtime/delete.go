@@ -10,6 +10,8 @@ import (
 	"github.com/opencontainers/runc/libcontainer"
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
+
+	"github.com/tenantrun/tenantrun/runtime/claims"
 )
 
 // Delete removes a stopped (or created) container; with force it kills a
@@ -59,7 +61,16 @@ func destroyContainer(h *handle, force bool) error {
 		return fmt.Errorf("removing container %q: %w", h.id, err)
 	}
 	cleanupSidecar(side)
+	releaseClaims(h.stateDir)
 	return nil
+}
+
+// releaseClaims drops the host-wide claims (engine netns) of the container whose state
+// directory is stateDir.
+func releaseClaims(stateDir string) {
+	if err := claims.ReleaseAll(filepath.Dir(stateDir), filepath.Base(stateDir)); err != nil {
+		logrus.Warnf("container %s: releasing its claims: %v", filepath.Base(stateDir), err)
+	}
 }
 
 // waitStopped waits (bounded, 10 s like runc) for the init to be gone after
@@ -99,6 +110,7 @@ func deleteOrphan(g *Global, id string) (bool, error) {
 	if err := os.RemoveAll(dir); err != nil {
 		return true, fmt.Errorf("removing leftover state of %q: %w", id, err)
 	}
+	releaseClaims(dir)
 	logrus.Infof("removed leftover state of container %q", id)
 	return true, nil
 }

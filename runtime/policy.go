@@ -22,6 +22,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/tenantrun/tenantrun/hardening"
+	"github.com/tenantrun/tenantrun/runtime/claims"
 	"github.com/tenantrun/tenantrun/runtime/safepath"
 	profiles "github.com/tenantrun/tenantrun/seccomp-profiles"
 )
@@ -45,7 +46,8 @@ type prepared struct {
 	pins        []pinnedBind
 	wd          string // the container's work directory (idmapped root, pinned binds), once chosen
 	wdLock      *os.File
-	origRootfs  string // the engine's rootfs, seen through the idmap (a /proc/self/fd path of rootAnchors' descriptor)
+	nsFiles     *hardening.NSFiles // the checked namespace descriptors the spec joins, open until the init has started
+	origRootfs  string             // the engine's rootfs, seen through the idmap (a /proc/self/fd path of rootAnchors' descriptor)
 	rootAnchors *safepath.Anchors
 }
 
@@ -99,12 +101,15 @@ func resolveTenant(g *Global, cfg *hardening.Config, root string, annotations ma
 	})
 }
 
-// osHost is the real machine for the policy, with namespace ownership read
-// from this runtime's state.
-func osHost(g *Global, root string) hardening.OSHost {
+// osHost is the real machine for the policy: namespace ownership comes from the kernel,
+// a host-owned engine netns's holder from the host-wide claim records (the same for
+// every --root), and the descriptors the namespace checks were made on are kept in files.
+func osHost(g *Global, root string, files *hardening.NSFiles) hardening.OSHost {
 	return hardening.OSHost{
-		NamespaceOwner: func(path string, id hardening.NSID) (string, bool) {
-			return namespaceOwner(root, id)
+		Files: files,
+		NetnsHolder: func(id hardening.NSID) (string, string, bool) {
+			h, ok := claims.Owner("netns", netnsKey(id))
+			return h.Tenant, h.Container, ok
 		},
 		ContainerOwner: func(id string) (string, bool) {
 			if validateID(id) != nil {
@@ -119,41 +124,8 @@ func osHost(g *Global, root string) hardening.OSHost {
 	}
 }
 
-// namespaceOwner says which tenant's container (under root) has its init in
-// the namespace id: namespaces are compared by device and inode.
-func namespaceOwner(root string, id hardening.NSID) (string, bool) {
-	t, _, ok := namespaceOwnerFull(root, id)
-	return t, ok
-}
-
-func namespaceOwnerFull(root string, id hardening.NSID) (string, int, bool) {
-	ents, err := os.ReadDir(root)
-	if err != nil {
-		return "", 0, false
-	}
-	h := hardening.OSHost{}
-	for _, e := range ents {
-		if !e.IsDir() {
-			continue
-		}
-		c, err := libcontainer.Load(root, e.Name())
-		if err != nil {
-			continue
-		}
-		st, err := c.State()
-		if err != nil || st.InitProcessPid == 0 {
-			continue
-		}
-		tenant := tenantOf(root, e.Name())
-		for _, ns := range []string{"net", "ipc", "uts", "pid", "mnt", "user", "cgroup"} {
-			nid, err := h.NamespaceInode(filepath.Join("/proc", strconv.Itoa(st.InitProcessPid), "ns", ns))
-			if err == nil && nid == id {
-				return tenant, st.InitProcessPid, true
-			}
-		}
-	}
-	return "", 0, false
-}
+// netnsKey is the claim key of a network namespace: its nsfs device and inode.
+func netnsKey(id hardening.NSID) string { return fmt.Sprintf("%d-%d", id.Dev, id.Ino) }
 
 // preparePolicy decodes the bundle strictly, resolves the tenant and applies
 // its policy. A refusal returns an error starting with "refused:" that names
@@ -171,7 +143,13 @@ func preparePolicy(g *Global, bundle, id string, console bool) (*prepared, error
 	if err != nil {
 		return nil, err
 	}
-	p := &prepared{g: g, root: root, id: id, cfg: cfg, tenant: t}
+	p := &prepared{g: g, root: root, id: id, cfg: cfg, tenant: t, nsFiles: hardening.NewNSFiles()}
+	ok := false
+	defer func() {
+		if !ok {
+			p.nsFiles.Close()
+		}
+	}()
 	mode := t.Mode
 	if t.Trusted {
 		mode = "trusted"
@@ -193,7 +171,7 @@ func preparePolicy(g *Global, bundle, id string, console bool) (*prepared, error
 	}
 	out, decisions, err := hardening.Enforce(hardening.Request{
 		Spec: spec, Bundle: bundle, ContainerID: id, Tenant: pt, Config: cfg,
-		Host: osHost(g, root), ConsoleSocket: console, SystemdCgroup: g.SystemdCgroup,
+		Host: osHost(g, root, p.nsFiles), ConsoleSocket: console, SystemdCgroup: g.SystemdCgroup,
 	})
 	p.decisions = decisions
 	switch {
@@ -210,11 +188,15 @@ func preparePolicy(g *Global, bundle, id string, console bool) (*prepared, error
 		for _, d := range p.decisions {
 			logrus.Warnf("audit tenant %s: container %s: %s %s: %s", t.Name, id, d.Action, d.Path, d.Reason)
 		}
-		p.adapt = adaptSpec(root, spec, out, t, &p.decisions)
+		if p.adapt, err = adaptSpec(root, spec, out, t, p.nsFiles, &p.decisions); err != nil {
+			return nil, err
+		}
 	case mode == "trusted":
 		logrus.Warnf("tenant %s is trusted: container %s runs its bundle as given, without the tenant policy", t.Name, id)
 	default:
-		p.adapt = adaptSpec(root, spec, out, t, &p.decisions)
+		if p.adapt, err = adaptSpec(root, spec, out, t, p.nsFiles, &p.decisions); err != nil {
+			return nil, err
+		}
 	}
 	if out.Process == nil {
 		return nil, errors.New("config.json: process: missing")
@@ -230,6 +212,7 @@ func preparePolicy(g *Global, bundle, id string, console bool) (*prepared, error
 	if mode == "enforce" || mode == "audit" {
 		p.side.CgroupParent = tenantParentOf(cfg, t, g.SystemdCgroup)
 	}
+	ok = true
 	return p, nil
 }
 
@@ -417,6 +400,7 @@ func (p *prepared) pidsShortfall() error {
 
 // started is called once the container's cgroup exists and holds its init.
 func (p *prepared) started() {
+	p.nsFiles.Close()
 	if p.rootAnchors != nil {
 		p.rootAnchors.Close()
 		p.rootAnchors = nil

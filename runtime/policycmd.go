@@ -45,12 +45,14 @@ func judge(g *Global, o PolicyOptions) (*hardening.Explanation, error) {
 	if err != nil {
 		return nil, err
 	}
+	files := hardening.NewNSFiles()
+	defer files.Close()
 	out, ds, err := hardening.Enforce(hardening.Request{
 		Spec: spec, Bundle: bundle, ContainerID: id, Tenant: t, Config: cfg,
-		Host: osHost(g, root), ConsoleSocket: o.ConsoleSocket, SystemdCgroup: g.SystemdCgroup,
+		Host: osHost(g, root, files), ConsoleSocket: o.ConsoleSocket, SystemdCgroup: g.SystemdCgroup,
 	})
 	if err == nil && t.Mode != "audit" && !t.Trusted {
-		adaptSpec(root, spec, out, t, &ds)
+		_, err = adaptSpec(root, spec, out, t, files, &ds)
 	}
 	return hardening.NewExplanation(out, ds, err, cfg, t), nil
 }
