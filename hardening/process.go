@@ -42,20 +42,7 @@ func (p *pol) enforceProcess(base string, pr *specs.Process, t *Tenant, cfg *Con
 		pr.NoNewPrivileges = true
 		p.decide(base+".noNewPrivileges", ActionOverride, false, true, "setuid and file-capability binaries must not raise privileges")
 	}
-	switch {
-	case pr.ApparmorProfile == "unconfined":
-		p.refuse(base+".apparmorProfile", "unconfined is never allowed")
-	case t.Apparmor != "" && pr.ApparmorProfile != t.Apparmor:
-		p.decide(base+".apparmorProfile", ActionOverride, pr.ApparmorProfile, t.Apparmor, "the tenant's AppArmor profile")
-		pr.ApparmorProfile = t.Apparmor
-	}
-	switch {
-	case badLabel(pr.SelinuxLabel):
-		p.refuse(base+".selinuxLabel", fmt.Sprintf("label %q is unconfined", pr.SelinuxLabel))
-	case t.SELinuxLabel != "" && pr.SelinuxLabel != t.SELinuxLabel:
-		p.decide(base+".selinuxLabel", ActionOverride, pr.SelinuxLabel, t.SELinuxLabel, "the tenant's SELinux label")
-		pr.SelinuxLabel = t.SELinuxLabel
-	}
+	p.enforceLSMProcess(base, pr, t)
 	floor := t.OOMScoreAdjMin
 	switch {
 	case pr.OOMScoreAdj == nil:
@@ -104,10 +91,6 @@ func (p *pol) enforceProcess(base string, pr *specs.Process, t *Tenant, cfg *Con
 	if pr.ExecCPUAffinity != nil {
 		p.refuse(base+".execCPUAffinity", "pinning to chosen CPUs is not part of a tenant's quota")
 	}
-}
-
-func badLabel(l string) bool {
-	return strings.Contains(l, "spc_t") || strings.Contains(l, "unconfined_t")
 }
 
 // enforceUser keeps ids inside the container side of the mapping.
