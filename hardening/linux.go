@@ -115,7 +115,7 @@ func (p *pol) enforceLinuxMisc(s *specs.Spec, t *Tenant) {
 	}
 	switch l.RootfsPropagation {
 	case "rprivate":
-	case "", "private":
+	case "private": // absent: filled by the absent-field table
 		p.decide("linux.rootfsPropagation", ActionOverride, l.RootfsPropagation, "rprivate", "mounts never propagate between host and container")
 		l.RootfsPropagation = "rprivate"
 	default:

@@ -160,11 +160,8 @@ func (p *pol) enforceMountLabel(l *specs.Linux, t *Tenant) {
 // the tenant's value, or nothing when the tenant has none. Never the bundle's own.
 func (p *pol) lsmValue(path, have, forced string, allowed []string, k lsmKind) string {
 	switch {
-	case have == forced:
+	case have == forced, have == "": // "" only when the tenant has no value (absent.go fills it)
 		return have
-	case have == "":
-		p.decide(path, ActionOverride, have, forced, fmt.Sprintf("absent: the tenant's %s (%s)", k.what, k.forcedKey))
-		return forced
 	case k.refused(have):
 		p.refuse(path, fmt.Sprintf("%q is unconfined", have))
 		return have
