@@ -69,6 +69,10 @@ func (r AbsentRow) Field() string {
 	return r.Path
 }
 
+// hostNameMax is the kernel's HOST_NAME_MAX: sethostname refuses longer names, and a
+// container id may have 128 characters.
+const hostNameMax = 64
+
 // Kernel defaults used where the tenant policy has a ceiling but no quota of its own.
 const (
 	defaultMemlock  = 8 << 20 // RLIMIT_MEMLOCK since Linux 5.16
@@ -127,10 +131,13 @@ var AbsentFields = []AbsentRow{
 
 	// config.json
 	{Path: "hostname", Means: "the host's hostname (a new UTS namespace starts as a copy of the host's)",
-		Fill: "the container id (only with a private uts namespace: a joined one is the pod's)", scope: scopeSpec, action: ActionOverride,
-		reason: "a new UTS namespace would show the host's name",
+		Fill: "the container id, its first 64 bytes (only with a private uts namespace: a joined one is the pod's)", scope: scopeSpec,
+		action: ActionOverride, reason: "a new UTS namespace would show the host's name",
 		absent: func(c *absentCtx) bool { return c.s.Hostname == "" && privateNamespace(c.s, specs.UTSNamespace) },
-		fill:   func(c *absentCtx) (any, bool) { c.s.Hostname = c.id; return c.id, true }},
+		fill: func(c *absentCtx) (any, bool) {
+			c.s.Hostname = c.id[:min(len(c.id), hostNameMax)]
+			return c.s.Hostname, c.s.Hostname != ""
+		}},
 	nsRow(specs.UserNamespace, "the host's: container root is host root"),
 	nsRow(specs.CgroupNamespace, "the host's cgroup tree is visible"),
 	idmapRow("linux.uidMappings", func(l *specs.Linux) *[]specs.LinuxIDMapping { return &l.UIDMappings }, func(t *Tenant) IDRange { return t.UIDs }),

@@ -384,3 +384,19 @@ func TestClampResourcesFillsAbsent(t *testing.T) {
 		t.Errorf("update filled absent limits: %+v", r)
 	}
 }
+
+// TestAbsentHostname: the filled hostname fits HOST_NAME_MAX, and a joined uts
+// namespace (a pod's) keeps its name.
+func TestAbsentHostname(t *testing.T) {
+	long := strings.Repeat("a", 100)
+	out, _, err := run(t, func(s *specs.Spec) { s.Hostname = "" }, func(r *Request) { r.ContainerID = long })
+	if err != nil || out.Hostname != long[:64] {
+		t.Fatalf("hostname %q: %v", out.Hostname, err)
+	}
+	c := &absentCtx{s: &specs.Spec{Linux: &specs.Linux{Namespaces: []specs.LinuxNamespace{{Type: specs.UTSNamespace, Path: "/proc/1/ns/uts"}}}}, id: "c1"}
+	for _, row := range AbsentFields {
+		if row.Path == "hostname" && row.absent(c) {
+			t.Error("hostname filled in a joined uts namespace")
+		}
+	}
+}
