@@ -11,8 +11,8 @@ import (
 // Absent fields (docs/security.md, invariant 5). To libcontainer or the kernel an
 // absent object often means "unrestricted" or "whatever the runtime has": no
 // capabilities object keeps every capability, no seccomp section is no filter, no
-// memory limit is no limit, no RLIMIT_NPROC is the engine's (containerd.service:
-// infinity). AbsentFields is the one list of such fields, each with the tenant-policy
+// memory limit is no limit, no RLIMIT_CORE or RLIMIT_MEMLOCK is the engine's
+// (containerd.service: infinity). AbsentFields is the one list of such fields, each with the tenant-policy
 // value it is filled with, and fillAbsent is the one place it is applied: Enforce (every
 // row), EnforceProcess (the process rows) and ClampResources (the resource rows) call
 // it before their rules, which then see a present field and check or clamp it as they
@@ -114,8 +114,10 @@ var AbsentFields = []AbsentRow{
 		}},
 	rlimitRow("RLIMIT_NOFILE", "the tenant's nofile", "no container runs without a nofile limit",
 		func(t *Tenant) uint64 { return t.Container.Nofile }),
-	rlimitRow("RLIMIT_NPROC", "the tenant's per-container pids", "no container runs without a process limit (engines run with NPROC infinity)",
-		func(t *Tenant) uint64 { return uint64(t.Container.Pids) }),
+	// RLIMIT_NPROC is not filled: linux.resources.pids.limit (below) bounds the same
+	// tasks, and an NPROC equal to it fails the fork first (EAGAIN from the rlimit, not
+	// the cgroup: pids.events never counts it); in a pod whose members share a user
+	// namespace it would count every member's tasks against one container's limit.
 	rlimitRow("RLIMIT_CORE", "0", "core dumps go to the host's core_pattern handler",
 		func(*Tenant) uint64 { return 0 }),
 	rlimitRow("RLIMIT_RTPRIO", "0", "a nonzero RTPRIO lets an unprivileged process take real-time scheduling",

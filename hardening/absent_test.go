@@ -104,7 +104,6 @@ var absentCases = map[string]absentCase{
 		}
 	}},
 	"process.rlimits.RLIMIT_NOFILE":   {clearRlimit("RLIMIT_NOFILE"), wantRlimit("RLIMIT_NOFILE", func(ten *Tenant) uint64 { return ten.Container.Nofile })},
-	"process.rlimits.RLIMIT_NPROC":    {clearRlimit("RLIMIT_NPROC"), wantRlimit("RLIMIT_NPROC", func(ten *Tenant) uint64 { return uint64(ten.Container.Pids) })},
 	"process.rlimits.RLIMIT_CORE":     {clearRlimit("RLIMIT_CORE"), wantRlimit("RLIMIT_CORE", func(*Tenant) uint64 { return 0 })},
 	"process.rlimits.RLIMIT_RTPRIO":   {clearRlimit("RLIMIT_RTPRIO"), wantRlimit("RLIMIT_RTPRIO", func(*Tenant) uint64 { return 0 })},
 	"process.rlimits.RLIMIT_NICE":     {clearRlimit("RLIMIT_NICE"), wantRlimit("RLIMIT_NICE", func(*Tenant) uint64 { return 0 })},
