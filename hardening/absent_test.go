@@ -245,14 +245,9 @@ func fullSpec(t *testing.T) *specs.Spec {
 
 func enforceFull(t *testing.T, mut func(s *specs.Spec)) (*specs.Spec, []Decision, *Tenant) {
 	t.Helper()
-	cfg, err := ParseConfig([]byte(absentTOML))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ten := cfg.Tenants["full"]
 	s := fullSpec(t)
 	mut(s)
-	out, ds, err := Enforce(Request{Spec: s, Bundle: hostileBundleParent + "/c1", ContainerID: "c1", Tenant: ten, Config: cfg, Host: newFakeHost()})
+	out, ds, ten, err := enforceTOML(t, absentTOML, "full", s)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package hardening
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -52,15 +53,25 @@ var lsmHostile = []string{
 	"container_t",
 }
 
-func lsmReq(t *testing.T, tenant string, mut func(s *specs.Spec)) (*specs.Spec, []Decision, error) {
+// enforceTOML enforces s (as container c1 of the hostile runner's bundle layout) for a
+// tenant of a configuration given as TOML.
+func enforceTOML(t *testing.T, conf, tenant string, s *specs.Spec) (*specs.Spec, []Decision, *Tenant, error) {
 	t.Helper()
-	cfg, err := ParseConfig([]byte(lsmTOML))
+	cfg, err := ParseConfig([]byte(conf))
 	if err != nil {
 		t.Fatal(err)
 	}
+	ten := cfg.Tenants[tenant]
+	out, ds, err := Enforce(Request{Spec: s, Bundle: hostileBundleParent + "/c1", ContainerID: "c1", Tenant: ten, Config: cfg, Host: newFakeHost()})
+	return out, ds, ten, err
+}
+
+func lsmReq(t *testing.T, tenant string, mut func(s *specs.Spec)) (*specs.Spec, []Decision, error) {
+	t.Helper()
 	s := baseSpec(t)
 	mut(s)
-	return Enforce(Request{Spec: s, Bundle: hostileBundleParent + "/c1", ContainerID: "c1", Tenant: cfg.Tenants[tenant], Config: cfg, Host: newFakeHost()})
+	out, ds, _, err := enforceTOML(t, lsmTOML, tenant, s)
+	return out, ds, err
 }
 
 type lsmField struct {
@@ -105,7 +116,7 @@ func TestLSMHostileValuesNeverPassThrough(t *testing.T) {
 				if got, want := f.get(out), f.force(ten); got != want {
 					t.Errorf("%s %s=%q: got %q, want the tenant's %q", tn, f.path, v, got, want)
 				}
-				if v != f.force(ten) && !hasDecision(ds, f.path) {
+				if v != f.force(ten) && !hasDecision(ds, f.path, "") {
 					t.Errorf("%s %s=%q: changed without a decision", tn, f.path, v)
 				}
 			}
@@ -131,7 +142,7 @@ func TestLSMAllowlistedKeptExactly(t *testing.T) {
 				if got := f.get(out); got != v {
 					t.Errorf("%s %s=%q: got %q", tn, f.path, v, got)
 				}
-				if !hasDecisionAction(ds, f.path, ActionAllow) {
+				if !hasDecision(ds, f.path, ActionAllow) {
 					t.Errorf("%s %s=%q: kept without an allow decision", tn, f.path, v)
 				}
 			}
@@ -201,20 +212,7 @@ func TestLSMConfigValidated(t *testing.T) {
 	}
 }
 
-func hasDecision(ds []Decision, path string) bool {
-	for _, d := range ds {
-		if d.Path == path {
-			return true
-		}
-	}
-	return false
-}
-
-func hasDecisionAction(ds []Decision, path string, a Action) bool {
-	for _, d := range ds {
-		if d.Path == path && d.Action == a {
-			return true
-		}
-	}
-	return false
+// hasDecision: a decision at path (with action a, unless a is "").
+func hasDecision(ds []Decision, path string, a Action) bool {
+	return slices.ContainsFunc(ds, func(d Decision) bool { return d.Path == path && (a == "" || d.Action == a) })
 }
