@@ -12,11 +12,12 @@ import (
 // absent object often means "unrestricted" or "whatever the runtime has": no
 // capabilities object keeps every capability, no seccomp section is no filter, no
 // memory limit is no limit, no RLIMIT_CORE or RLIMIT_MEMLOCK is the engine's
-// (containerd.service: infinity). AbsentFields is the one list of such fields, each with the tenant-policy
-// value it is filled with, and fillAbsent is the one place it is applied: Enforce (every
-// row), EnforceProcess (the process rows) and ClampResources (the resource rows) call
-// it before their rules, which then see a present field and check or clamp it as they
-// would any bundle's value. A row never overrides a value that is present.
+// (containerd.service: infinity). AbsentFields is the one list of such fields, each
+// with the tenant-policy value it is filled with, and fillAbsent is the one place it is
+// applied: Enforce (every row), EnforceProcess (the process rows) and ClampResources
+// (the resource rows) call it before their rules, which then see a present field and
+// check or clamp it as they would any bundle's value. A row never overrides a value
+// that is present.
 
 // absentScope says which document a row belongs to.
 type absentScope int
@@ -41,7 +42,7 @@ type absentCtx struct {
 // AbsentRow is one field whose absence means "unrestricted" (or the host's, the
 // engine's or the runtime's value) downstream.
 type AbsentRow struct {
-	// Field is the JSON path of the field; process rows are relative to the process
+	// Path is the JSON path of the field; process rows are relative to the process
 	// ("capabilities"), and Field() names them below "process".
 	Path string
 	// Means is what absence means to libcontainer or the kernel; Fill what the policy
