@@ -69,22 +69,9 @@ func capSets(c *specs.LinuxCapabilities) []struct {
 // enforceCaps strips every set to the tenant allowlist, refuses dangerous or unknown
 // capabilities, and empties inheritable and ambient.
 //
-// An absent capabilities object means "keep every capability" to libcontainer (it then
-// changes nothing: the container runs with the runtime's full set), so absence is filled
-// with the tenant allowlist; an absent set inside the object is made an explicit empty one.
+// An absent capabilities object (every capability to libcontainer) or set was filled
+// by the absent-field table (absent.go) before this runs.
 func (p *pol) enforceCaps(base string, c *specs.LinuxCapabilities, t *Tenant) *specs.LinuxCapabilities {
-	if c == nil {
-		allow := slices.Clone(t.Capabilities)
-		c = &specs.LinuxCapabilities{Bounding: allow, Effective: slices.Clone(allow), Permitted: slices.Clone(allow),
-			Inheritable: []string{}, Ambient: []string{}}
-		p.decide(base, ActionOverride, nil, c, "absent capabilities mean every capability to libcontainer: the tenant allowlist is set")
-		return c
-	}
-	for _, s := range capSets(c) {
-		if *s.set == nil {
-			*s.set = []string{}
-		}
-	}
 	for _, s := range capSets(c) {
 		path := base + "." + s.name
 		var kept, dropped []string

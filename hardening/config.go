@@ -89,8 +89,15 @@ type Tenant struct {
 	OOMScoreAdjMin int
 	ForeignIDMap   string // "refuse" or "override"
 	AllowFuse      bool
-	Apparmor       string
-	SELinuxLabel   string
+	// LSM (hardening/lsm.go): the tenant's forced AppArmor profile, SELinux process label
+	// and mount label ("" = none), and the bundle values that may be kept instead (the
+	// tenant's apparmor_allowed/selinux_allowed/mount_label_allowed, else [defaults]'s).
+	Apparmor          string
+	SELinuxLabel      string
+	MountLabel        string
+	ApparmorAllowed   []string
+	SELinuxAllowed    []string
+	MountLabelAllowed []string
 	// AutoRange: uid_range = "auto": the runtime allocates an exclusive block from
 	// the operator's id pool (defaults.id_pool_user in /etc/subuid and /etc/subgid)
 	// and calls AssignRange before any policy runs. Until then UIDs/GIDs are empty
@@ -125,6 +132,11 @@ type Defaults struct {
 	IDPoolUser         string // /etc/subuid and /etc/subgid owner whose ranges "auto" tenants get blocks from
 	IDBlock            uint32 // size of an allocated block
 	IDAllocations      string // where allocations are persisted
+	// Operator allowlists of LSM values a bundle may keep (exact match), for tenants
+	// that do not set their own.
+	ApparmorAllowed   []string
+	SELinuxAllowed    []string
+	MountLabelAllowed []string
 }
 
 // Config is the operator configuration.
@@ -160,6 +172,11 @@ type rawTenant struct {
 	AllowFuse      bool      `toml:"allow_fuse"`
 	Apparmor       string    `toml:"apparmor_profile"`
 	SELinuxLabel   string    `toml:"selinux_label"`
+	MountLabel     string    `toml:"mount_label"`
+	// Pointers: a tenant's list, even [], replaces the [defaults] one.
+	ApparmorAllowed   *[]string `toml:"apparmor_allowed"`
+	SELinuxAllowed    *[]string `toml:"selinux_allowed"`
+	MountLabelAllowed *[]string `toml:"mount_label_allowed"`
 }
 
 type rawDefaults struct {
@@ -177,6 +194,9 @@ type rawDefaults struct {
 	IDPoolUser         string              `toml:"id_pool_user"`
 	IDBlock            uint32              `toml:"id_block"`
 	IDAllocations      string              `toml:"id_allocations"`
+	ApparmorAllowed    []string            `toml:"apparmor_allowed"`
+	SELinuxAllowed     []string            `toml:"selinux_allowed"`
+	MountLabelAllowed  []string            `toml:"mount_label_allowed"`
 }
 
 type rawConfig struct {
@@ -254,6 +274,10 @@ func ParseConfig(data []byte) (*Config, error) {
 		MaxEnvBytes: d.MaxEnvBytes, RefusedAnnotations: d.RefusedAnnotations,
 		EngineRoots: DefaultEngineRoots, NetnsDirs: DefaultNetnsDirs,
 		IDPoolUser: d.IDPoolUser, IDBlock: d.IDBlock, IDAllocations: d.IDAllocations,
+		ApparmorAllowed: d.ApparmorAllowed, SELinuxAllowed: d.SELinuxAllowed, MountLabelAllowed: d.MountLabelAllowed,
+	}
+	if err := checkLSMAllowlists("defaults", c.Defaults.ApparmorAllowed, c.Defaults.SELinuxAllowed, c.Defaults.MountLabelAllowed); err != nil {
+		return nil, err
 	}
 	if c.Defaults.IDPoolUser == "" {
 		c.Defaults.IDPoolUser = "tenantrun"
@@ -315,7 +339,7 @@ func ParseConfig(data []byte) (*Config, error) {
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		t, err := buildTenant(n, raw.Tenants[n])
+		t, err := buildTenant(n, raw.Tenants[n], &c.Defaults)
 		if err != nil {
 			return nil, err
 		}
@@ -383,7 +407,7 @@ func parseRange(key, s string) (IDRange, error) {
 	return IDRange{Start: uint32(start), Size: uint32(size)}, nil
 }
 
-func buildTenant(name string, r *rawTenant) (*Tenant, error) {
+func buildTenant(name string, r *rawTenant, d *Defaults) (*Tenant, error) {
 	k := "tenants." + name
 	if !tenantNameRe.MatchString(name) {
 		return nil, fmt.Errorf("key %s: tenant names must match %s", k, tenantNameRe)
@@ -391,7 +415,10 @@ func buildTenant(name string, r *rawTenant) (*Tenant, error) {
 	if r == nil {
 		return nil, fmt.Errorf("key %s: empty", k)
 	}
-	t := &Tenant{Name: name, Trusted: r.Trusted, Users: r.Users, AllowFuse: r.AllowFuse, Apparmor: r.Apparmor, SELinuxLabel: r.SELinuxLabel}
+	t := &Tenant{Name: name, Trusted: r.Trusted, Users: r.Users, AllowFuse: r.AllowFuse}
+	if err := buildTenantLSM(k, r, d, t); err != nil {
+		return nil, err
+	}
 	if r.UIDRange == "" {
 		return nil, fmt.Errorf("key %s.uid_range: missing (\"START:SIZE\", or \"auto\" to allocate from defaults.id_pool_user's /etc/subuid ranges)", k)
 	}

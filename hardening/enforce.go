@@ -95,6 +95,13 @@ func Enforce(req Request) (*specs.Spec, []Decision, error) {
 	if s.Linux == nil {
 		s.Linux = &specs.Linux{}
 	}
+	if s.Linux.Resources == nil {
+		s.Linux.Resources = &specs.LinuxResources{}
+	}
+	// Every field whose absence means "unrestricted" gets the tenant's value first
+	// (absent.go); the rules below then judge it as any present value.
+	p.fillAbsent(&absentCtx{s: s, pr: s.Process, base: "process", res: s.Linux.Resources, t: req.Tenant, cfg: req.Config, id: req.ContainerID},
+		scopeProcess, scopeSpec, scopeResources)
 	p.enforceHooks(s, req.Config)
 	p.enforceAnnotations(s, req.Config)
 	p.enforceRoot(s, req)
@@ -198,6 +205,7 @@ func EnforceProcess(req ProcessRequest) (*specs.Process, []Decision, error) {
 		return pr, nil, nil
 	}
 	p := &pol{}
+	p.fillAbsent(&absentCtx{pr: pr, base: "process", t: req.Tenant, cfg: req.Config, id: req.ContainerID}, scopeProcess)
 	var um, gm []specs.LinuxIDMapping
 	if req.Spec != nil && req.Spec.Linux != nil {
 		um, gm = req.Spec.Linux.UIDMappings, req.Spec.Linux.GIDMappings

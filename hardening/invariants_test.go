@@ -80,6 +80,15 @@ func invariantViolations(s *specs.Spec, t *Tenant, cfg *Config, id string) []str
 		if pr.OOMScoreAdj == nil || *pr.OOMScoreAdj < t.OOMScoreAdjMin {
 			bad("oomScoreAdj below the floor")
 		}
+		if !lsmKept(pr.ApparmorProfile, t.Apparmor, t.ApparmorAllowed) {
+			bad("apparmorProfile %q neither the tenant's nor allowlisted", pr.ApparmorProfile)
+		}
+		if !lsmKept(pr.SelinuxLabel, t.SELinuxLabel, t.SELinuxAllowed) {
+			bad("selinuxLabel %q neither the tenant's nor allowlisted", pr.SelinuxLabel)
+		}
+	}
+	if !lsmKept(l.MountLabel, t.MountLabel, t.MountLabelAllowed) {
+		bad("mountLabel %q neither the tenant's nor allowlisted", l.MountLabel)
 	}
 	if l.Seccomp == nil {
 		bad("no seccomp")
@@ -159,4 +168,10 @@ func invariantViolations(s *specs.Spec, t *Tenant, cfg *Config, id string) []str
 		bad("intelRdt/netDevices/personality kept")
 	}
 	return v
+}
+
+// lsmKept: an LSM value that may run: the tenant's, or allowlisted (never "" when the
+// tenant has a value).
+func lsmKept(v, forced string, allowed []string) bool {
+	return v == forced || slices.Contains(allowed, v)
 }

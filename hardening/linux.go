@@ -115,15 +115,13 @@ func (p *pol) enforceLinuxMisc(s *specs.Spec, t *Tenant) {
 	}
 	switch l.RootfsPropagation {
 	case "rprivate":
-	case "", "private":
+	case "private": // absent: filled by the absent-field table
 		p.decide("linux.rootfsPropagation", ActionOverride, l.RootfsPropagation, "rprivate", "mounts never propagate between host and container")
 		l.RootfsPropagation = "rprivate"
 	default:
 		p.refuse("linux.rootfsPropagation", fmt.Sprintf("%q propagates mounts between host and container", l.RootfsPropagation))
 	}
-	if badLabel(l.MountLabel) {
-		p.refuse("linux.mountLabel", fmt.Sprintf("label %q is unconfined", l.MountLabel))
-	}
+	p.enforceMountLabel(l, t)
 	if nm := unionPaths(l.MaskedPaths, DefaultMaskedPaths); len(nm) != len(l.MaskedPaths) {
 		p.decide("linux.maskedPaths", ActionOverride, l.MaskedPaths, nm, "runc's default masks are always applied")
 		l.MaskedPaths = nm

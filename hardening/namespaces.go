@@ -43,12 +43,6 @@ func (p *pol) enforceNamespaces(s *specs.Spec, req Request) {
 			p.refuse("linux.namespaces", fmt.Sprintf("no %s namespace: the container would share the host's", t))
 		}
 	}
-	for _, t := range []specs.LinuxNamespaceType{specs.UserNamespace, specs.CgroupNamespace} {
-		if !have[t] {
-			l.Namespaces = append(l.Namespaces, specs.LinuxNamespace{Type: t})
-			p.decide("linux.namespaces", ActionOverride, nil, string(t), fmt.Sprintf("every container gets its own %s namespace", t))
-		}
-	}
 	if l.TimeOffsets != nil && !have[specs.TimeNamespace] {
 		p.refuse("linux.timeOffsets", "time offsets without a time namespace would change the host clock view")
 	}
@@ -162,11 +156,8 @@ func (p *pol) enforceIDMaps(s *specs.Spec, t *Tenant) {
 }
 
 func (p *pol) idmap(jp string, m []specs.LinuxIDMapping, r IDRange, t *Tenant) []specs.LinuxIDMapping {
+	// Absent mappings were filled with want by the absent-field table (absent.go).
 	want := []specs.LinuxIDMapping{{ContainerID: 0, HostID: r.Start, Size: r.Size}}
-	if len(m) == 0 {
-		p.decide(jp, ActionOverride, nil, want, "user namespace with tenant "+t.Name+"'s exclusive id range")
-		return want
-	}
 	inside := true
 	for _, e := range m {
 		if e.Size == 0 {

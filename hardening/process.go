@@ -38,30 +38,11 @@ func (p *pol) enforceProcess(base string, pr *specs.Process, t *Tenant, cfg *Con
 	}
 	pr.Capabilities = p.enforceCaps(base+".capabilities", pr.Capabilities, t)
 	p.enforceRlimits(base+".rlimits", pr, t)
-	if !pr.NoNewPrivileges {
-		pr.NoNewPrivileges = true
-		p.decide(base+".noNewPrivileges", ActionOverride, false, true, "setuid and file-capability binaries must not raise privileges")
-	}
-	switch {
-	case pr.ApparmorProfile == "unconfined":
-		p.refuse(base+".apparmorProfile", "unconfined is never allowed")
-	case t.Apparmor != "" && pr.ApparmorProfile != t.Apparmor:
-		p.decide(base+".apparmorProfile", ActionOverride, pr.ApparmorProfile, t.Apparmor, "the tenant's AppArmor profile")
-		pr.ApparmorProfile = t.Apparmor
-	}
-	switch {
-	case badLabel(pr.SelinuxLabel):
-		p.refuse(base+".selinuxLabel", fmt.Sprintf("label %q is unconfined", pr.SelinuxLabel))
-	case t.SELinuxLabel != "" && pr.SelinuxLabel != t.SELinuxLabel:
-		p.decide(base+".selinuxLabel", ActionOverride, pr.SelinuxLabel, t.SELinuxLabel, "the tenant's SELinux label")
-		pr.SelinuxLabel = t.SELinuxLabel
-	}
+	p.enforceLSMProcess(base, pr, t)
+	// Absent noNewPrivileges, oomScoreAdj, capabilities, rlimits and LSM values were
+	// filled by the absent-field table (absent.go).
 	floor := t.OOMScoreAdjMin
 	switch {
-	case pr.OOMScoreAdj == nil:
-		v := floor
-		pr.OOMScoreAdj = &v
-		p.decide(base+".oomScoreAdj", ActionClamp, nil, v, "set explicitly so the container never inherits the engine's negative score")
 	case *pr.OOMScoreAdj < floor:
 		old := *pr.OOMScoreAdj
 		v := floor
@@ -104,10 +85,6 @@ func (p *pol) enforceProcess(base string, pr *specs.Process, t *Tenant, cfg *Con
 	if pr.ExecCPUAffinity != nil {
 		p.refuse(base+".execCPUAffinity", "pinning to chosen CPUs is not part of a tenant's quota")
 	}
-}
-
-func badLabel(l string) bool {
-	return strings.Contains(l, "spc_t") || strings.Contains(l, "unconfined_t")
 }
 
 // enforceUser keeps ids inside the container side of the mapping.
@@ -235,15 +212,5 @@ func (p *pol) enforceRlimits(base string, pr *specs.Process, t *Tenant) {
 			r.Soft = min(r.Soft, r.Hard)
 			p.decide(ip, ActionClamp, old, *r, why)
 		}
-	}
-	if !seen["RLIMIT_NOFILE"] {
-		r := specs.POSIXRlimit{Type: "RLIMIT_NOFILE", Hard: q.Nofile, Soft: q.Nofile}
-		pr.Rlimits = append(pr.Rlimits, r)
-		p.decide(base, ActionClamp, nil, r, "no container runs without a nofile limit")
-	}
-	if !seen["RLIMIT_CORE"] {
-		r := specs.POSIXRlimit{Type: "RLIMIT_CORE"}
-		pr.Rlimits = append(pr.Rlimits, r)
-		p.decide(base, ActionClamp, nil, r, "core dumps go to the host's core_pattern handler")
 	}
 }

@@ -58,7 +58,7 @@ func (p *pol) enforceCgroups(s *specs.Spec, req Request) {
 		p.decide("linux.cgroupsPath", ActionOverride, s.Linux.CgroupsPath, want, "every container lives under its tenant's cgroup")
 		s.Linux.CgroupsPath = want
 	}
-	r, ds, refusals := clampResources(s.Linux.Resources, req.Tenant, true)
+	r, ds, refusals := clampResources(s.Linux.Resources, req.Tenant, clampEnforce)
 	p.decisions = append(p.decisions, ds...) // refuse decisions included
 	p.refusals = append(p.refusals, refusals...)
 	s.Linux.Resources = r
@@ -70,7 +70,7 @@ func (p *pol) enforceCgroups(s *specs.Spec, req Request) {
 // refuse decisions; callers should refuse when any decision has Action refuse. It does
 // not mutate r. Device rules are left as they are (Enforce owns them).
 func ClampResources(r *specs.LinuxResources, t *Tenant) (*specs.LinuxResources, []Decision) {
-	out, ds, _ := clampResources(r, t, true)
+	out, ds, _ := clampResources(r, t, clampCreate)
 	return out, ds
 }
 
@@ -78,22 +78,31 @@ func ClampResources(r *specs.LinuxResources, t *Tenant) (*specs.LinuxResources, 
 // clamped (absent ones stay absent so the current values are kept), and -1/0
 // ("unlimited") becomes the tenant maximum.
 func ClampUpdate(r *specs.LinuxResources, t *Tenant) (*specs.LinuxResources, []Decision) {
-	out, ds, _ := clampResources(r, t, false)
+	out, ds, _ := clampResources(r, t, clampUpdate)
 	return out, ds
 }
 
-func clampResources(in *specs.LinuxResources, t *Tenant, fill bool) (*specs.LinuxResources, []Decision, []Refusal) {
+// clampMode: what clampResources is for.
+type clampMode int
+
+const (
+	clampCreate  clampMode = iota // ClampResources: fill absent limits (absent.go), then clamp
+	clampEnforce                  // Enforce: absent limits were filled with the rest of the spec
+	clampUpdate                   // update: absent limits stay absent; device rules are dropped
+)
+
+func clampResources(in *specs.LinuxResources, t *Tenant, mode clampMode) (*specs.LinuxResources, []Decision, []Refusal) {
 	p := &pol{}
 	r := copyResources(in)
 	q := t.Container
 	const base = "linux.resources"
+	if mode == clampCreate {
+		p.fillAbsent(&absentCtx{res: r, t: t}, scopeResources)
+	}
 
 	// memory: limit <= quota; swap = limit (memsw) so swap cannot bypass it.
-	if r.Memory == nil && fill {
-		r.Memory = &specs.LinuxMemory{}
-	}
 	if m := r.Memory; m != nil {
-		if m.Limit == nil && fill || m.Limit != nil && (*m.Limit <= 0 || *m.Limit > q.Memory) {
+		if m.Limit != nil && (*m.Limit <= 0 || *m.Limit > q.Memory) {
 			p.decide(base+".memory.limit", ActionClamp, ptrVal(m.Limit), q.Memory, "tenant per-container memory quota")
 			m.Limit = ptr(q.Memory)
 		}
@@ -123,19 +132,13 @@ func clampResources(in *specs.LinuxResources, t *Tenant, fill bool) (*specs.Linu
 		}
 	}
 	// pids
-	if r.Pids == nil && fill {
-		r.Pids = &specs.LinuxPids{}
-	}
 	if pd := r.Pids; pd != nil {
-		if pd.Limit == nil && fill || pd.Limit != nil && (*pd.Limit <= 0 || *pd.Limit > q.Pids) {
+		if pd.Limit != nil && (*pd.Limit <= 0 || *pd.Limit > q.Pids) {
 			p.decide(base+".pids.limit", ActionClamp, ptrVal(pd.Limit), q.Pids, "tenant per-container pids quota")
 			pd.Limit = ptr(q.Pids)
 		}
 	}
 	// cpu: quota/period <= cpus
-	if r.CPU == nil && fill {
-		r.CPU = &specs.LinuxCPU{}
-	}
 	if c := r.CPU; c != nil {
 		if c.RealtimeRuntime != nil && *c.RealtimeRuntime != 0 || c.RealtimePeriod != nil && *c.RealtimePeriod != 0 {
 			p.refuse(base+".cpu.realtimeRuntime", "real-time CPU time escapes CFS quotas")
@@ -147,15 +150,9 @@ func clampResources(in *specs.LinuxResources, t *Tenant, fill bool) (*specs.Linu
 			p.refuse(base+".cpu.mems", "NUMA node pinning is not part of a tenant's quota")
 		}
 		quotaSet := c.Quota != nil && *c.Quota > 0
-		if fill || c.Quota != nil || c.Period != nil {
-			period := uint64(DefaultCPUPeriod)
-			if c.Period != nil && *c.Period >= 1000 && *c.Period <= 1000000 {
-				period = *c.Period
-			}
-			max := int64(math.Round(q.CPUs * float64(period)))
-			if max < 1000 {
-				max = 1000
-			}
+		if c.Quota != nil || c.Period != nil {
+			period := cpuPeriod(c.Period)
+			max := cpuQuotaMax(q.CPUs, period)
 			if !quotaSet || *c.Quota > max || c.Period == nil || *c.Period != period {
 				nq := min(max, quotaOr(c.Quota, max))
 				p.decide(base+".cpu", ActionClamp, map[string]any{"quota": ptrVal(c.Quota), "period": ptrVal(c.Period)},
@@ -190,7 +187,7 @@ func clampResources(in *specs.LinuxResources, t *Tenant, fill bool) (*specs.Linu
 	if b := r.BlockIO; b != nil && b.Weight != nil && *b.Weight != 0 && (*b.Weight < 10 || *b.Weight > 1000) {
 		p.refuse(base+".blockIO.weight", "weight must be 10..1000")
 	}
-	if !fill && len(r.Devices) > 0 {
+	if mode == clampUpdate && len(r.Devices) > 0 {
 		// update: device rules are set once, at create, by Enforce.
 		p.decide(base+".devices", ActionOverride, len(r.Devices), nil, "device rules cannot be changed by update")
 		r.Devices = nil

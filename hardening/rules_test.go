@@ -244,7 +244,9 @@ func TestRuleTable(t *testing.T) {
 		{"rlimits clamped", func(s *specs.Spec) {
 			s.Process.Rlimits = []specs.POSIXRlimit{{Type: "RLIMIT_NOFILE", Hard: 1 << 20, Soft: 1 << 20}, {Type: "RLIMIT_CORE", Hard: 1 << 40, Soft: 1 << 40}, {Type: "RLIMIT_NPROC", Hard: 1 << 20, Soft: 10}}
 		}, "", func(t *testing.T, s *specs.Spec) {
-			want := []specs.POSIXRlimit{{Type: "RLIMIT_NOFILE", Hard: 4096, Soft: 4096}, {Type: "RLIMIT_CORE"}, {Type: "RLIMIT_NPROC", Hard: 64, Soft: 10}}
+			// The bundle's three clamped, then the absent-field table's fills (absent.go).
+			want := []specs.POSIXRlimit{{Type: "RLIMIT_NOFILE", Hard: 4096, Soft: 4096}, {Type: "RLIMIT_CORE"}, {Type: "RLIMIT_NPROC", Hard: 64, Soft: 10},
+				{Type: "RLIMIT_RTPRIO"}, {Type: "RLIMIT_NICE"}, {Type: "RLIMIT_MEMLOCK", Hard: 8 << 20, Soft: 8 << 20}, {Type: "RLIMIT_MSGQUEUE", Hard: 819200, Soft: 819200}}
 			if !slices.Equal(s.Process.Rlimits, want) {
 				t.Fatalf("rlimits %v", s.Process.Rlimits)
 			}
