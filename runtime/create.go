@@ -134,6 +134,7 @@ func createContainer(g *Global, o CreateOptions, act action) (int, error) {
 		_ = c.Destroy()
 		_ = os.RemoveAll(stateDir)
 		prep.cleanupHost()
+		releaseClaims(root, o.ID)
 	}
 	lock, err := lockDir(stateDir)
 	if err != nil {
@@ -148,10 +149,18 @@ func createContainer(g *Global, o CreateOptions, act action) (int, error) {
 		destroy()
 		return -1, err
 	}
+	// The state directory exists (a claim is live while it does): claim the rootfs and
+	// the pod host-wide before anything is mounted for or started in the container.
+	// Another tenant's live container holding either refuses this create.
+	if err := prep.claimHost(); err != nil {
+		destroy()
+		return -1, err
+	}
 	if err := writeSidecar(stateDir, prep.side); err != nil {
 		destroy()
 		return -1, err
 	}
+	failpoint("create:after-claim")
 	if err := prep.mountRootfs(); err != nil {
 		destroy()
 		return -1, err

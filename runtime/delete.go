@@ -10,6 +10,8 @@ import (
 	"github.com/opencontainers/runc/libcontainer"
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
+
+	"github.com/tenantrun/tenantrun/runtime/claims"
 )
 
 // Delete removes a stopped (or created) container; with force it kills a
@@ -59,7 +61,17 @@ func destroyContainer(h *handle, force bool) error {
 		return fmt.Errorf("removing container %q: %w", h.id, err)
 	}
 	cleanupSidecar(side)
+	releaseClaims(filepath.Dir(h.stateDir), h.id)
 	return nil
+}
+
+// releaseClaims drops the host-wide claims (rootfs, pod) of container id under root: on
+// delete, on a create's rollback and when gc removes a crashed create's state. A claim
+// whose state directory is gone is stale anyway; releasing it keeps nothing behind.
+func releaseClaims(root, id string) {
+	if err := claims.ReleaseAll(root, id); err != nil {
+		logrus.Warnf("container %s: releasing its claims: %v", id, err)
+	}
 }
 
 // waitStopped waits (bounded, 10 s like runc) for the init to be gone after
@@ -99,6 +111,7 @@ func deleteOrphan(g *Global, id string) (bool, error) {
 	if err := os.RemoveAll(dir); err != nil {
 		return true, fmt.Errorf("removing leftover state of %q: %w", id, err)
 	}
+	releaseClaims(root, id)
 	logrus.Infof("removed leftover state of container %q", id)
 	return true, nil
 }
