@@ -427,11 +427,19 @@ func (p *prepared) claimHost() error {
 		err := claims.Claim(c.kind, c.key, hd)
 		var cl *claims.Claimed
 		if errors.As(err, &cl) {
-			logrus.Warnf("tenant %s: container %s: %s %s is held by tenant %s (container %s)", p.tenant.Name, p.id, c.kind, c.key, cl.Tenant, cl.Container)
+			// The caller (the tenant's engine) learns that another tenant holds it, never
+			// which one; the operator's audit log and --debug name the holder.
+			held := fmt.Sprintf("%s %s is held by tenant %s (container %s)", c.kind, c.key, cl.Tenant, cl.Container)
+			logrus.Debugf("tenant %s: container %s: %s", p.tenant.Name, p.id, held)
+			var rerr error
 			if c.kind == "rootfs" {
-				return fmt.Errorf("refused: root.path: %q is the root filesystem of a live container of another tenant", p.rootPath)
+				rerr = fmt.Errorf("refused: root.path: %q is the root filesystem of a live container of another tenant", p.rootPath)
+			} else {
+				rerr = fmt.Errorf("refused: annotations: pod %s is a pod of another tenant", c.key)
 			}
-			return fmt.Errorf("refused: annotations: pod %s is a pod of another tenant", c.key)
+			p.decisions = append(p.decisions, hardening.Decision{Path: c.what, Action: hardening.ActionRefuse, Reason: held})
+			p.writeAudit("create", "refused", rerr)
+			return rerr
 		}
 		if err != nil {
 			return fmt.Errorf("%s: %w", c.what, err)

@@ -562,3 +562,16 @@ func entriesNaming(dir string, ids []string) []string {
 	}
 	return out
 }
+
+// ClaimsOf lists the claimed objects (claims directory names, e.g. "rootfs-2049-1234")
+// that container id under state root holds.
+func ClaimsOf(root, id string) []string {
+	var out []string
+	for _, c := range claimLeaks(LeakScope{IDs: []string{id}}) {
+		if filepath.Clean(c.root) == filepath.Clean(root) {
+			out = append(out, c.object)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
