@@ -26,6 +26,31 @@ type FakeHost struct {
 	NSOwners   map[NSID]NSOwner  // namespace -> owner, mappings, threads, holder
 	Containers map[string]string // container id -> tenant
 	PodUIDs    map[string]string // sandbox id -> pod uid
+	// MountRoots are mount roots among Kinds; below a Prefixes entry, a directory named
+	// merged or rootfs is one (where the captured engines mounted it) unless PlainDirs
+	// lists it.
+	MountRoots map[string]bool
+	PlainDirs  map[string]bool
+}
+
+// MountRoot resolves rel as ResolveBeneath does and looks the result up in MountRoots,
+// PlainDirs and Prefixes.
+func (h *FakeHost) MountRoot(root, rel string) (bool, error) {
+	cur, kind, err := h.ResolveBeneath(root, rel)
+	if err != nil {
+		return false, err
+	}
+	switch {
+	case h.PlainDirs[cur]:
+		return false, nil
+	case h.MountRoots[cur]:
+		return true, nil
+	}
+	if _, listed := h.Kinds[cur]; listed || kind != KindDir {
+		return false, nil
+	}
+	b := path.Base(cur)
+	return b == "merged" || b == "rootfs", nil
 }
 
 // ContainerPodUID looks the sandbox up in PodUIDs.

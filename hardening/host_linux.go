@@ -560,3 +560,42 @@ func (f *NSFiles) Close() {
 		delete(f.byPath, p)
 	}
 }
+
+// MountRoot opens rel below root as ResolveBeneath does and asks the kernel, on that
+// descriptor, whether it is the root of a mount.
+func (h OSHost) MountRoot(root, rel string) (bool, error) {
+	rfd, err := unix.Open(root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
+	if err != nil {
+		return false, fmt.Errorf("open %s: %w", root, err)
+	}
+	defer unix.Close(rfd)
+	if rel == "" {
+		rel = "."
+	}
+	fd, err := unix.Openat2(rfd, rel, &unix.OpenHow{
+		Flags:   unix.O_PATH | unix.O_CLOEXEC,
+		Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_MAGICLINKS,
+	})
+	if err != nil {
+		if err == unix.EXDEV {
+			return false, fmt.Errorf("escapes %s (symlink or '..')", root)
+		}
+		return false, err
+	}
+	defer unix.Close(fd)
+	return IsMountRootFd(fd)
+}
+
+// IsMountRootFd says whether the descriptor (O_PATH is enough) is the root of a mount:
+// statx's STATX_ATTR_MOUNT_ROOT (Linux 5.8). A kernel that does not report the attribute
+// is an error, never a yes.
+func IsMountRootFd(fd int) (bool, error) {
+	var stx unix.Statx_t
+	if err := unix.Statx(fd, "", unix.AT_EMPTY_PATH|unix.AT_STATX_DONT_SYNC, unix.STATX_BASIC_STATS, &stx); err != nil {
+		return false, fmt.Errorf("statx: %w", err)
+	}
+	if stx.Attributes_mask&unix.STATX_ATTR_MOUNT_ROOT == 0 {
+		return false, fmt.Errorf("the kernel does not report whether a directory is a mount root (statx STATX_ATTR_MOUNT_ROOT, Linux 5.8)")
+	}
+	return stx.Attributes&unix.STATX_ATTR_MOUNT_ROOT != 0, nil
+}

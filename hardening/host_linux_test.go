@@ -138,3 +138,23 @@ func TestOSHostNamespaceOwnerMapping(t *testing.T) {
 		t.Fatal("decided a namespace whose owner's mapping nobody can show")
 	}
 }
+
+// MountRoot is the kernel's STATX_ATTR_MOUNT_ROOT on the descriptor opened beneath root:
+// /proc is a mount root, a directory made in a temp dir is not, and '..' out of root
+// is an error, never an answer.
+func TestOSHostMountRoot(t *testing.T) {
+	h := OSHost{}
+	if ok, err := h.MountRoot("/", "proc"); err != nil || !ok {
+		t.Fatalf("/proc: %v %v, want a mount root", ok, err)
+	}
+	dir := t.TempDir()
+	if err := os.Mkdir(dir+"/merged", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := h.MountRoot(dir, "merged"); err != nil || ok {
+		t.Fatalf("plain dir: %v %v, want not a mount root", ok, err)
+	}
+	if _, err := h.MountRoot(dir, "../../proc"); err == nil {
+		t.Fatal("'..' out of root answered")
+	}
+}

@@ -33,6 +33,10 @@ type layout struct {
 	// more: components after the pattern are required (files under the container's
 	// directory), never the directory itself.
 	more bool
+	// mountRoot: the engine mounts the container's root filesystem here (an overlay on
+	// merged, the snapshot on a task's rootfs): the path must be the root of a mount, never
+	// a plain directory of the storage (another container's upper dir, an image layer).
+	mountRoot bool
 }
 
 // fileLayouts are where engines keep per-container files (hosts, hostname, resolv.conf,
@@ -41,19 +45,21 @@ type layout struct {
 // engine roots at different depths: /var/lib/containers or …/storage), and every place
 // in the path where one matches must name this container.
 var fileLayouts = []layout{
-	{"podman", []string{"overlay-containers", "", "userdata"}, slotID, true},
-	{"docker", []string{"containers", ""}, slotID, true},
-	{"cri", []string{"sandboxes", ""}, slotSandbox, true},
-	{"kubelet", []string{"pods", ""}, slotPodUID, true},
+	{"podman", []string{"overlay-containers", "", "userdata"}, slotID, true, false},
+	{"docker", []string{"containers", ""}, slotID, true, false},
+	{"cri", []string{"sandboxes", ""}, slotSandbox, true, false},
+	{"kubelet", []string{"pods", ""}, slotPodUID, true, false},
 }
 
 // rootLayouts are where engines mount a container's root filesystem outside its bundle;
-// they end the path.
+// they end the path. Each is a mount root where the engine made it: c/storage (podman)
+// mounts the container's overlay on overlay/<layer>/merged, dockerd's overlay2 driver on
+// overlay2/<id>/merged, containerd's shim the snapshot on the task's rootfs.
 var rootLayouts = []layout{
-	{"podman", []string{"overlay", "", "merged"}, slotLayer, false},
-	{"docker", []string{"overlay2", "", "merged"}, slotLayer, false},
-	{"containerd", []string{"io.containerd.runtime.v2.task", "", "", "rootfs"}, slotNS, false},
-	{"containerd", []string{"io.containerd.runtime.v1.linux", "", "", "rootfs"}, slotNS, false},
+	{"podman", []string{"overlay", "", "merged"}, slotLayer, false, true},
+	{"docker", []string{"overlay2", "", "merged"}, slotLayer, false, true},
+	{"containerd", []string{"io.containerd.runtime.v2.task", "", "", "rootfs"}, slotNS, false, true},
+	{"containerd", []string{"io.containerd.runtime.v1.linux", "", "", "rootfs"}, slotNS, false, true},
 }
 
 // LayoutWords are the components of engine layouts. A container id or sandbox id equal to
@@ -102,6 +108,7 @@ func (l layout) match(comps []string) (string, bool) {
 type layoutHit struct {
 	l     layout
 	value string
+	root  string // the engine root it was found below
 }
 
 // layoutMatches finds every place where one of layouts fits p (a clean absolute path)
@@ -121,7 +128,7 @@ func layoutMatches(p string, roots []string, layouts []layout) []layoutHit {
 		for i := start; i < len(comps); i++ {
 			for _, l := range layouts {
 				if v, ok := l.match(comps[i:]); ok {
-					hits = append(hits, layoutHit{l, v})
+					hits = append(hits, layoutHit{l, v, r})
 				}
 			}
 		}
@@ -133,9 +140,11 @@ func layoutMatches(p string, roots []string, layouts []layout) []layoutHit {
 }
 
 // checkEngineRoot: a root.path in engine storage (outside the bundle) must be this
-// container's rootfs at a known layout position. For layer-named layouts (podman, docker)
-// the id is not in the path: the runtime checks that the path is the root of a mount
-// (the overlay the engine mounted) and that no other tenant's container uses it.
+// container's rootfs at a known layout position, and the root of a mount where the layout
+// says the engine mounts it: a plain directory at that position (an image layer's or
+// another container's directory the tenant named by its shape) is refused. For
+// layer-named layouts (podman, docker) the id is not in the path; the runtime also claims
+// the rootfs host-wide (runtime/claims), so no other tenant's live container uses it.
 func checkEngineRoot(abs string, req Request) string {
 	hits := layoutMatches(abs, req.Config.Defaults.EngineRoots, rootLayouts)
 	if len(hits) != 1 {
@@ -152,7 +161,29 @@ func checkEngineRoot(abs string, req Request) string {
 			return fmt.Sprintf("%q is the rootfs of container %s, not of %s", abs, v, req.ContainerID)
 		}
 	}
+	if l.mountRoot {
+		root := path.Clean(hits[0].root)
+		rel := strings.TrimPrefix(strings.TrimPrefix(abs, root), "/")
+		mr, err := req.Host.MountRoot(root, rel)
+		if err != nil {
+			return fmt.Sprintf("%q: cannot tell whether it is the engine's mount: %v", abs, err)
+		}
+		if !mr {
+			return fmt.Sprintf("%q is at the %s rootfs position but is not a mount root: the engine mounts a container's root filesystem there, a plain directory of its storage is no container's rootfs", abs, l.engine)
+		}
+	}
 	return ""
+}
+
+// EngineRootfsMountRoot says whether root.path abs (clean, absolute), outside the bundle,
+// is at a rootfs layout position where the engine mounts it: the runtime checks again,
+// on the descriptor it opened and uses, that it is a mount root.
+func EngineRootfsMountRoot(cfg *Config, bundle, abs string) bool {
+	if bundle != "" && (abs == path.Clean(bundle) || within(abs, path.Clean(bundle))) {
+		return false
+	}
+	hits := layoutMatches(abs, cfg.Defaults.EngineRoots, rootLayouts)
+	return len(hits) == 1 && hits[0].l.mountRoot
 }
 
 // ownEngineFile: an engine file (resolved path, and the path asked for) must lie at the

@@ -1,6 +1,7 @@
 package hardening
 
 import (
+	"errors"
 	"sort"
 	"strings"
 	"testing"
@@ -120,4 +121,62 @@ func TestEngineRootPositions(t *testing.T) {
 			t.Errorf("%s: %s: want root.path refused, got %v", c.name, c.root, err)
 		}
 	}
+}
+
+// A rootfs at a layout position must be the engine's mount there: a plain directory at
+// the same path shape (another container's upper dir, an image layer's directory renamed
+// or named by a tenant) is refused, and so is a path the Host cannot judge.
+func TestEngineRootMustBeMountRoot(t *testing.T) {
+	const layer = "abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789"
+	cases := []struct {
+		name, root string
+		mount      bool // what the Host says
+		ok         bool
+	}{
+		{"podman merged mounted", "/tmp/clients/podman/storage/overlay/" + layer + "/merged", true, true},
+		{"podman merged plain", "/tmp/clients/podman/storage/overlay/" + layer + "/merged", false, false},
+		{"docker merged plain", "/tmp/clients/docker/data/overlay2/" + layer + "/merged", false, false},
+		{"containerd task rootfs mounted", "/tmp/ctrd/state/io.containerd.runtime.v2.task/k8s.io/c1/rootfs", true, true},
+		{"containerd task rootfs plain", "/tmp/ctrd/state/io.containerd.runtime.v2.task/k8s.io/c1/rootfs", false, false},
+		{"containerd v1 rootfs plain", "/tmp/ctrd/state/io.containerd.runtime.v1.linux/default/c1/rootfs", false, false},
+	}
+	for _, c := range cases {
+		cfg := engineTestConfig(t)
+		s := baseSpec(t)
+		s.Root.Path = c.root
+		h := newFakeHost()
+		if c.mount {
+			h.MountRoots = map[string]bool{c.root: true}
+		} else {
+			h.PlainDirs = map[string]bool{c.root: true}
+		}
+		_, _, err := Enforce(Request{Spec: s, Bundle: hostileBundleParent + "/c1", ContainerID: "c1", Tenant: cfg.Tenants["default"], Config: cfg, Host: h})
+		if c.ok && err != nil {
+			t.Errorf("%s: refused: %v", c.name, err)
+		}
+		if !c.ok && (err == nil || !strings.Contains(err.Error(), "root.path") || !strings.Contains(err.Error(), "not a mount root")) {
+			t.Errorf("%s: want root.path refused as not a mount root, got %v", c.name, err)
+		}
+		if want := true; EngineRootfsMountRoot(cfg, hostileBundleParent+"/c1", c.root) != want {
+			t.Errorf("%s: EngineRootfsMountRoot = false", c.name)
+		}
+	}
+	// Inside the bundle, the bundle's own rootfs is not judged by the layouts.
+	cfg := engineTestConfig(t)
+	if EngineRootfsMountRoot(cfg, "/tmp/ctrd/state/io.containerd.runtime.v2.task/k8s.io/c1", "/tmp/ctrd/state/io.containerd.runtime.v2.task/k8s.io/c1/rootfs") {
+		t.Error("a rootfs inside its bundle was judged by the layouts")
+	}
+	// A Host that cannot tell refuses.
+	s := baseSpec(t)
+	s.Root.Path = "/tmp/clients/podman/storage/overlay/" + layer + "/merged"
+	_, _, err := Enforce(Request{Spec: s, Bundle: hostileBundleParent + "/c1", ContainerID: "c1", Tenant: cfg.Tenants["default"], Config: cfg, Host: errMountHost{newFakeHost()}})
+	if err == nil || !strings.Contains(err.Error(), "cannot tell") {
+		t.Errorf("a Host that cannot tell: want refused, got %v", err)
+	}
+}
+
+type errMountHost struct{ *FakeHost }
+
+func (errMountHost) MountRoot(root, rel string) (bool, error) {
+	return false, errors.New("no statx")
 }

@@ -210,6 +210,11 @@ type Host interface {
 	// ContainerPodUID is the pod uid the runtime recorded when the sandbox id was created
 	// (its PodUIDAnnotations), for checking kubelet's per-pod files of its members.
 	ContainerPodUID(id string) (uid string, found bool)
+	// MountRoot says whether rel below root (resolved as ResolveBeneath does) is the root
+	// of a mount (statx STATX_ATTR_MOUNT_ROOT): where an engine mounts a container's root
+	// filesystem (an overlay's merged directory, a task's rootfs), unlike a plain directory
+	// of its storage (an upper dir, an image layer) at the same position.
+	MountRoot(root, rel string) (bool, error)
 }
 
 // NSID identifies a namespace (device and inode of the nsfs file).

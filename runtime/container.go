@@ -31,6 +31,13 @@ type sidecar struct {
 	WorkDir      string         `json:"workDir,omitempty"` // directory holding those mounts, removed after them
 	// Rlimits tenantrun applies itself right before the user program runs (RLIMIT_AS).
 	DeferredRlimits []specs.POSIXRlimit `json:"deferredRlimits,omitempty"`
+	// PodUID is the kubelet pod uid of the container's pod (hardening.PodUIDAnnotations),
+	// claimed host-wide for the tenant at create (claims kind "pod"): a member's kubelet
+	// files (pods/<uid>/…) are accepted only for the uid its sandbox recorded here.
+	PodUID string `json:"podUID,omitempty"`
+	// RootfsKey is the device and inode ("<dev>-<ino>") of the rootfs descriptor the
+	// runtime opened, claimed host-wide for the tenant (claims kind "rootfs").
+	RootfsKey string `json:"rootfsKey,omitempty"`
 }
 
 // writeFileAtomic replaces path with data: written to a hidden temporary

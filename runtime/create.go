@@ -12,7 +12,6 @@ import (
 	"github.com/opencontainers/runc/libcontainer/specconv"
 	"github.com/sirupsen/logrus"
 
-	"github.com/tenantrun/tenantrun/runtime/claims"
 	"github.com/tenantrun/tenantrun/runtime/fds"
 	"github.com/tenantrun/tenantrun/runtime/safepath"
 )
@@ -140,8 +139,8 @@ func createContainer(g *Global, o CreateOptions, act action) (int, error) {
 	destroy := func() {
 		_ = c.Destroy()
 		_ = os.RemoveAll(stateDir)
-		_ = claims.ReleaseAll(root, o.ID)
 		prep.cleanupHost()
+		releaseClaims(root, o.ID)
 	}
 	lock, err := lockDir(stateDir)
 	if err != nil {
@@ -149,15 +148,6 @@ func createContainer(g *Global, o CreateOptions, act action) (int, error) {
 		return -1, err
 	}
 	defer lock.Close()
-	// A host-owned engine network namespace is claimed for this tenant now that the state
-	// directory exists (a claim's holder lives as long as it) and before anything runs in
-	// it: of two tenants racing for one namespace past the policy, only one gets the claim.
-	for _, key := range prep.adapt.netns {
-		if err := claims.Claim("netns", key, claims.Holder{Tenant: prep.tenant.Name, Container: o.ID, Root: root}); err != nil {
-			destroy()
-			return -1, fmt.Errorf("refused: linux.namespaces: network namespace %w", err)
-		}
-	}
 	// We own the id now: the idmapped rootfs goes onto the mount point that
 	// libcontainer's config already names. The record is written first, so
 	// a crash from here on leaves something delete and gc can clean up.
@@ -165,10 +155,20 @@ func createContainer(g *Global, o CreateOptions, act action) (int, error) {
 		destroy()
 		return -1, err
 	}
+	// The state directory exists (a claim is live while it does): claim the rootfs, the
+	// pod and any host-owned engine network namespace host-wide before anything is
+	// mounted for or started in the container. Another tenant's live container holding
+	// any of them refuses this create: of two tenants racing past the policy for one
+	// object, only one gets the claim.
+	if err := prep.claimHost(); err != nil {
+		destroy()
+		return -1, err
+	}
 	if err := writeSidecar(stateDir, prep.side); err != nil {
 		destroy()
 		return -1, err
 	}
+	failpoint("create:after-claim")
 	if err := prep.mountRootfs(); err != nil {
 		destroy()
 		return -1, err

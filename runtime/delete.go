@@ -61,15 +61,16 @@ func destroyContainer(h *handle, force bool) error {
 		return fmt.Errorf("removing container %q: %w", h.id, err)
 	}
 	cleanupSidecar(side)
-	releaseClaims(h.stateDir)
+	releaseClaims(filepath.Dir(h.stateDir), h.id)
 	return nil
 }
 
-// releaseClaims drops the host-wide claims (engine netns) of the container whose state
-// directory is stateDir.
-func releaseClaims(stateDir string) {
-	if err := claims.ReleaseAll(filepath.Dir(stateDir), filepath.Base(stateDir)); err != nil {
-		logrus.Warnf("container %s: releasing its claims: %v", filepath.Base(stateDir), err)
+// releaseClaims drops the host-wide claims (rootfs, pod) of container id under root: on
+// delete, on a create's rollback and when gc removes a crashed create's state. A claim
+// whose state directory is gone is stale anyway; releasing it keeps nothing behind.
+func releaseClaims(root, id string) {
+	if err := claims.ReleaseAll(root, id); err != nil {
+		logrus.Warnf("container %s: releasing its claims: %v", id, err)
 	}
 }
 
@@ -110,7 +111,7 @@ func deleteOrphan(g *Global, id string) (bool, error) {
 	if err := os.RemoveAll(dir); err != nil {
 		return true, fmt.Errorf("removing leftover state of %q: %w", id, err)
 	}
-	releaseClaims(dir)
+	releaseClaims(root, id)
 	logrus.Infof("removed leftover state of container %q", id)
 	return true, nil
 }

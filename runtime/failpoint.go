@@ -17,6 +17,7 @@ const FailpointEnv = "TENANTRUN_FAILPOINT"
 // Failpoints lists every phase a test can name.
 var Failpoints = []string{
 	"create:after-policy",
+	"create:after-claim",
 	"create:after-libcontainer-create",
 	"create:after-start",
 	"start:before-exec",

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -49,6 +50,8 @@ type prepared struct {
 	nsFiles     *hardening.NSFiles // the checked namespace descriptors the spec joins, open until the init has started
 	origRootfs  string             // the engine's rootfs, seen through the idmap (a /proc/self/fd path of rootAnchors' descriptor)
 	rootAnchors *safepath.Anchors
+	rootHandle  *safepath.Handle // root.path, opened once beneath the bundle or engine root
+	rootPath    string           // root.path as the bundle gave it (for messages)
 }
 
 const maxConfigSize = 16 << 20
@@ -121,11 +124,43 @@ func osHost(g *Global, root string, files *hardening.NSFiles) hardening.OSHost {
 			t := tenantOf(root, id)
 			return t, t != ""
 		},
+		// The pod uid a sandbox recorded at its create (claimed host-wide for its
+		// tenant, so no other tenant's sandbox can have recorded the same uid).
+		ContainerPod: func(id string) (string, bool) {
+			if validateID(id) != nil {
+				return "", false
+			}
+			if _, err := libcontainer.Load(root, id); err != nil {
+				return "", false
+			}
+			s, err := readSidecar(filepath.Join(root, id))
+			if err != nil || s.PodUID == "" {
+				return "", false
+			}
+			return s.PodUID, true
+		},
 	}
 }
 
 // netnsKey is the claim key of a network namespace: its nsfs device and inode.
 func netnsKey(id hardening.NSID) string { return fmt.Sprintf("%d-%d", id.Dev, id.Ino) }
+
+// podUIDRe is what a recorded pod uid may look like (kubelet's are UUIDs); anything else
+// is not recorded, so no member's kubelet files are accepted through it.
+var podUIDRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`)
+
+// podUIDOf is the pod uid the bundle's annotations name, if it is one to record.
+func podUIDOf(annotations map[string]string) string {
+	for _, k := range hardening.PodUIDAnnotations {
+		if v := annotations[k]; v != "" {
+			if podUIDRe.MatchString(v) && !hardening.LayoutWords[v] {
+				return v
+			}
+			return ""
+		}
+	}
+	return ""
+}
 
 // preparePolicy decodes the bundle strictly, resolves the tenant and applies
 // its policy. A refusal returns an error starting with "refused:" that names
@@ -208,6 +243,7 @@ func preparePolicy(g *Global, bundle, id string, console bool) (*prepared, error
 	p.side = &sidecar{
 		Tenant: t.Name, Mode: mode, PolicyDigest: hardening.PolicyDigest(cfg, t), Bundle: bundle,
 		Process: out.Process, CgroupsPath: out.Linux.CgroupsPath, Systemd: g.SystemdCgroup,
+		PodUID: podUIDOf(spec.Annotations),
 	}
 	if mode == "enforce" || mode == "audit" {
 		p.side.CgroupParent = tenantParentOf(cfg, t, g.SystemdCgroup)
@@ -249,6 +285,9 @@ func (p *prepared) setupHost() error {
 	if p.side.Mode != "enforce" && p.side.Mode != "audit" {
 		return nil
 	}
+	if err := p.openRootfs(); err != nil {
+		return err
+	}
 	p.needIdmap = !p.adapt.skipIdmap && wantsIdmap(p.spec, p.adapt)
 	wd := idmapWorkDir(p.root, p.id)
 	p.pins = planBindPins(p.spec, p.tenant.BindRoots, wd)
@@ -274,15 +313,33 @@ func (p *prepared) setupHost() error {
 	if !p.needIdmap {
 		return nil
 	}
+	// The idmapped view is cloned from the descriptor openRootfs judged, so a swap of
+	// the path after the check (a tenant that can write the bundle's directory) changes
+	// nothing.
+	p.origRootfs = "/proc/self/fd/" + strconv.Itoa(p.rootHandle.Fd)
+	if err := os.MkdirAll(filepath.Join(p.wd, "rootfs"), 0o711); err != nil {
+		return fmt.Errorf("idmapped rootfs: %w", err)
+	}
+	p.spec.Root.Path = filepath.Join(p.wd, "rootfs")
+	return nil
+}
+
+// openRootfs opens root.path once, below the directory the policy checked it in (the
+// bundle or the engine root), without a symlink or '..' leaving it, and judges that
+// descriptor: a directory; at an engine layout's rootfs position, the root of a mount
+// (the engine's overlay or snapshot, never a plain directory of its storage: the policy
+// asked the same of the path, this is the answer for what the runtime uses). Its device
+// and inode are the key the rootfs is claimed by.
+func (p *prepared) openRootfs() error {
+	if p.spec.Root == nil || p.spec.Root.Path == "" {
+		return errors.New("root.path: missing")
+	}
+	p.rootPath = p.spec.Root.Path
 	rootfs := p.spec.Root.Path
 	if !filepath.IsAbs(rootfs) {
 		rootfs = filepath.Join(p.side.Bundle, rootfs)
 	}
 	rootfs = filepath.Clean(rootfs)
-	// The rootfs is opened once, below the directory the policy checked it in (the bundle
-	// or the engine root), without a symlink or '..' leaving it; the idmapped view is
-	// cloned from that descriptor, so a swap of the path after the check (a tenant that
-	// can write the bundle's directory) changes nothing.
 	base := p.side.Bundle
 	if rootfs == base || !strings.HasPrefix(rootfs, base+"/") {
 		base = ""
@@ -306,12 +363,77 @@ func (p *prepared) setupHost() error {
 		anchors.Close()
 		return fmt.Errorf("root.path %q: not a directory", p.spec.Root.Path)
 	}
-	p.rootAnchors = anchors
-	p.origRootfs = "/proc/self/fd/" + strconv.Itoa(h.Fd)
-	if err := os.MkdirAll(filepath.Join(p.wd, "rootfs"), 0o711); err != nil {
-		return fmt.Errorf("idmapped rootfs: %w", err)
+	if hardening.EngineRootfsMountRoot(p.cfg, p.side.Bundle, rootfs) {
+		mr, err := hardening.IsMountRootFd(h.Fd)
+		if err == nil && !mr {
+			err = errors.New("not a mount root (the engine mounts a container's root filesystem there)")
+		}
+		if err != nil {
+			anchors.Close()
+			return fmt.Errorf("refused: root.path: %q: %w", p.spec.Root.Path, err)
+		}
 	}
-	p.spec.Root.Path = filepath.Join(p.wd, "rootfs")
+	p.rootAnchors, p.rootHandle = anchors, h
+	p.side.RootfsKey = fmt.Sprintf("%d-%d", h.Dev, h.Ino)
+	return nil
+}
+
+// claimHost claims, host-wide and for this container's tenant, what no other tenant's
+// live container may share (runtime/claims): its rootfs (by the device and inode of the
+// descriptor openRootfs judged: every bind mount of one directory has the same) and its
+// kubelet pod uid, and every host-owned engine network namespace it joins. Called once the id is ours (the state directory exists, so the claim
+// is live) and before anything is mounted for, or started in, the container; every
+// failure after it releases what it claimed (claims.ReleaseAll).
+func (p *prepared) claimHost() error {
+	hd := claims.Holder{Tenant: p.tenant.Name, Container: p.id, Root: p.root}
+	if p.side.RootfsKey == "" && p.side.Mode == "trusted" && p.spec.Root != nil {
+		p.rootPath = p.spec.Root.Path
+		// A trusted tenant's bundle runs as given; its rootfs is still claimed, so no
+		// other tenant takes it while it runs.
+		rootfs := p.spec.Root.Path
+		if !filepath.IsAbs(rootfs) {
+			rootfs = filepath.Join(p.side.Bundle, rootfs)
+		}
+		var st unix.Stat_t
+		if unix.Stat(rootfs, &st) == nil {
+			p.side.RootfsKey = fmt.Sprintf("%d-%d", st.Dev, st.Ino)
+		}
+	}
+	want := []struct{ kind, key, what string }{
+		{"rootfs", p.side.RootfsKey, "root.path"},
+		{"pod", p.side.PodUID, "annotations"},
+	}
+	for _, key := range p.adapt.netns {
+		want = append(want, struct{ kind, key, what string }{"netns", key, "linux.namespaces"})
+	}
+	for _, c := range want {
+		if c.key == "" {
+			continue
+		}
+		err := claims.Claim(c.kind, c.key, hd)
+		var cl *claims.Claimed
+		if errors.As(err, &cl) {
+			// The caller (the tenant's engine) learns that another tenant holds it, never
+			// which one; the operator's audit log and --debug name the holder.
+			held := fmt.Sprintf("%s %s is held by tenant %s (container %s)", c.kind, c.key, cl.Tenant, cl.Container)
+			logrus.Debugf("tenant %s: container %s: %s", p.tenant.Name, p.id, held)
+			var rerr error
+			switch c.kind {
+			case "rootfs":
+				rerr = fmt.Errorf("refused: root.path: %q is the root filesystem of a live container of another tenant", p.rootPath)
+			case "netns":
+				rerr = fmt.Errorf("refused: linux.namespaces: the network namespace is held by a live container of another tenant")
+			default:
+				rerr = fmt.Errorf("refused: annotations: pod %s is a pod of another tenant", c.key)
+			}
+			p.decisions = append(p.decisions, hardening.Decision{Path: c.what, Action: hardening.ActionRefuse, Reason: held})
+			p.writeAudit("create", "refused", rerr)
+			return rerr
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", c.what, err)
+		}
+	}
 	return nil
 }
 

@@ -2,6 +2,7 @@ package testutil
 
 import (
 	"bufio"
+	"encoding/json"
 	"fmt"
 	"io/fs"
 	"os"
@@ -206,10 +207,73 @@ func (lc *LeakChecker) Leaks() []string {
 			leaks = append(leaks, fmt.Sprintf("mount (%s): %s", what, m.line))
 		}
 	}
+	// Host-wide claims (rootfs, engine netns, pod) held by the test's containers.
+	for _, c := range claimLeaks(scope) {
+		leaks = append(leaks, fmt.Sprintf("claim %s held by container %s (root %s)", c.object, c.container, c.root))
+	}
 	// Processes.
 	leaks = append(leaks, processLeaks(scope)...)
 	sort.Strings(leaks)
 	return leaks
+}
+
+// ClaimsDir is $TENANTRUN_TEST_CLAIMS_DIR or where tenantrun keeps its host-wide claims
+// (runtime/claims.Dir): one directory per claimed object, one file per holder.
+func ClaimsDir() string {
+	if v := os.Getenv("TENANTRUN_TEST_CLAIMS_DIR"); v != "" {
+		return v
+	}
+	return "/run/tenantrun/claims"
+}
+
+type claimHolder struct {
+	object, container, root, file string
+}
+
+// claimLeaks lists the holders of any claim that are containers of the scope (by id) or
+// live in one of its state roots.
+func claimLeaks(scope LeakScope) []claimHolder {
+	dir := ClaimsDir()
+	objs, err := os.ReadDir(dir)
+	if err != nil {
+		return nil
+	}
+	var out []claimHolder
+	for _, o := range objs {
+		if !o.IsDir() {
+			continue
+		}
+		files, _ := os.ReadDir(filepath.Join(dir, o.Name()))
+		for _, f := range files {
+			p := filepath.Join(dir, o.Name(), f.Name())
+			data, err := os.ReadFile(p)
+			if err != nil {
+				continue
+			}
+			var h struct {
+				Container string `json:"container"`
+				Root      string `json:"root"`
+			}
+			if json.Unmarshal(data, &h) != nil {
+				continue
+			}
+			mine := false
+			for _, id := range scope.IDs {
+				if id != "" && h.Container == id {
+					mine = true
+				}
+			}
+			for _, r := range scope.StateRoots {
+				if r != "" && filepath.Clean(h.Root) == filepath.Clean(r) {
+					mine = true
+				}
+			}
+			if mine {
+				out = append(out, claimHolder{o.Name(), h.Container, h.Root, p})
+			}
+		}
+	}
+	return out
 }
 
 func mentions(s string, scope LeakScope) string {
@@ -460,6 +524,11 @@ func (lc *LeakChecker) Reap() {
 			}
 		}
 	}
+	// Claims of the test's containers (their holder files; an emptied object dir too).
+	for _, c := range claimLeaks(scope) {
+		_ = os.Remove(c.file)
+		_ = os.Remove(filepath.Dir(c.file))
+	}
 	sort.Slice(dirs, func(i, j int) bool { return strings.Count(dirs[i], "/") > strings.Count(dirs[j], "/") })
 	for _, d := range dirs {
 		_ = os.Remove(filepath.Join(CgroupRoot, d)) // rmdir; fails harmlessly if not empty
@@ -491,5 +560,18 @@ func entriesNaming(dir string, ids []string) []string {
 			}
 		}
 	}
+	return out
+}
+
+// ClaimsOf lists the claimed objects (claims directory names, e.g. "rootfs-2049-1234")
+// that container id under state root holds.
+func ClaimsOf(root, id string) []string {
+	var out []string
+	for _, c := range claimLeaks(LeakScope{IDs: []string{id}}) {
+		if filepath.Clean(c.root) == filepath.Clean(root) {
+			out = append(out, c.object)
+		}
+	}
+	sort.Strings(out)
 	return out
 }

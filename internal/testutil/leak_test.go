@@ -109,3 +109,41 @@ func TestCgroupHierarchiesAndProcCgroups(t *testing.T) {
 	t.Logf("hierarchies: %v", h)
 	t.Logf("own cgroups: %v", ProcCgroupDirs(os.Getpid()))
 }
+
+// A claim holder file (runtime/claims) of a container of the scope is a leak; Reap removes it
+// and its emptied object directory, and leaves another container's claim alone.
+func TestLeakCheckerFindsClaims(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("TENANTRUN_TEST_CLAIMS_DIR", dir)
+	state := t.TempDir()
+	id := NewID() + "-claim"
+	lc := NewLeakChecker(LeakScope{IDs: []string{id}, StateRoots: []string{state}, ScratchDirs: []string{}})
+	lc.Wait = 0
+	plant := func(obj, container, root string) {
+		if err := os.MkdirAll(filepath.Join(dir, obj), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		data := `{"tenant":"t1","container":"` + container + `","root":"` + root + `"}`
+		if err := os.WriteFile(filepath.Join(dir, obj, container), []byte(data), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	plant("rootfs-1-2", id, state)
+	plant("rootfs-3-4", "someone-else", "/run/other")
+	if got := ClaimsOf(state, id); len(got) != 1 || got[0] != "rootfs-1-2" {
+		t.Fatalf("ClaimsOf = %v", got)
+	}
+	if l := lc.Leaks(); len(l) != 1 || !strings.Contains(l[0], "claim rootfs-1-2") {
+		t.Fatalf("leaks = %v, want the claim", l)
+	}
+	lc.Reap()
+	if l := lc.Leaks(); len(l) != 0 {
+		t.Fatalf("after Reap: %v", l)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "rootfs-1-2")); err == nil {
+		t.Error("Reap left the emptied object directory")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "rootfs-3-4", "someone-else")); err != nil {
+		t.Errorf("Reap removed another container's claim: %v", err)
+	}
+}

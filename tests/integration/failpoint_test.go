@@ -15,6 +15,7 @@ import (
 // and the id must be reusable.
 var failpointPhases = []string{
 	"create:after-policy",
+	"create:after-claim",
 	"create:after-libcontainer-create",
 	"create:after-start",
 	"start:before-exec",
