@@ -215,7 +215,9 @@ func TestNamespacePidReuse(t *testing.T) {
 	if _, err := exec.LookPath("unshare"); err != nil {
 		t.Skip("unshare(1) missing")
 	}
+	// one bundle each: a rootfs is held by one tenant at a time (invariant 4)
 	sleeper := h.Bundle(tu.WithArgs("sleep", "300"))
+	sleeperA := h.Bundle(tu.WithArgs("sleep", "300"))
 	idA, idB := h.ID("reuse-a"), h.ID("reuse-b")
 	idOwn, idIntoB, idIntoHost := h.ID("own"), h.ID("intob"), h.ID("intohost")
 	rtA, rtB := as(h, t1, ""), as(h, t2, "")
@@ -247,7 +249,7 @@ join() { # join BUNDLE PID NAME: run the bundle, its namespace paths naming PID,
 	echo "== $3"; cat "$WORK/$3.out"
 }
 eval "$TB" run -d --bundle "` + sleeper.Dir + `" ` + idB + ` || exit 1
-eval "$TA" run -d --bundle "` + sleeper.Dir + `" ` + idA + ` || exit 1
+eval "$TA" run -d --bundle "` + sleeperA.Dir + `" ` + idA + ` || exit 1
 PB=$(pidof "$TB" ` + idB + `); PA=$(pidof "$TA" ` + idA + `)
 echo "pidB=$PB pidA=$PA"
 # A's own running container: joining it works (the test is not refusing everything).
