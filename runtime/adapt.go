@@ -3,9 +3,12 @@ package runtime
 import (
 	"fmt"
 	"reflect"
+	"slices"
+	"sort"
 	"strconv"
 	"strings"
 
+	"github.com/moby/sys/mountinfo"
 	"github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/tenantrun/tenantrun/hardening"
@@ -90,9 +93,11 @@ func adaptSpec(root string, orig, s *specs.Spec, t *hardening.Tenant, files *har
 
 	// A network namespace made by the engine (CNI) is owned by the host's user
 	// namespace: a fresh sysfs cannot be mounted for it from the container's.
-	// Use a read-only, non-recursive bind of sysfs instead, with the host's
-	// network devices masked.
+	// Use a recursively read-only bind of the host's sysfs instead (a non-recursive one
+	// is refused over its locked submounts), with the host's network devices and the
+	// host's submounts of /sys masked.
 	if joinedNet {
+		replaced := false
 		for i := range s.Mounts {
 			m := &s.Mounts[i]
 			if m.Type != "sysfs" {
@@ -107,6 +112,29 @@ func adaptSpec(root string, orig, s *specs.Spec, t *hardening.Tenant, files *har
 				if !contains(s.Linux.MaskedPaths, p) {
 					s.Linux.MaskedPaths = append(s.Linux.MaskedPaths, p)
 				}
+			}
+			replaced = true
+		}
+		if replaced {
+			// The recursive bind brings the host's submounts of /sys along: its cgroup
+			// hierarchies (every tenant's containers, their usage and limits), securityfs,
+			// debugfs, bpf. The container sees at most its own cgroups: a cgroup mount of its
+			// own namespace at /sys/fs/cgroup (added if the bundle has none), and every
+			// other host submount of /sys masked.
+			masked := hostSysSubmounts()
+			for _, p := range masked {
+				if !contains(s.Linux.MaskedPaths, p) {
+					s.Linux.MaskedPaths = append(s.Linux.MaskedPaths, p)
+				}
+			}
+			if !hasMountAt(s.Mounts, "/sys/fs/cgroup") {
+				s.Mounts = append(s.Mounts, specs.Mount{Destination: "/sys/fs/cgroup", Type: "cgroup", Source: "cgroup",
+					Options: []string{"nosuid", "noexec", "nodev", "relatime", "ro"}})
+				decide(fmt.Sprintf("mounts[%d]", len(s.Mounts)-1), nil, "cgroup /sys/fs/cgroup (ro)",
+					"the bound host sysfs must not show the host's cgroup hierarchies: the container's own cgroup namespace is mounted over them")
+			}
+			if len(masked) > 0 {
+				decide("linux.maskedPaths", nil, masked, "the host's submounts of /sys come along with the recursive bind: masked")
 			}
 		}
 	}
@@ -167,4 +195,36 @@ func clampPingRange(v string, size uint64) (string, bool) {
 		lo = hi
 	}
 	return fmt.Sprintf("%d %d", lo, hi), true
+}
+
+// hostSysSubmounts lists the mount points below /sys on the host, other than the cgroup
+// hierarchies (covered by the container's own cgroup mount), shallowest first.
+var hostSysSubmounts = func() []string {
+	infos, err := mountinfo.GetMounts(mountinfo.PrefixFilter("/sys/"))
+	if err != nil {
+		// Fail closed on what is known to be there on every host.
+		return []string{"/sys/kernel/security", "/sys/kernel/debug", "/sys/kernel/tracing", "/sys/fs/bpf",
+			"/sys/fs/fuse/connections", "/sys/kernel/config", "/sys/fs/pstore", "/sys/firmware/efi/efivars"}
+	}
+	var out []string
+	for _, m := range infos {
+		mp := m.Mountpoint
+		if mp == "/sys/fs/cgroup" || strings.HasPrefix(mp, "/sys/fs/cgroup/") {
+			continue
+		}
+		if !slices.Contains(out, mp) {
+			out = append(out, mp)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return len(out[i]) < len(out[j]) || len(out[i]) == len(out[j]) && out[i] < out[j] })
+	return out
+}
+
+func hasMountAt(ms []specs.Mount, dest string) bool {
+	for _, m := range ms {
+		if strings.TrimRight(m.Destination, "/") == dest {
+			return true
+		}
+	}
+	return false
 }

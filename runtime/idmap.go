@@ -113,6 +113,39 @@ func idmapRootfsUserns(rootfs string, userns int, workDir string) (newRoot strin
 	return newRoot, []string{newRoot}, kind, nil
 }
 
+// pinnedRootfs is idmapRootfs for a root that needs no id shift (the engine already
+// chowned it to the container's mapping, podman --userns=auto): the tree at rootfs (a
+// /proc/self/fd path of the descriptor the policy judged) is cloned as it is, made
+// nosuid,nodev like every other mount of the container, and moved onto
+// workDir/rootfs. Without it libcontainer bound the bundle's directory by path, as
+// mounted on the host: device nodes in the image opened host devices, setuid files kept
+// their bit, and the path was resolved again after the check.
+func pinnedRootfs(rootfs, workDir string) (newRoot string, mounts []string, err error) {
+	rootFd, err := unix.Open(rootfs, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return "", nil, fmt.Errorf("rootfs: opening %s: %w", rootfs, err)
+	}
+	defer unix.Close(rootFd)
+	tree, err := unix.OpenTree(rootFd, "", unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_EMPTY_PATH|unix.AT_RECURSIVE)
+	if err != nil {
+		return "", nil, fmt.Errorf("rootfs: open_tree(%s): %w", rootfs, err)
+	}
+	defer unix.Close(tree)
+	hard := unix.MountAttr{Attr_set: unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV, Propagation: unix.MS_PRIVATE}
+	if err := unix.MountSetattr(tree, "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, &hard); err != nil {
+		return "", nil, fmt.Errorf("rootfs: nosuid,nodev: %w", err)
+	}
+	newRoot = filepath.Join(workDir, "rootfs")
+	if err := os.Mkdir(newRoot, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+		return "", nil, fmt.Errorf("rootfs: %w", err)
+	}
+	if err := unix.MoveMount(tree, "", unix.AT_FDCWD, newRoot, unix.MOVE_MOUNT_F_EMPTY_PATH); err != nil {
+		_ = os.Remove(newRoot)
+		return "", nil, fmt.Errorf("rootfs: move_mount to %s: %w", newRoot, err)
+	}
+	return newRoot, []string{newRoot}, nil
+}
+
 // idmapCleanup undoes idmapRootfs for workDir without needing the list of mounts (tenantrun
 // killed after idmapRootfs but before the container record was written, or a gc sweep): it
 // detaches every mount at or below workDir, deepest first, then removes the directories

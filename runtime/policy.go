@@ -291,9 +291,6 @@ func (p *prepared) setupHost() error {
 	p.needIdmap = !p.adapt.skipIdmap && wantsIdmap(p.spec, p.adapt)
 	wd := idmapWorkDir(p.root, p.id)
 	p.pins = planBindPins(p.spec, p.tenant.BindRoots, wd)
-	if !p.needIdmap && len(p.pins) == 0 {
-		return nil
-	}
 	p.wd = wd
 	// The container's root must be able to traverse these (0711).
 	if err := os.MkdirAll(p.wd, 0o711); err != nil {
@@ -310,15 +307,12 @@ func (p *prepared) setupHost() error {
 	}
 	_ = os.Chmod(idmapRoot, 0o711)
 	_ = os.Chmod(p.wd, 0o711)
-	if !p.needIdmap {
-		return nil
-	}
-	// The idmapped view is cloned from the descriptor openRootfs judged, so a swap of
-	// the path after the check (a tenant that can write the bundle's directory) changes
-	// nothing.
+	// The root (idmapped, or as it is when the engine already shifted it) is cloned from
+	// the descriptor openRootfs judged, so a swap of the path after the check (a tenant
+	// that can write the bundle's directory) changes nothing, and it is nosuid,nodev.
 	p.origRootfs = "/proc/self/fd/" + strconv.Itoa(p.rootHandle.Fd)
 	if err := os.MkdirAll(filepath.Join(p.wd, "rootfs"), 0o711); err != nil {
-		return fmt.Errorf("idmapped rootfs: %w", err)
+		return fmt.Errorf("rootfs: %w", err)
 	}
 	p.spec.Root.Path = filepath.Join(p.wd, "rootfs")
 	return nil
@@ -467,6 +461,12 @@ func (p *prepared) mountRootfs() error {
 			uidMap, gidMap = p.adapt.uidMap, p.adapt.gidMap
 		}
 		_, mounts, err := idmapRootfs(p.origRootfs, uidMap, gidMap, p.wd)
+		if err != nil {
+			return fmt.Errorf("root.path: %w", err)
+		}
+		p.side.Mounts = append(p.side.Mounts, mounts...)
+	} else if p.origRootfs != "" {
+		_, mounts, err := pinnedRootfs(p.origRootfs, p.wd)
 		if err != nil {
 			return fmt.Errorf("root.path: %w", err)
 		}
