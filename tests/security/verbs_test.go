@@ -11,7 +11,8 @@ import (
 	tu "github.com/tenantrun/tenantrun/internal/testutil"
 )
 
-// Finding 5: every verb on an existing container acts only for the container's own tenant.
+// Invariant 11 (docs/security.md), finding 5: every verb on an existing container acts only
+// for the container's own tenant.
 // Engines of different tenants share a --root (podman's wrappers all use /run/tenantrun):
 // t1's wrapper must not reach t2's containers through it. Root without --tenant (the
 // operator, or the one trusted-annotation handler on its own root) still reaches all.
