@@ -13,12 +13,32 @@ import (
 var unifiedAllowed = map[string]bool{"cpu.weight": true, "io.weight": true, "cpu.idle": true}
 
 // CgroupsPath is where a container's cgroup lives: "/<parent>/<tenant>/<id>" for
-// cgroupfs, "tenantrun-<tenant>.slice:tenantrun:<id>" with the systemd driver.
+// cgroupfs, "tenantrun-<tenant>.slice:tenantrun-<tenant>:<id>" with the systemd driver
+// (libcontainer names the unit "<prefix>-<id>.scope": SystemdScopeUnit).
 func CgroupsPath(cfg *Config, t *Tenant, id string, systemd bool) string {
 	if systemd {
-		return fmt.Sprintf("%s:%s:%s", SystemdTenantSlice(cfg.Defaults.CgroupParent, t.Name), cfg.Defaults.CgroupParent, id)
+		top := cfg.Defaults.CgroupParent
+		return fmt.Sprintf("%s:%s:%s", SystemdTenantSlice(top, t.Name), SystemdScopePrefix(top, t.Name), id)
 	}
 	return fmt.Sprintf("/%s/%s/%s", cfg.Defaults.CgroupParent, t.Name, id)
+}
+
+// SystemdScopePrefix is the scope-name prefix of a tenant's containers with the systemd
+// driver: "<top>-<tenant>", "-" inside top and tenant escaped as in SystemdTenantSlice.
+// Scope units share one namespace on the host whatever their slice, so a prefix without
+// the tenant ("tenantrun-<id>.scope") let two tenants' containers of one id (two
+// --roots) collide: the second start fails with UnitExists and its rollback stops the
+// first tenant's scope. Tenant names have no "\" and ids no "\" either, and only the
+// two separators are unescaped dashes, so distinct (tenant, id) pairs never share a unit
+// name ("a" + "b-c" is "tenantrun-a-b-c.scope", "a-b" + "c" is "tenantrun-a\x2db-c.scope").
+func SystemdScopePrefix(top, tenant string) string {
+	return SystemdEscapeDash(top) + "-" + SystemdEscapeDash(tenant)
+}
+
+// SystemdScopeUnit is the transient scope unit libcontainer starts for container id of
+// tenant (its getUnitName: "<ScopePrefix>-<Name>.scope").
+func SystemdScopeUnit(top, tenant, id string) string {
+	return SystemdScopePrefix(top, tenant) + "-" + id + ".scope"
 }
 
 // SystemdTenantSlice is the systemd slice of a tenant's parent: "<top>-<tenant>.slice",

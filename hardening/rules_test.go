@@ -386,15 +386,64 @@ func TestSameTenantNamespace(t *testing.T) {
 
 func TestSystemdCgroupsPath(t *testing.T) {
 	out, _, err := run(t, nil, func(r *Request) { r.SystemdCgroup = true })
-	if err != nil || out.Linux.CgroupsPath != "tenantrun-t1.slice:tenantrun:c1" {
+	if err != nil || out.Linux.CgroupsPath != "tenantrun-t1.slice:tenantrun-t1:c1" {
 		t.Fatalf("%v %v", out, err)
 	}
 	// A "-" in the tenant (or the top) is escaped: unescaped, systemd would nest tenant
 	// "acme-web" inside tenant "acme"'s slice and charge it to acme's limits.
 	cfg := &Config{Defaults: Defaults{CgroupParent: "tenant-run"}}
-	if got, want := CgroupsPath(cfg, &Tenant{Name: "acme-web"}, "c1", true), `tenant\x2drun-acme\x2dweb.slice:tenant-run:c1`; got != want {
+	if got, want := CgroupsPath(cfg, &Tenant{Name: "acme-web"}, "c1", true), `tenant\x2drun-acme\x2dweb.slice:tenant\x2drun-acme\x2dweb:c1`; got != want {
 		t.Errorf("CgroupsPath = %q, want %q", got, want)
 	}
+}
+
+// Finding 7: the scope unit of a container names its tenant, so one id under two tenants
+// (two --roots) is two units, never one that the second start collides with (UnitExists)
+// and whose rollback stops the first tenant's scope. The unit name is libcontainer's
+// "<ScopePrefix>-<Name>.scope" from the cgroupsPath's second and third parts.
+func TestSystemdScopeUnitNamesTenant(t *testing.T) {
+	cfg := &Config{Defaults: Defaults{CgroupParent: "tenantrun"}}
+	unit := func(tenant, id string) string {
+		p := strings.Split(CgroupsPath(cfg, &Tenant{Name: tenant}, id, true), ":")
+		if len(p) != 3 {
+			t.Fatalf("systemd cgroupsPath %v: want slice:prefix:name", p)
+		}
+		u := p[1] + "-" + p[2] + ".scope"
+		if u != SystemdScopeUnit("tenantrun", tenant, id) {
+			t.Errorf("SystemdScopeUnit(%q, %q) = %q, cgroupsPath gives %q", tenant, id, SystemdScopeUnit("tenantrun", tenant, id), u)
+		}
+		return u
+	}
+	if got := unit("t1", "web"); got != "tenantrun-t1-web.scope" {
+		t.Errorf("unit = %q", got)
+	}
+	// Pairs that concatenate alike must still be distinct units.
+	pairs := [][2]string{{"t1", "web"}, {"t2", "web"}, {"a", "b-c"}, {"a-b", "c"}, {"a", "b"}, {"a-b", "b"}, {"a_b", "c"}, {"a", "b_c"}}
+	seen := map[string][2]string{}
+	for _, pr := range pairs {
+		u := unit(pr[0], pr[1])
+		if o, dup := seen[u]; dup {
+			t.Errorf("tenant %q id %q and tenant %q id %q share the unit %q", pr[0], pr[1], o[0], o[1], u)
+		}
+		seen[u] = pr
+		if !validSystemdUnitName(u) {
+			t.Errorf("%q is not a valid systemd unit name", u)
+		}
+	}
+}
+
+// validSystemdUnitName is systemd's unit_name_is_valid for a plain (non-template) name:
+// [A-Za-z0-9:_.\\-]+, a suffix, at most 255 bytes.
+func validSystemdUnitName(u string) bool {
+	if len(u) == 0 || len(u) > 255 || !strings.HasSuffix(u, ".scope") {
+		return false
+	}
+	for _, r := range u {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune(":_.\\-", r)) {
+			return false
+		}
+	}
+	return true
 }
 
 func TestEnforceDoesNotMutate(t *testing.T) {

@@ -101,12 +101,25 @@ func deleteOrphan(g *Global, id string) (bool, error) {
 	if _, err := os.Stat(dir); err != nil {
 		return false, nil
 	}
+	who, err := callerOf(g)
+	if err != nil {
+		return false, err
+	}
 	lock, err := lockDir(dir)
 	if err != nil {
 		return false, err
 	}
 	defer lock.Close()
 	side, _ := readSidecar(dir)
+	// The same rule as open: a leftover recorded for another tenant (or with no
+	// record at all) is the operator's (or gc's) to remove, not this caller's.
+	tenant := ""
+	if side != nil {
+		tenant = side.Tenant
+	}
+	if !who.mayAct(tenant) {
+		return true, &notYoursError{id}
+	}
 	cleanupSidecar(side)
 	if err := os.RemoveAll(dir); err != nil {
 		return true, fmt.Errorf("removing leftover state of %q: %w", id, err)

@@ -243,10 +243,22 @@ func listOne(root, name string, buf *[]byte) (ContainerInfo, bool) {
 }
 
 // List prints the containers under --root: a table, JSON, or ids only.
+// A caller acting for a tenant (--tenant, or a non-root uid) sees only that tenant's
+// containers, the ones the other verbs let it act on (open); the operator sees all.
 func List(g *Global, format string, quiet bool, w io.Writer) error {
-	cs, err := listContainers(g)
+	who, err := callerOf(g)
 	if err != nil {
 		return err
+	}
+	all, err := listContainers(g)
+	if err != nil {
+		return err
+	}
+	var cs []ContainerInfo
+	for _, c := range all {
+		if who.mayAct(c.Tenant) {
+			cs = append(cs, c)
+		}
 	}
 	if quiet {
 		for _, c := range cs {
