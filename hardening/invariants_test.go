@@ -158,8 +158,13 @@ func invariantViolations(s *specs.Spec, t *Tenant, cfg *Config, id string) []str
 	if s.Hooks != nil {
 		for _, hs := range [][]specs.Hook{s.Hooks.Prestart, s.Hooks.CreateRuntime, s.Hooks.CreateContainer, s.Hooks.StartContainer, s.Hooks.Poststart, s.Hooks.Poststop} {
 			for _, h := range hs {
-				if !slices.Contains(cfg.Defaults.Hooks, h.Path) {
+				d := cfg.Defaults.HookDecl(h.Path)
+				if d == nil {
 					bad("hook %s not allowlisted", h.Path)
+					continue
+				}
+				if !slices.Equal(h.Args, d.Args) || !slices.Equal(h.Env, d.Env) || !equalIntPtr(h.Timeout, d.Timeout) {
+					bad("hook %s not as declared: args %q env %q timeout %v", h.Path, h.Args, h.Env, intPtrValue(h.Timeout))
 				}
 			}
 		}
