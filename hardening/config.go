@@ -151,9 +151,27 @@ var DefaultHookEnv = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
 // environment and timeout it ever runs with, whatever the bundle says.
 type HookDecl struct {
 	Path    string
-	Args    []string // argv, argv[0] included; [Path] when not declared
+	Args    []string // argv, argv[0] included; [Path] when not declared; HookIDPlaceholder: the container id
 	Env     []string // the whole environment; DefaultHookEnv when not declared
 	Timeout *int     // seconds; nil: none (whatever the bundle asks)
+}
+
+// HookIDPlaceholder in a declared hook arg stands for the container id (dockerd's
+// libnetwork-setkey hook takes it as an argument). The id is [A-Za-z0-9_.-] only.
+const HookIDPlaceholder = "{id}"
+
+// ArgsFor is the argv the hook runs with for container id: the declared args with
+// HookIDPlaceholder replaced. An id that would start an argument with "-" is an error: the
+// hook would read it as an option.
+func (h *HookDecl) ArgsFor(id string) ([]string, error) {
+	out := make([]string, len(h.Args))
+	for i, a := range h.Args {
+		if strings.HasPrefix(a, HookIDPlaceholder) && strings.HasPrefix(id, "-") {
+			return nil, fmt.Errorf("container id %q would make hook argument %d start with \"-\" (an option)", id, i)
+		}
+		out[i] = strings.ReplaceAll(a, HookIDPlaceholder, id)
+	}
+	return out, nil
 }
 
 // HookDecl returns the operator's declaration of the hook at path, or nil.

@@ -176,3 +176,38 @@ func TestHookConfig(t *testing.T) {
 		}
 	}
 }
+
+// dockerd's libnetwork-setkey hook takes the container id as an argument: a declared
+// "{id}" is the container id, never the bundle's value; an id that would turn the
+// argument into an option is refused.
+func TestHookIDPlaceholder(t *testing.T) {
+	c, err := ParseConfig([]byte(`
+[[defaults.hook]]
+path = "/proc/4242/exe"
+args = ["libnetwork-setkey", "-exec-root=/run/docker", "{id}", "0123456789ab"]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bundle := specs.Hook{Path: "/proc/4242/exe", Args: []string{"libnetwork-setkey", "-exec-root=/srv/tenants/t1", "other", "0123456789ab"}}
+	for _, id := range []string{"c1", "-exec-root=x"} {
+		out, ds, err := run(t, func(s *specs.Spec) { s.Hooks = &specs.Hooks{Prestart: []specs.Hook{bundle}} }, func(r *Request) {
+			r.Config.Defaults.Hooks = c.Defaults.Hooks
+			r.ContainerID = id
+		})
+		if id[0] == '-' {
+			refusedAt(t, err, "hooks.prestart[0]")
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []string{"libnetwork-setkey", "-exec-root=/run/docker", id, "0123456789ab"}
+		if got := out.Hooks.Prestart[0].Args; !slices.Equal(got, want) {
+			t.Errorf("args %q, want %q", got, want)
+		}
+		if !slices.ContainsFunc(ds, func(d Decision) bool { return d.Path == "hooks.prestart[0].args" && d.Action == ActionOverride }) {
+			t.Error("no override decision for the args")
+		}
+	}
+}

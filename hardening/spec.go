@@ -17,7 +17,7 @@ import (
 // (docs/security.md, invariant 10). A bundle value is never merged in: LD_PRELOAD,
 // LD_LIBRARY_PATH or PATH into a tenant-writable tree, or an extra --config, would run
 // tenant code or tenant choices as root.
-func (p *pol) enforceHooks(s *specs.Spec, cfg *Config) {
+func (p *pol) enforceHooks(s *specs.Spec, cfg *Config, id string) {
 	h := s.Hooks
 	if h == nil {
 		return
@@ -38,9 +38,14 @@ func (p *pol) enforceHooks(s *specs.Spec, cfg *Config) {
 				p.refuse(at, fmt.Sprintf("hook %q runs a host program as root and is not on the operator's hooks allowlist", hk.Path))
 				continue
 			}
-			if !slices.Equal(hk.Args, d.Args) {
-				p.decide(at+".args", ActionOverride, hk.Args, d.Args, "a hook runs as host root with the argv the operator declared, never the bundle's")
-				hk.Args = slices.Clone(d.Args)
+			args, err := d.ArgsFor(id)
+			if err != nil {
+				p.refuse(at, err.Error())
+				continue
+			}
+			if !slices.Equal(hk.Args, args) {
+				p.decide(at+".args", ActionOverride, hk.Args, args, "a hook runs as host root with the argv the operator declared, never the bundle's")
+				hk.Args = args
 			}
 			if !slices.Equal(hk.Env, d.Env) {
 				// Logged by name only: a bundle's env may carry secrets.
