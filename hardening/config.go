@@ -125,7 +125,7 @@ type Defaults struct {
 	SeccompDir       string
 	// Hooks are the hooks a bundle may name, each exactly as the operator declared it
 	// ([defaults] hooks and [[defaults.hook]]): the policy replaces a bundle hook's
-	// args, env and timeout with these (docs/security.md, invariant 10).
+	// args, env and timeout with these (docs/security.md, invariant 11).
 	Hooks              []HookDecl
 	CgroupParent       string
 	TrustedAnnotations []TrustedAnnotation

@@ -2,6 +2,7 @@ package hardening
 
 import (
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -31,7 +32,7 @@ func hookConfig(t *testing.T) *Config {
 	return c
 }
 
-// Invariant 10 (docs/security.md): an allowlisted hook runs exactly as the operator
+// Invariant 11 (docs/security.md): an allowlisted hook runs exactly as the operator
 // declared it; no bundle argv, env or timeout reaches the host-root program.
 func TestHooksRunAsDeclared(t *testing.T) {
 	ip := func(v int) *int { return &v }
@@ -209,5 +210,28 @@ args = ["libnetwork-setkey", "-exec-root=/run/docker", "{id}", "0123456789ab"]
 		if !slices.ContainsFunc(ds, func(d Decision) bool { return d.Path == "hooks.prestart[0].args" && d.Action == ActionOverride }) {
 			t.Error("no override decision for the args")
 		}
+	}
+}
+
+// The complete example of docs/config.md loads, with both hook forms declared as documented.
+func TestDocsConfigExampleLoads(t *testing.T) {
+	doc, err := os.ReadFile("../docs/config.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(doc), "## A complete example\n\n```toml\n")
+	body, _, ok2 := strings.Cut(rest, "```")
+	if !ok || !ok2 {
+		t.Fatal("no complete example in docs/config.md")
+	}
+	c, err := ParseConfig([]byte(body))
+	if err != nil {
+		t.Fatalf("docs/config.md example: %v", err)
+	}
+	if d := c.Defaults.HookDecl("/usr/libexec/oci/hooks.d/netns-hook"); d == nil || !slices.Equal(d.Env, DefaultHookEnv) {
+		t.Errorf("plain hook: %+v", d)
+	}
+	if d := c.Defaults.HookDecl("/usr/libexec/oci/hooks.d/gpu-hook"); d == nil || d.Args[0] != "gpu-hook" || d.Timeout == nil || *d.Timeout != 10 {
+		t.Errorf("declared hook: %+v", d)
 	}
 }

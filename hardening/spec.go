@@ -14,7 +14,7 @@ import (
 // enforceHooks refuses every hook whose path is not on the operator's allowlist and
 // makes every allowlisted one run exactly as the operator declared it: hooks run as
 // host root, so the bundle's args, env and timeout are replaced by the declared ones
-// (docs/security.md, invariant 10). A bundle value is never merged in: LD_PRELOAD,
+// (docs/security.md, invariant 11). A bundle value is never merged in: LD_PRELOAD,
 // LD_LIBRARY_PATH or PATH into a tenant-writable tree, or an extra --config, would run
 // tenant code or tenant choices as root.
 func (p *pol) enforceHooks(s *specs.Spec, cfg *Config, id string) {

@@ -14,7 +14,7 @@ import (
 	tu "github.com/tenantrun/tenantrun/internal/testutil"
 )
 
-// Invariant 10 (docs/security.md): an allowlisted hook runs exactly as the operator
+// Invariant 11 (docs/security.md): an allowlisted hook runs exactly as the operator
 // declared it. The bundle names the operator's hook (a script that records its argv and
 // environment) with LD_PRELOAD, LD_LIBRARY_PATH and PATH into the tenant's bind root,
 // where a "cat" of the tenant's waits to be found on PATH, extra args and a timeout too
