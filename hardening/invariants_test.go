@@ -150,6 +150,11 @@ func invariantViolations(s *specs.Spec, t *Tenant, cfg *Config, id string) []str
 			}
 		}
 	}
+	for i, m := range s.Mounts {
+		if slices.Contains(splitOptions(m.Options), "tmpcopyup") {
+			bad("mounts[%d] %s keeps tmpcopyup (a copy before pivot_root by name in the rootfs)", i, m.Destination)
+		}
+	}
 	for _, d := range []string{"/tmp", "/run", "/var/tmp"} {
 		if !slices.ContainsFunc(s.Mounts, func(m specs.Mount) bool { return m.Destination == d }) {
 			bad("no mount at %s", d)
