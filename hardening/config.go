@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -119,10 +120,13 @@ type Defaults struct {
 	AuditLog string
 	// AuditLogFailOpen lets containers start when the audit log cannot be written
 	// (logged on stderr); by default such a create is refused.
-	AuditLogFailOpen   bool
-	FallbackTenant     string
-	SeccompDir         string
-	Hooks              []string
+	AuditLogFailOpen bool
+	FallbackTenant   string
+	SeccompDir       string
+	// Hooks are the hooks a bundle may name, each exactly as the operator declared it
+	// ([defaults] hooks and [[defaults.hook]]): the policy replaces a bundle hook's
+	// args, env and timeout with these (docs/security.md, invariant 14).
+	Hooks              []HookDecl
 	CgroupParent       string
 	TrustedAnnotations []TrustedAnnotation
 	EngineRoots        []string
@@ -137,6 +141,47 @@ type Defaults struct {
 	ApparmorAllowed   []string
 	SELinuxAllowed    []string
 	MountLabelAllowed []string
+}
+
+// DefaultHookEnv is the whole environment of a hook declared without env (the plain
+// path form of [defaults] hooks included): nothing of the runtime's or the bundle's.
+var DefaultHookEnv = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
+
+// HookDecl is an allowlisted hook as the operator declared it: the only argv,
+// environment and timeout it ever runs with, whatever the bundle says.
+type HookDecl struct {
+	Path    string
+	Args    []string // argv, argv[0] included; [Path] when not declared; HookIDPlaceholder: the container id
+	Env     []string // the whole environment; DefaultHookEnv when not declared
+	Timeout *int     // seconds; nil: none (whatever the bundle asks)
+}
+
+// HookIDPlaceholder in a declared hook arg stands for the container id (dockerd's
+// libnetwork-setkey hook takes it as an argument). The id is [A-Za-z0-9_.-] only.
+const HookIDPlaceholder = "{id}"
+
+// ArgsFor is the argv the hook runs with for container id: the declared args with
+// HookIDPlaceholder replaced. An id that would start an argument with "-" is an error: the
+// hook would read it as an option.
+func (h *HookDecl) ArgsFor(id string) ([]string, error) {
+	out := make([]string, len(h.Args))
+	for i, a := range h.Args {
+		if strings.HasPrefix(a, HookIDPlaceholder) && strings.HasPrefix(id, "-") {
+			return nil, fmt.Errorf("container id %q would make hook argument %d start with \"-\" (an option)", id, i)
+		}
+		out[i] = strings.ReplaceAll(a, HookIDPlaceholder, id)
+	}
+	return out, nil
+}
+
+// HookDecl returns the operator's declaration of the hook at path, or nil.
+func (d *Defaults) HookDecl(path string) *HookDecl {
+	for i := range d.Hooks {
+		if d.Hooks[i].Path == path {
+			return &d.Hooks[i]
+		}
+	}
+	return nil
 }
 
 // Config is the operator configuration.
@@ -185,6 +230,7 @@ type rawDefaults struct {
 	FallbackTenant     string              `toml:"fallback_tenant"`
 	SeccompDir         string              `toml:"seccomp_dir"`
 	Hooks              []string            `toml:"hooks"`
+	Hook               []rawHook           `toml:"hook"`
 	CgroupParent       string              `toml:"cgroup_parent"`
 	TrustedAnnotations []TrustedAnnotation `toml:"trusted_annotations"`
 	EngineRoots        *[]string           `toml:"engine_roots"`
@@ -197,6 +243,15 @@ type rawDefaults struct {
 	ApparmorAllowed    []string            `toml:"apparmor_allowed"`
 	SELinuxAllowed     []string            `toml:"selinux_allowed"`
 	MountLabelAllowed  []string            `toml:"mount_label_allowed"`
+}
+
+// rawHook is one [[defaults.hook]] table. Pointers: absent and [] differ (an empty
+// args or env is refused, not defaulted).
+type rawHook struct {
+	Path    string    `toml:"path"`
+	Args    *[]string `toml:"args"`
+	Env     *[]string `toml:"env"`
+	Timeout *int      `toml:"timeout"`
 }
 
 type rawConfig struct {
@@ -270,7 +325,7 @@ func ParseConfig(data []byte) (*Config, error) {
 	d := raw.Defaults
 	c.Defaults = Defaults{
 		AuditLog: d.AuditLog, AuditLogFailOpen: d.AuditLogFailOpen, FallbackTenant: d.FallbackTenant, SeccompDir: d.SeccompDir,
-		Hooks: d.Hooks, CgroupParent: d.CgroupParent, TrustedAnnotations: d.TrustedAnnotations,
+		CgroupParent: d.CgroupParent, TrustedAnnotations: d.TrustedAnnotations,
 		MaxEnvBytes: d.MaxEnvBytes, RefusedAnnotations: d.RefusedAnnotations,
 		EngineRoots: DefaultEngineRoots, NetnsDirs: DefaultNetnsDirs,
 		IDPoolUser: d.IDPoolUser, IDBlock: d.IDBlock, IDAllocations: d.IDAllocations,
@@ -309,11 +364,11 @@ func ParseConfig(data []byte) (*Config, error) {
 	if c.Defaults.MaxEnvBytes < 0 {
 		return nil, fmt.Errorf("key defaults.max_env_bytes: must be positive")
 	}
-	for i, h := range c.Defaults.Hooks {
-		if !filepath.IsAbs(h) || filepath.Clean(h) != h {
-			return nil, fmt.Errorf("key defaults.hooks[%d]: %q must be a clean absolute path", i, h)
-		}
+	hooks, err := buildHooks(d.Hooks, d.Hook)
+	if err != nil {
+		return nil, err
 	}
+	c.Defaults.Hooks = hooks
 	for _, list := range []struct {
 		key string
 		v   []string
@@ -386,6 +441,69 @@ func ParseConfig(data []byte) (*Config, error) {
 		}
 	}
 	return c, nil
+}
+
+// buildHooks turns [defaults] hooks (plain paths: argv [path], DefaultHookEnv, no
+// timeout) and [[defaults.hook]] (whole declarations) into the hook allowlist. A path
+// is declared once: the declaration is what every bundle hook naming it runs with.
+func buildHooks(paths []string, tables []rawHook) ([]HookDecl, error) {
+	var out []HookDecl
+	seen := map[string]string{}
+	add := func(key string, h HookDecl) error {
+		if !filepath.IsAbs(h.Path) || filepath.Clean(h.Path) != h.Path {
+			return fmt.Errorf("key %s: %q must be a clean absolute path", key, h.Path)
+		}
+		if prev, ok := seen[h.Path]; ok {
+			return fmt.Errorf("key %s: hook %q is already declared by %s (one declaration per path)", key, h.Path, prev)
+		}
+		seen[h.Path] = key
+		out = append(out, h)
+		return nil
+	}
+	for i, p := range paths {
+		if err := add(fmt.Sprintf("defaults.hooks[%d]", i), HookDecl{Path: p, Args: []string{p}, Env: slices.Clone(DefaultHookEnv)}); err != nil {
+			return nil, err
+		}
+	}
+	for i, t := range tables {
+		k := fmt.Sprintf("defaults.hook[%d]", i)
+		if t.Path == "" {
+			return nil, fmt.Errorf("key %s.path: missing", k)
+		}
+		h := HookDecl{Path: t.Path, Args: []string{t.Path}, Env: slices.Clone(DefaultHookEnv), Timeout: t.Timeout}
+		if t.Args != nil {
+			if len(*t.Args) == 0 {
+				return nil, fmt.Errorf("key %s.args: empty; give at least argv[0] (or leave args out for [path])", k)
+			}
+			h.Args = slices.Clone(*t.Args)
+		}
+		for j, a := range h.Args {
+			if strings.ContainsRune(a, 0) {
+				return nil, fmt.Errorf("key %s.args[%d]: contains a NUL byte", k, j)
+			}
+		}
+		if t.Env != nil {
+			// An empty environment is refused rather than kept: a nil one would make the
+			// hook inherit the runtime's (the engine's) environment.
+			if len(*t.Env) == 0 {
+				return nil, fmt.Errorf("key %s.env: empty; give at least one NAME=value (or leave env out for %s)", k, strings.Join(DefaultHookEnv, " "))
+			}
+			h.Env = slices.Clone(*t.Env)
+		}
+		for j, e := range h.Env {
+			name, _, ok := strings.Cut(e, "=")
+			if !ok || name == "" || strings.ContainsRune(e, 0) {
+				return nil, fmt.Errorf("key %s.env[%d]: %q is not NAME=value", k, j, e)
+			}
+		}
+		if t.Timeout != nil && *t.Timeout <= 0 {
+			return nil, fmt.Errorf("key %s.timeout: %d must be a positive number of seconds (leave it out for none)", k, *t.Timeout)
+		}
+		if err := add(k+".path", h); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 func parseRange(key, s string) (IDRange, error) {

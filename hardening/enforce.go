@@ -102,7 +102,7 @@ func Enforce(req Request) (*specs.Spec, []Decision, error) {
 	// (absent.go); the rules below then judge it as any present value.
 	p.fillAbsent(&absentCtx{s: s, pr: s.Process, base: "process", res: s.Linux.Resources, t: req.Tenant, cfg: req.Config, id: req.ContainerID},
 		scopeProcess, scopeSpec, scopeResources)
-	p.enforceHooks(s, req.Config)
+	p.enforceHooks(s, req.Config, req.ContainerID)
 	p.enforceAnnotations(s, req.Config)
 	p.enforceRoot(s, req)
 	p.enforceIDMaps(s, req.Tenant)

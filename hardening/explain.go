@@ -21,7 +21,7 @@ func PolicyDigest(c *Config, t *Tenant) string {
 		OCIVersion    string
 		Defaults      Defaults
 		Tenant        *Tenant
-	}{"tenantrun-policy/2", SupportedOCIVersion, c.Defaults, t} // 2: absent-field table, LSM allowlists
+	}{"tenantrun-policy/3", SupportedOCIVersion, c.Defaults, t} // 2: absent-field table, LSM allowlists; 3: hooks run as declared, tmpcopyup dropped
 	b, _ := json.Marshal(doc)
 	sum := sha256.Sum256(b)
 	return "sha256:" + hex.EncodeToString(sum[:])

@@ -150,6 +150,11 @@ func invariantViolations(s *specs.Spec, t *Tenant, cfg *Config, id string) []str
 			}
 		}
 	}
+	for i, m := range s.Mounts {
+		if slices.Contains(splitOptions(m.Options), "tmpcopyup") {
+			bad("mounts[%d] %s keeps tmpcopyup (a copy before pivot_root by name in the rootfs)", i, m.Destination)
+		}
+	}
 	for _, d := range []string{"/tmp", "/run", "/var/tmp"} {
 		if !slices.ContainsFunc(s.Mounts, func(m specs.Mount) bool { return m.Destination == d }) {
 			bad("no mount at %s", d)
@@ -158,8 +163,13 @@ func invariantViolations(s *specs.Spec, t *Tenant, cfg *Config, id string) []str
 	if s.Hooks != nil {
 		for _, hs := range [][]specs.Hook{s.Hooks.Prestart, s.Hooks.CreateRuntime, s.Hooks.CreateContainer, s.Hooks.StartContainer, s.Hooks.Poststart, s.Hooks.Poststop} {
 			for _, h := range hs {
-				if !slices.Contains(cfg.Defaults.Hooks, h.Path) {
+				d := cfg.Defaults.HookDecl(h.Path)
+				if d == nil {
 					bad("hook %s not allowlisted", h.Path)
+					continue
+				}
+				if args, err := d.ArgsFor(id); err != nil || !slices.Equal(h.Args, args) || !slices.Equal(h.Env, d.Env) || !equalIntPtr(h.Timeout, d.Timeout) {
+					bad("hook %s not as declared: args %q env %q timeout %v", h.Path, h.Args, h.Env, intPtrValue(h.Timeout))
 				}
 			}
 		}

@@ -302,7 +302,15 @@ func (p *pol) checkOptions(ip string, m *specs.Mount, typ string, tmpMax int64) 
 		case o == "idmap" || o == "ridmap" || k == "idmap" || k == "ridmap":
 			p.refuse(ip+".options", "idmapped mounts are set by the runtime, not the bundle")
 			continue
-		case o == "tmpcopyup" && typ == "tmpfs":
+		case o == "tmpcopyup":
+			// libcontainer's copy-up runs before pivot_root and walks the destination in
+			// the rootfs by name (filepath.Walk, following intermediate components): a
+			// tenant that can write the rootfs swaps a subdirectory for a symlink to a host
+			// directory and gets the host files copied in (docs/security.md, invariant 15).
+			// Dropped, not refused, so engines' default --tmpfs options keep working: the
+			// tmpfs starts empty.
+			p.decide(ip+".options", ActionOverride, o, nil, "tmpcopyup dropped: the copy before pivot_root follows paths by name in the tenant-writable rootfs; the tmpfs starts empty")
+			continue
 		case o == "newinstance" && typ == "devpts":
 		case isData:
 			if !slices.Contains(dataOptions[kind], k) {

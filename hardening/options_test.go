@@ -1,6 +1,8 @@
 package hardening
 
 import (
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -97,6 +99,57 @@ func TestOverlappingBindRootsRefused(t *testing.T) {
 		}
 		if !c.bad && err != nil {
 			t.Errorf("%s vs %s: %v", c.a, c.b, err)
+		}
+	}
+}
+
+// Invariant 15 (docs/security.md): no step before pivot_root follows paths by name in a
+// tree the tenant can write. libcontainer's tmpcopyup walks the mount destination in the
+// rootfs by name before pivot_root, so it is dropped from every mount, however spelled;
+// podman's default --tmpfs options (rw,rprivate,nosuid,nodev,tmpcopyup) still run.
+func TestTmpcopyupDropped(t *testing.T) {
+	cases := []struct {
+		typ, dest, src string
+		opts           []string
+	}{
+		{"tmpfs", "/data", "tmpfs", []string{"rw", "rprivate", "nosuid", "nodev", "tmpcopyup"}}, // podman --tmpfs /data
+		{"tmpfs", "/etc/app", "tmpfs", []string{"size=1m,tmpcopyup,mode=755"}},
+		{"tmpfs", "/run", "tmpfs", []string{"tmpcopyup", "tmpcopyup"}},
+		{"tmpfs", "/dev/shm", "shm", []string{"nosuid", "tmpcopyup"}},
+		{"bind", "/data", "/srv/tenants/t1/data", []string{"rbind", "tmpcopyup"}},
+		{"mqueue", "/dev/mqueue", "mqueue", []string{"tmpcopyup"}},
+	}
+	for _, c := range cases {
+		out, ds, err := run(t, func(s *specs.Spec) {
+			s.Mounts = append(s.Mounts, specs.Mount{Destination: c.dest, Type: c.typ, Source: c.src, Options: c.opts})
+		})
+		if err != nil {
+			t.Errorf("%s %s %v: refused (want tmpcopyup dropped, the mount kept): %v", c.typ, c.dest, c.opts, err)
+			continue
+		}
+		at := -1 // the appended mount: the last at its destination (the base spec has /dev/shm, /dev/mqueue)
+		for i, m := range out.Mounts {
+			for _, o := range splitOptions(m.Options) {
+				if o == "tmpcopyup" {
+					t.Errorf("%s %s %v: tmpcopyup kept: %v", c.typ, c.dest, c.opts, m.Options)
+				}
+			}
+			if m.Destination == c.dest && m.Type == c.typ {
+				at = i
+			}
+		}
+		if at < 0 {
+			t.Errorf("%s %s %v: the mount was dropped", c.typ, c.dest, c.opts)
+			continue
+		}
+		ip := fmt.Sprintf("mounts[%d].options", at)
+		if !slices.ContainsFunc(ds, func(d Decision) bool {
+			return d.Path == ip && d.Action == ActionOverride && d.Old == "tmpcopyup" && strings.Contains(d.Reason, "pivot_root")
+		}) {
+			t.Errorf("%s %s %v: no override decision naming tmpcopyup at %s", c.typ, c.dest, c.opts, ip)
+		}
+		if v := invariantViolations(out, t1Config(t).Tenants["t1"], t1Config(t), "c1"); len(v) != 0 {
+			t.Errorf("%s %s: invariants: %v", c.typ, c.dest, v)
 		}
 	}
 }

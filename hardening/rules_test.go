@@ -305,7 +305,7 @@ func TestRuleTable(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			out, ds, err := run(t, c.mut, func(r *Request) {
-				r.Config.Defaults.Hooks = []string{"/usr/libexec/ok-hook"}
+				r.Config.Defaults.Hooks = []HookDecl{{Path: "/usr/libexec/ok-hook", Args: []string{"/usr/libexec/ok-hook"}, Env: DefaultHookEnv}}
 			})
 			if c.refuse != "" {
 				refusedAt(t, err, c.refuse)

@@ -11,8 +11,13 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
-// enforceHooks refuses every hook whose path is not on the operator's allowlist.
-func (p *pol) enforceHooks(s *specs.Spec, cfg *Config) {
+// enforceHooks refuses every hook whose path is not on the operator's allowlist and
+// makes every allowlisted one run exactly as the operator declared it: hooks run as
+// host root, so the bundle's args, env and timeout are replaced by the declared ones
+// (docs/security.md, invariant 14). A bundle value is never merged in: LD_PRELOAD,
+// LD_LIBRARY_PATH or PATH into a tenant-writable tree, or an extra --config, would run
+// tenant code or tenant choices as root.
+func (p *pol) enforceHooks(s *specs.Spec, cfg *Config, id string) {
 	h := s.Hooks
 	if h == nil {
 		return
@@ -25,12 +30,60 @@ func (p *pol) enforceHooks(s *specs.Spec, cfg *Config) {
 		{"startContainer", h.StartContainer}, {"poststart", h.Poststart}, {"poststop", h.Poststop},
 	}
 	for _, ph := range phases {
-		for i, hk := range ph.hooks {
-			if !slices.Contains(cfg.Defaults.Hooks, hk.Path) {
-				p.refuse(fmt.Sprintf("hooks.%s[%d]", ph.name, i), fmt.Sprintf("hook %q runs a host program as root and is not on the operator's hooks allowlist", hk.Path))
+		for i := range ph.hooks {
+			hk := &ph.hooks[i] // the spec's own element: the slices share their array
+			at := fmt.Sprintf("hooks.%s[%d]", ph.name, i)
+			d := cfg.Defaults.HookDecl(hk.Path)
+			if d == nil {
+				p.refuse(at, fmt.Sprintf("hook %q runs a host program as root and is not on the operator's hooks allowlist", hk.Path))
+				continue
+			}
+			args, err := d.ArgsFor(id)
+			if err != nil {
+				p.refuse(at, err.Error())
+				continue
+			}
+			if !slices.Equal(hk.Args, args) {
+				p.decide(at+".args", ActionOverride, hk.Args, args, "a hook runs as host root with the argv the operator declared, never the bundle's")
+				hk.Args = args
+			}
+			if !slices.Equal(hk.Env, d.Env) {
+				// Logged by name only: a bundle's env may carry secrets.
+				p.decide(at+".env", ActionOverride, envNames(hk.Env), envNames(d.Env), "a hook runs as host root with the environment the operator declared, never the bundle's (LD_PRELOAD, PATH, ...)")
+				hk.Env = slices.Clone(d.Env)
+			}
+			if !equalIntPtr(hk.Timeout, d.Timeout) {
+				p.decide(at+".timeout", ActionOverride, intPtrValue(hk.Timeout), intPtrValue(d.Timeout), "a hook runs with the timeout the operator declared, never the bundle's")
+				hk.Timeout = nil
+				if d.Timeout != nil {
+					v := *d.Timeout
+					hk.Timeout = &v
+				}
 			}
 		}
 	}
+}
+
+// envNames is env's variable names, for decisions (values may be secrets).
+func envNames(env []string) []string {
+	out := make([]string, 0, len(env))
+	for _, e := range env {
+		n, _, _ := strings.Cut(e, "=")
+		out = append(out, n)
+	}
+	return out
+}
+
+func equalIntPtr(a, b *int) bool {
+	return a == nil && b == nil || a != nil && b != nil && *a == *b
+}
+
+// intPtrValue is *v for a decision, or nil ("none").
+func intPtrValue(v *int) any {
+	if v == nil {
+		return nil
+	}
+	return *v
 }
 
 // runtimeAnnotationPrefixes change what a runtime does (runc, crun, podman, CRI-O).

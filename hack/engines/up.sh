@@ -24,11 +24,19 @@ if [ "$(stat -c %s "$ENG_STATE/argv.log" 2>/dev/null || echo 0)" -gt $((16 << 20
 fi
 
 # ---------- tenantrun configuration (two tenants; tests prove one cannot become the other)
-write_tr_config() { # hooks allowlist (quoted, comma-separated)
+write_tr_config() { # hook declarations (TOML, lines joined by a literal \n)
   sed -e "s#@HOOKS@#${1:-}#" -e "s#@VOLUMES@#$ENG_STATE/volumes#g" -e "s#@ENG_RUN@#$ENG_RUN#g" -e "s#@ENG_STATE@#$ENG_STATE#g" \
     "$ENG_REPO/hack/engines/tenantrun.toml.in" >"$TR_CONFIG.tmp" && mv "$TR_CONFIG.tmp" "$TR_CONFIG"
 }
-docker_hook() { pid_alive "$DOCKER_PID" dockerd && printf '"/proc/%s/exe"' "$(cat "$DOCKER_PID")"; }
+# dockerd's libnetwork-setkey hook, declared whole: the controller id is the name of the
+# socket the hook reports to (<exec root>/libnetwork/<id>.sock).
+docker_hook() {
+  pid_alive "$DOCKER_PID" dockerd || return 1
+  local sock; sock=$(ls "$DOCKER_EXEC"/libnetwork/*.sock 2>/dev/null | head -n 1)
+  [ -n "$sock" ] || return 1
+  printf '[[defaults.hook]]\\npath = "/proc/%s/exe"\\nargs = ["libnetwork-setkey", "-exec-root=%s", "{id}", "%s"]' \
+    "$(cat "$DOCKER_PID")" "$DOCKER_EXEC" "$(basename "$sock" .sock)"
+}
 write_tr_config "$(docker_hook || true)"
 
 # ---------- runtime wrappers; each logs its argv (bugs are reported with the engine's exact call)
