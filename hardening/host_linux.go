@@ -41,22 +41,8 @@ var nsProcName = map[specs.LinuxNamespaceType]string{
 // so neither '..' nor a symlink (absolute or relative) can leave root, then reports the
 // real path of what it opened and its type.
 func (h OSHost) ResolveBeneath(root, rel string) (string, FileKind, error) {
-	rfd, err := unix.Open(root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
+	fd, err := openBeneath(root, rel)
 	if err != nil {
-		return "", KindOther, fmt.Errorf("open %s: %w", root, err)
-	}
-	defer unix.Close(rfd)
-	if rel == "" {
-		rel = "."
-	}
-	fd, err := unix.Openat2(rfd, rel, &unix.OpenHow{
-		Flags:   unix.O_PATH | unix.O_CLOEXEC,
-		Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_MAGICLINKS,
-	})
-	if err != nil {
-		if err == unix.EXDEV {
-			return "", KindOther, fmt.Errorf("escapes %s (symlink or '..')", root)
-		}
 		return "", KindOther, err
 	}
 	defer unix.Close(fd)
@@ -69,6 +55,31 @@ func (h OSHost) ResolveBeneath(root, rel string) (string, FileKind, error) {
 		return "", KindOther, err
 	}
 	return real, kindOf(st.Mode), nil
+}
+
+// openBeneath opens rel under root (O_PATH) with openat2(RESOLVE_BENEATH|
+// RESOLVE_NO_MAGICLINKS): neither '..' nor a symlink can leave root, and root's own last
+// component is not followed if it is a symlink.
+func openBeneath(root, rel string) (int, error) {
+	rfd, err := unix.Open(root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
+	if err != nil {
+		return -1, fmt.Errorf("open %s: %w", root, err)
+	}
+	defer unix.Close(rfd)
+	if rel == "" {
+		rel = "."
+	}
+	fd, err := unix.Openat2(rfd, rel, &unix.OpenHow{
+		Flags:   unix.O_PATH | unix.O_CLOEXEC,
+		Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_MAGICLINKS,
+	})
+	if err != nil {
+		if err == unix.EXDEV {
+			return -1, fmt.Errorf("escapes %s (symlink or '..')", root)
+		}
+		return -1, err
+	}
+	return fd, nil
 }
 
 func kindOf(mode uint32) FileKind {
@@ -564,22 +575,8 @@ func (f *NSFiles) Close() {
 // MountRoot opens rel below root as ResolveBeneath does and asks the kernel, on that
 // descriptor, whether it is the root of a mount.
 func (h OSHost) MountRoot(root, rel string) (bool, error) {
-	rfd, err := unix.Open(root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
+	fd, err := openBeneath(root, rel)
 	if err != nil {
-		return false, fmt.Errorf("open %s: %w", root, err)
-	}
-	defer unix.Close(rfd)
-	if rel == "" {
-		rel = "."
-	}
-	fd, err := unix.Openat2(rfd, rel, &unix.OpenHow{
-		Flags:   unix.O_PATH | unix.O_CLOEXEC,
-		Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_MAGICLINKS,
-	})
-	if err != nil {
-		if err == unix.EXDEV {
-			return false, fmt.Errorf("escapes %s (symlink or '..')", root)
-		}
 		return false, err
 	}
 	defer unix.Close(fd)
