@@ -9,6 +9,7 @@ package integration
 
 import (
 	"crypto/rand"
+	_ "embed"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -464,50 +465,9 @@ func TestTenantUpdateCannotRaise(t *testing.T) {
 
 // quotaFetchSource is the probe run inside tenant B's container: sequential HTTP GETs (a new
 // connection each, as busybox httpd closes it) and their latencies.
-const quotaFetchSource = `package main
-
-import (
-	"encoding/json"
-	"flag"
-	"io"
-	"net/http"
-	"os"
-	"sort"
-	"time"
-)
-
-func main() {
-	url := flag.String("url", "http://127.0.0.1:8080/", "")
-	n := flag.Int("n", 200, "")
-	gap := flag.Duration("gap", 5*time.Millisecond, "")
-	flag.Parse()
-	c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
-	var lat []float64
-	errs := 0
-	for i := 0; i < *n; i++ {
-		t0 := time.Now()
-		r, err := c.Get(*url)
-		if err == nil {
-			_, err = io.Copy(io.Discard, r.Body)
-			r.Body.Close()
-		}
-		if err != nil {
-			errs++
-		} else {
-			lat = append(lat, float64(time.Since(t0).Microseconds())/1000)
-		}
-		time.Sleep(*gap)
-	}
-	sort.Float64s(lat)
-	q := func(p float64) float64 {
-		if len(lat) == 0 {
-			return -1
-		}
-		return lat[int(p*float64(len(lat)-1))]
-	}
-	json.NewEncoder(os.Stdout).Encode(map[string]any{"ok": len(lat), "errors": errs, "p50ms": q(0.5), "p90ms": q(0.9), "p99ms": q(0.99), "maxms": q(1)})
-}
-`
+//
+//go:embed testdata/fetch/main.go
+var quotaFetchSource string
 
 type quotaFetchResult struct {
 	OK     int     `json:"ok"`
@@ -523,6 +483,11 @@ func quotaBuildFetcher(t *testing.T) string {
 	goBin, err := exec.LookPath("go")
 	if err != nil {
 		goBin = "/usr/local/go/bin/go"
+	}
+	// A prebuilt probe (hack/vm builds it on the host: under emulation `go build` takes minutes).
+	if p := os.Getenv("TENANTRUN_TEST_FETCH_BIN"); p != "" {
+		testutil.RequireFile(t, p, "TENANTRUN_TEST_FETCH_BIN")
+		return p
 	}
 	testutil.RequireFile(t, goBin, "the Go toolchain builds the in-container HTTP probe")
 	dir := testutil.TempDir(t, "fetch")
