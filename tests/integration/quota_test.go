@@ -23,8 +23,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/opencontainers/cgroups/systemd"
 	"github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/tenantrun/tenantrun/hardening"
 	"github.com/tenantrun/tenantrun/internal/testutil"
 )
 
@@ -38,6 +40,19 @@ func quotaTopOf(tenant string) string {
 		return v.(string)
 	}
 	return "tenantrun"
+}
+
+// quotaParentRel is the tenant parent's path below a hierarchy's root: <top>/<tenant> with
+// cgroupfs, the slice's path (tenantrun.slice/tenantrun-<tenant>.slice) with --systemd-cgroup.
+func quotaParentRel(tenant string) string {
+	if testutil.SystemdCgroup() {
+		p, err := systemd.ExpandSlice(hardening.SystemdTenantSlice(quotaTopOf(tenant), tenant))
+		if err != nil {
+			panic(err)
+		}
+		return p
+	}
+	return filepath.Join(quotaTopOf(tenant), tenant)
 }
 
 // quotaTenant is a tenant with its own name (unique per test run) in its own config file.
@@ -146,7 +161,7 @@ func quotaParentDir(t *testing.T, pid int, hier, tenant string) string {
 	}
 	container := filepath.Dir(f)
 	parent := filepath.Dir(container)
-	want := filepath.Join(testutil.CgroupRoot, hier, quotaTopOf(tenant), tenant)
+	want := filepath.Join(testutil.CgroupRoot, hier, quotaParentRel(tenant))
 	if parent != filepath.Clean(want) {
 		t.Fatalf("container cgroup %s is not beneath the tenant parent %s", container, want)
 	}
@@ -224,7 +239,7 @@ func quotaParentGone(t *testing.T, tenant string) {
 	for {
 		var left []string
 		for _, hier := range testutil.CgroupHierarchies() {
-			d := filepath.Join(testutil.CgroupRoot, hier, quotaTopOf(tenant), tenant)
+			d := filepath.Join(testutil.CgroupRoot, hier, quotaParentRel(tenant))
 			if _, err := os.Stat(d); err == nil {
 				left = append(left, d)
 			}
@@ -324,7 +339,7 @@ func quotaCheckTenantsJSON(t *testing.T, h *testutil.H, ten quotaTenant, mf quot
 	}
 	pidsDir := mf.dir
 	if !quotaIsV2() {
-		pidsDir = filepath.Join(testutil.CgroupRoot, "pids", quotaTopOf(ten.Name), ten.Name)
+		pidsDir = filepath.Join(testutil.CgroupRoot, "pids", quotaParentRel(ten.Name))
 	}
 	if got, want := num("pidsLimit"), quotaReadU(t, filepath.Join(pidsDir, "pids.max")); got != want || got != uint64(ten.Pids) {
 		t.Errorf("pidsLimit %d, file %d, quota %d", got, want, ten.Pids)
