@@ -185,9 +185,15 @@ func (lc *LeakChecker) Leaks() []string {
 	// empty: the runtime should remove what it created. A parent that still has children is
 	// shared with someone else's containers and not counted.
 	// The top level under a hierarchy (e.g. tenantrun/) is shared by everyone and may stay.
+	// Keys are "<hierarchy>/<path>" on v1 and hybrid hosts but "<path>" on pure v2 (the one
+	// hierarchy is the root): a parent is at least one level below the top there.
 	seen := map[string]bool{}
+	minSlash := 2
+	if CgroupV2() {
+		minSlash = 1
+	}
 	for _, p := range observed {
-		for a := filepath.Dir(p); strings.Count(a, "/") >= 2; a = filepath.Dir(a) {
+		for a := filepath.Dir(p); strings.Count(a, "/") >= minSlash; a = filepath.Dir(a) {
 			if seen[a] || lc.cgBefore[a] || !after[a] {
 				continue
 			}
