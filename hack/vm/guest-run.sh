@@ -27,15 +27,18 @@ el() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.1f", b-a}'; }
 env_common=(TENANTRUN_TEST_CACHE="$cache" TENANTRUN_TEST_NO_DEBOOTSTRAP=1 TENANTRUN_TEST_FETCH_BIN=/payload/fetch PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin)
 [ -n "$VM_CI" ] && env_common+=(CI="$VM_CI")
 [ -n "$VM_NOISY" ] && env_common+=(NOISY="$VM_NOISY")
+[ -n "$VM_LOAD_WORKERS" ] && env_common+=(LOAD_WORKERS="$VM_LOAD_WORKERS")
+[ -n "$VM_LOAD_ITERS" ] && env_common+=(LOAD_ITERS="$VM_LOAD_ITERS")
 rc=0
-for drv in $VM_DRIVERS; do
-  denv=()
-  [ "$drv" = systemd ] && denv=(TENANTRUN_TEST_SYSTEMD_CGROUP=1)
-  for s in $VM_SUITES; do
+# Suite by suite, each with every driver: the integration suite's two passes come first.
+for s in $VM_SUITES; do
+  for drv in $VM_DRIVERS; do
+    denv=()
+    [ "$drv" = systemd ] && denv=(TENANTRUN_TEST_SYSTEMD_CGROUP=1)
     bin=$repo/tests/$s/$s.test
     [ -x "$bin" ] || continue
     log=$out/$s-$drv.log
-    args=(-test.count=1 -test.v -test.timeout=40m)
+    args=(-test.count=1 -test.v -test.timeout=60m)
     [ -n "$VM_RUN" ] && args+=(-test.run "$VM_RUN")
     t0=$(now)
     (cd "$repo/tests/$s" && env "${env_common[@]}" "${denv[@]}" "$bin" "${args[@]}") >"$log" 2>&1
@@ -45,10 +48,10 @@ for drv in $VM_DRIVERS; do
     echo "== $s ($drv): exit $src in $(el "$t0" "$t1") s: $pass passed, $fail failed, $skipn skipped (top level)" | tee -a "$summary"
     grep '^--- FAIL' "$log" | sed 's/^/   /' | tee -a "$summary"
     [ "$src" = 0 ] || rc=1
+    if [ "$drv" = systemd ]; then
+      echo "   tenantrun units left: $(systemctl list-units --all --no-legend 'tenantrun*' 2>/dev/null | wc -l)" | tee -a "$summary"
+    fi
     # Whatever a failed test left (cgroups, mounts) stays in this VM only.
   done
-  if [ "$drv" = systemd ]; then
-    echo "   units left: $(systemctl list-units --all --no-legend 'tenantrun*' 2>/dev/null | wc -l)" | tee -a "$summary"
-  fi
 done
 exit "$rc"

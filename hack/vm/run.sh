@@ -18,7 +18,8 @@
 # Knobs: TENANTRUN_VM_DRIVERS ("cgroupfs systemd"), TENANTRUN_VM_SUITES ("integration security"),
 # TENANTRUN_VM_RUN (a -test.run regexp), TENANTRUN_VM_ACCEL (tcg; kvm only where it boots
 # Debian's kernel, not on kvm_pvm hosts), TENANTRUN_VM_MEM (MiB, 2048), TENANTRUN_VM_CPUS (2),
-# TENANTRUN_VM_TIMEOUT (s, 3600: the whole VM), TENANTRUN_VM_WEB (1: copy the web rootfs in).
+# TENANTRUN_VM_TIMEOUT (s, 3600: the whole VM), TENANTRUN_VM_WEB (1: copy the web rootfs in);
+# CI, NOISY, LOAD_WORKERS, LOAD_ITERS are passed on to the suites.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . hack/vm/lib.sh
@@ -99,6 +100,8 @@ cp hack/vm/guest-run.sh "$pay/guest-run.sh"
   echo "VM_RUN='${TENANTRUN_VM_RUN:-}'"
   echo "VM_CI='${CI:-}'"
   echo "VM_NOISY='${NOISY:-}'"
+  echo "VM_LOAD_WORKERS='${LOAD_WORKERS:-}'"
+  echo "VM_LOAD_ITERS='${LOAD_ITERS:-}'"
   echo "VM_HOST_START=$(date +%s)"
 } >"$pay/env"
 # The payload disk: ext4 from the directory (no mount), room for the tests' caches.
