@@ -414,7 +414,7 @@ func (s *supervisor) handle(req *libseccomp.ScmpNotifReq) {
 	isExec := name == "execve" || name == "execveat"
 	s.mu.Lock()
 	before := !s.execed
-	if isExec && int(req.Pid) == s.helperPid {
+	if isExec && (int(req.Pid) == s.helperPid || tgidOf(int(req.Pid)) == s.helperPid) {
 		s.execed = true
 	}
 	s.mu.Unlock()
@@ -435,6 +435,25 @@ func (s *supervisor) handle(req *libseccomp.ScmpNotifReq) {
 		}
 	}
 	_ = libseccomp.NotifRespond(libseccomp.ScmpFd(s.fd), resp)
+}
+
+// tgidOf is the thread group (process) of a thread id: a notification's pid is the calling
+// thread's id, and the helper's Go runtime may call execve from any of its threads (seen under
+// emulation in the VM: the helper's exec was never recognised, every call was let through).
+func tgidOf(tid int) int {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", tid))
+	if err != nil {
+		return -1
+	}
+	for _, l := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(l, "Tgid:"); ok {
+			n, err := strconv.Atoi(strings.TrimSpace(v))
+			if err == nil {
+				return n
+			}
+		}
+	}
+	return -1
 }
 
 func (s *supervisor) record(name string, req *libseccomp.ScmpNotifReq, byRule bool) {

@@ -119,6 +119,26 @@ func tenantResources(l tenantLimits, weightOK bool) *cgroups.Resources {
 	return r
 }
 
+// systemdSwapLimit makes the systemd driver cap the tenant slice's swap on cgroup v2. The
+// manager sends MemorySwapMax only for a non-zero swap limit (opencontainers/cgroups
+// genV2ResourcesProperties: memory+swap == memory converts to swap 0, read as "unset"), so the
+// slice kept MemorySwapMax=infinity and systemd wrote memory.swap.max back to max whenever it
+// realized the slice: the tenant aggregate did not cap swap as it does under cgroupfs. As a
+// unified resource it becomes MemorySwapMax=0 (and the file write). dir is the slice's v2
+// directory; without swap accounting (no memory.swap.max there) nothing is added.
+func systemdSwapLimit(r *cgroups.Resources, l tenantLimits, dir string) {
+	if l.MemoryBytes <= 0 || dir == "" {
+		return
+	}
+	if _, err := os.Stat(filepath.Join(dir, "memory.swap.max")); err != nil {
+		return
+	}
+	if r.Unified == nil {
+		r.Unified = map[string]string{}
+	}
+	r.Unified["memory.swap.max"] = "0"
+}
+
 // validateTenantParent checks a parent name before anything is created from it.
 func validateTenantParent(parent string, systemd bool) error {
 	if systemd {
@@ -426,6 +446,9 @@ func setupTenantParent(parent string, systemd bool, l tenantLimits) error {
 	}
 	// Set writes via the same manager: the resources it was built with.
 	*cg.Resources = *tenantResources(l, ioWeightSupported(paths))
+	if systemd {
+		systemdSwapLimit(cg.Resources, l, paths[""])
+	}
 	if err := m.Set(cg.Resources); err != nil {
 		if !existedBefore {
 			undoSetup(m, systemd, cands, existed, made)

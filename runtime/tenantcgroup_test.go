@@ -648,3 +648,30 @@ func TestCgroupConfigOfRecordedPath(t *testing.T) {
 		t.Errorf("cgroupfs: %+v %v", cg, err)
 	}
 }
+
+// Under systemd on v2 the tenant slice's swap limit must be sent as MemorySwapMax=0 (a
+// unified resource): memory+swap == memory alone converts to "unset" (MemorySwapMax=infinity).
+func TestSystemdSwapLimit(t *testing.T) {
+	dir := t.TempDir()
+	l := tenantLimits{MemoryBytes: 256 << 20}
+	r := tenantResources(l, false)
+	systemdSwapLimit(r, l, dir)
+	if r.Unified != nil {
+		t.Errorf("no memory.swap.max (no swap accounting): Unified %v", r.Unified)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "memory.swap.max"), []byte("max\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	systemdSwapLimit(r, l, dir)
+	if v := r.Unified["memory.swap.max"]; v != "0" {
+		t.Errorf("memory.swap.max %q, want 0", v)
+	}
+	if r.Memory != 256<<20 || r.MemorySwap != 256<<20 {
+		t.Errorf("memory %d, memory+swap %d", r.Memory, r.MemorySwap)
+	}
+	un := tenantResources(tenantLimits{}, false)
+	systemdSwapLimit(un, tenantLimits{}, dir)
+	if un.Unified != nil {
+		t.Errorf("no memory limit: Unified %v", un.Unified)
+	}
+}

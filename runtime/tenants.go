@@ -317,7 +317,7 @@ func readTenantUsage(f tenantCgroupFiles, u *TenantUsage) bool {
 		u.OOMKills = ev["oom_kill"]
 		u.Pids = cgReadUint(filepath.Join(d, "pids.current"))
 		u.PidsLimit = cgReadLimit(filepath.Join(d, "pids.max"))
-		u.PidsLimitHits = cgReadKV(filepath.Join(d, "pids.events"))["max"]
+		u.PidsLimitHits = v2PidsLimitHits(d)
 		return true
 	}
 	present := false
@@ -553,6 +553,17 @@ func writeTenantsAtomic(path string, write func(io.Writer) error) error {
 // sumSubtreeKV sums key of file over dir and every cgroup below it (cgroup v1 event
 // counters that the kernel keeps per cgroup only). Counts of containers already deleted
 // are gone with their cgroups.
+// v2PidsLimitHits is a v2 tenant parent's count of forks refused by a pids limit. Kernels
+// without pids.events.local (Debian 12's 6.1) count a refused fork in the forking task's own
+// cgroup, whichever ancestor's limit refused it: the parent's pids.events stays 0 while its
+// containers' have the hits. Newer kernels count it hierarchically in the parent. The larger
+// of the parent's own count and its descendants' sum is right on both.
+func v2PidsLimitHits(dir string) uint64 {
+	own := cgReadKV(filepath.Join(dir, "pids.events"))["max"]
+	sub := sumSubtreeKV(dir, "pids.events", "max") - own
+	return max(own, sub)
+}
+
 func sumSubtreeKV(dir, file, key string) uint64 {
 	var sum uint64
 	_ = filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {

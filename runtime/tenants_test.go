@@ -282,3 +282,28 @@ func TestTenantUsageRealKernel(t *testing.T) {
 		t.Errorf("pids %d vs file %d", u.Pids, got)
 	}
 }
+
+// A v2 tenant parent's refused forks: the parent's own count on kernels that count
+// hierarchically, the containers' sum on those that count where the fork happened (6.1).
+func TestV2PidsLimitHits(t *testing.T) {
+	dir := t.TempDir()
+	write := func(p, v string) {
+		t.Helper()
+		if err := os.MkdirAll(p, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(p, "pids.events"), []byte("max "+v+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(dir, "0")
+	write(filepath.Join(dir, "c1"), "3")
+	write(filepath.Join(dir, "c2"), "4")
+	if n := v2PidsLimitHits(dir); n != 7 {
+		t.Errorf("local counting (6.1): %d, want 7", n)
+	}
+	write(dir, "9")
+	if n := v2PidsLimitHits(dir); n != 9 {
+		t.Errorf("hierarchical counting: %d, want 9", n)
+	}
+}

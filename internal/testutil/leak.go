@@ -186,9 +186,15 @@ func (lc *LeakChecker) Leaks() []string {
 	// empty: the runtime should remove what it created. A parent that still has children is
 	// shared with someone else's containers and not counted.
 	// The top level under a hierarchy (e.g. tenantrun/) is shared by everyone and may stay.
+	// Keys are "<hierarchy>/<path>" on v1 and hybrid hosts but "<path>" on pure v2 (the one
+	// hierarchy is the root): a parent is at least one level below the top there.
 	seen := map[string]bool{}
+	minSlash := 2
+	if CgroupV2() {
+		minSlash = 1
+	}
 	for _, p := range observed {
-		for a := filepath.Dir(p); strings.Count(a, "/") >= 2; a = filepath.Dir(a) {
+		for a := filepath.Dir(p); strings.Count(a, "/") >= minSlash; a = filepath.Dir(a) {
 			if seen[a] || lc.cgBefore[a] || !after[a] {
 				continue
 			}
@@ -412,15 +418,89 @@ func ProcCgroupDirs(pid int) []string {
 	return out
 }
 
+// CgroupV2 reports whether /sys/fs/cgroup is a pure cgroup v2 host (one unified mount, as on
+// Debian 12, Ubuntu 22.04+, RHEL 9), not v1 or hybrid.
+func CgroupV2() bool {
+	_, err := os.Stat(filepath.Join(CgroupRoot, "cgroup.controllers"))
+	return err == nil
+}
+
+// cgroupV2Files maps v1 control files to the v2 files holding the same value format.
+var cgroupV2Files = map[string]string{
+	"memory.limit_in_bytes": "memory.max",
+	"memory.usage_in_bytes": "memory.current",
+}
+
+// unifiedPath is the process's "0::/path" entry of /proc/<pid>/cgroup.
+func unifiedPath(pid int) (string, bool) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
+	if err != nil {
+		return "", false
+	}
+	for _, l := range strings.Split(string(data), "\n") {
+		if p, ok := strings.CutPrefix(l, "0::"); ok {
+			return p, true
+		}
+	}
+	return "", false
+}
+
 // CgroupFile returns the path of a control file of a process's cgroup in a v1 controller
-// hierarchy (or the unified one), e.g. CgroupFile(pid, "memory", "memory.limit_in_bytes").
+// hierarchy (or the unified one, "unified" on hybrid hosts, "." on v2), e.g.
+// CgroupFile(pid, "memory", "memory.limit_in_bytes"). On a pure v2 host every hierarchy name
+// is the one unified cgroup ("0::/path"), and a v1 file name with a v2 equivalent of the same
+// value format (memory.limit_in_bytes: memory.max) is mapped to it; CgroupRead also maps
+// values (freezer.state).
 func CgroupFile(pid int, hierarchy, file string) (string, error) {
+	if CgroupV2() {
+		p, ok := unifiedPath(pid)
+		if !ok {
+			return "", fmt.Errorf("pid %d has no cgroup v2 entry (0::) in /proc/%d/cgroup", pid, pid)
+		}
+		if f, ok := cgroupV2Files[file]; ok {
+			file = f
+		}
+		return filepath.Join(CgroupRoot, p, file), nil
+	}
 	for _, d := range ProcCgroupDirs(pid) {
 		if d == hierarchy || strings.HasPrefix(d, hierarchy+"/") {
 			return filepath.Join(CgroupRoot, d, file), nil
 		}
 	}
 	return "", fmt.Errorf("pid %d has no cgroup in hierarchy %s", pid, hierarchy)
+}
+
+// CgroupRead reads a control file of a process's cgroup by its v1 name (CgroupFile), in v1's
+// value format also on v2: freezer.state is cgroup.freeze's 1/0 as FROZEN/THAWED, a limit of
+// "max" is v1's unlimited 9223372036854771712 for memory.limit_in_bytes.
+func CgroupRead(pid int, hierarchy, file string) (string, error) {
+	if CgroupV2() && file == "freezer.state" {
+		p, err := CgroupFile(pid, hierarchy, "cgroup.freeze")
+		if err != nil {
+			return "", err
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return "", err
+		}
+		if strings.TrimSpace(string(b)) == "1" {
+			return "FROZEN", nil
+		}
+		return "THAWED", nil
+	}
+	p, err := CgroupFile(pid, hierarchy, file)
+	if err != nil {
+		return "", err
+	}
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return "", err
+	}
+	v := strings.TrimSpace(string(b))
+	if CgroupV2() && file == "memory.limit_in_bytes" && v == "max" {
+		v = "9223372036854771712"
+	}
+	return v, nil
 }
 
 func processLeaks(scope LeakScope) []string {

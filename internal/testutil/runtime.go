@@ -146,9 +146,19 @@ func PrivateTenantConfig(name string) string {
 	return fmt.Sprintf("[defaults]\nfallback_tenant = %q\n[tenants.%q]\nuid_range = \"1000000:65536\"\nforeign_idmap = \"override\"\n", name, name)
 }
 
+// SystemdCgroupEnv selects the systemd cgroup driver for every call: "1" adds
+// --systemd-cgroup to GlobalArgs (hack/vm runs the suites both ways on a systemd host).
+const SystemdCgroupEnv = "TENANTRUN_TEST_SYSTEMD_CGROUP"
+
+// SystemdCgroup reports whether the tests drive the runtime with --systemd-cgroup.
+func SystemdCgroup() bool { return os.Getenv(SystemdCgroupEnv) == "1" }
+
 // GlobalArgs are the global flags put before the verb.
 func (r *Runtime) GlobalArgs() []string {
 	a := []string{"--root", r.Root}
+	if SystemdCgroup() {
+		a = append(a, "--systemd-cgroup")
+	}
 	if r.Config != "" {
 		a = append(a, "--config", r.Config)
 	}

@@ -88,15 +88,12 @@ func TestPauseResume(t *testing.T) {
 	b := h.Bundle(tu.WithShell("i=0; while :; do i=$((i+1)); echo $i > /tmp/tick; sleep 0.05; done"))
 	id := h.ID("pause")
 	st := h.RunDetached(id, b)
-	freezer, err := tu.CgroupFile(st.Pid, "freezer", "freezer.state")
-	if err != nil {
-		t.Fatal(err)
-	}
+	freezer := "freezer.state" // cgroup.freeze on v2 (tu.CgroupRead)
 	h.OK("pause", id)
 	if s := h.State(id).Status; s != "paused" {
 		t.Errorf("status after pause: %q", s)
 	}
-	if s := tu.ReadTrim(freezer); s != "FROZEN" {
+	if s := readCg(t, st.Pid, "freezer", freezer); s != "FROZEN" {
 		t.Errorf("%s after pause: %q", freezer, s)
 	}
 	// Exec into a paused container fails (nothing can run in a frozen cgroup).
@@ -107,7 +104,7 @@ func TestPauseResume(t *testing.T) {
 	if s := h.State(id).Status; s != "running" {
 		t.Errorf("status after resume: %q", s)
 	}
-	if s := tu.ReadTrim(freezer); s != "THAWED" {
+	if s := readCg(t, st.Pid, "freezer", freezer); s != "THAWED" {
 		t.Errorf("%s after resume: %q", freezer, s)
 	}
 	a := h.Sh(id, "cat /tmp/tick")
@@ -126,11 +123,11 @@ func TestPauseResume(t *testing.T) {
 
 func readCg(t *testing.T, pid int, hier, file string) string {
 	t.Helper()
-	p, err := tu.CgroupFile(pid, hier, file)
+	v, err := tu.CgroupRead(pid, hier, file)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return tu.ReadTrim(p)
+	return v
 }
 
 func TestUpdateMemoryAndPids(t *testing.T) {
