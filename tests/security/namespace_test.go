@@ -23,10 +23,13 @@ import (
 
 // Two tenants of their own with id ranges no other test uses: the kernel's answer is by
 // ids, so a range shared with another test's tenant would be "the same tenant".
-func nsTenants(h *tu.H) (t1, t2 string) {
+func nsTenants(h *tu.H) (t1, t2 string) { return twoTenants(h, 3600000, 3700000) }
+
+// twoTenants configures two fresh tenants with 65536 ids from base1 and base2.
+func twoTenants(h *tu.H, base1, base2 int) (t1, t2 string) {
 	id := tu.NewID()
 	t1, t2 = id+"-a", id+"-b"
-	h.UseConfig(fmt.Sprintf("[tenants.%q]\nuid_range = \"3600000:65536\"\n[tenants.%q]\nuid_range = \"3700000:65536\"\n", t1, t2))
+	h.UseConfig(fmt.Sprintf("[tenants.%q]\nuid_range = \"%d:65536\"\n[tenants.%q]\nuid_range = \"%d:65536\"\n", t1, base1, t2, base2))
 	h.Leaks.AddID(t1, t2)
 	return t1, t2
 }

@@ -17,13 +17,7 @@ import (
 // t1's wrapper must not reach t2's containers through it. Root without --tenant (the
 // operator, or the one trusted-annotation handler on its own root) still reaches all.
 
-func verbTenants(h *tu.H) (t1, t2 string) {
-	id := tu.NewID()
-	t1, t2 = id+"-a", id+"-b"
-	h.UseConfig(fmt.Sprintf("[tenants.%q]\nuid_range = \"3800000:65536\"\n[tenants.%q]\nuid_range = \"3900000:65536\"\n", t1, t2))
-	h.Leaks.AddID(t1, t2)
-	return t1, t2
-}
+func verbTenants(h *tu.H) (t1, t2 string) { return twoTenants(h, 4200000, 4300000) }
 
 // wantNotYours: refused, non-zero, naming the container but not its tenant.
 func wantNotYours(t *testing.T, what, id, owner string, r *tu.Result) {
