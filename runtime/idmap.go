@@ -93,31 +93,39 @@ func idmapRootfsUserns(rootfs string, userns int, workDir string) (newRoot strin
 		return "", nil, "", err
 	}
 	defer unix.Close(treeFd)
-	// Through this mount an image's setuid-root file is setuid to the tenant's root on the
-	// host, and the work dir is traversable by everyone (the container's root must reach
-	// it): nosuid, so no host user can become the tenant by running it. Inside the
-	// container it changes nothing, the policy forces noNewPrivileges. nodev likewise.
-	hard := unix.MountAttr{Attr_set: unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV}
-	if err := unix.MountSetattr(treeFd, "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, &hard); err != nil {
-		return "", nil, "", fmt.Errorf("idmapped rootfs: nosuid,nodev: %w", err)
-	}
-
-	newRoot = filepath.Join(workDir, "rootfs")
-	if err := os.Mkdir(newRoot, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
-		return "", nil, "", fmt.Errorf("idmapped rootfs: %w", err)
-	}
-	if err := unix.MoveMount(treeFd, "", unix.AT_FDCWD, newRoot, unix.MOVE_MOUNT_F_EMPTY_PATH); err != nil {
-		_ = os.Remove(newRoot)
-		return "", nil, "", fmt.Errorf("idmapped rootfs: move_mount to %s: %w", newRoot, err)
+	newRoot, err = placeRootTree(treeFd, workDir, "idmapped rootfs")
+	if err != nil {
+		return "", nil, "", err
 	}
 	return newRoot, []string{newRoot}, kind, nil
 }
 
+// placeRootTree makes a detached root tree nosuid,nodev and private, and moves it onto
+// workDir/rootfs. Through this mount an image's setuid-root file is setuid to the
+// tenant's root on the host, and the work dir is traversable by everyone (the container's
+// root must reach it): nosuid, so no host user can become the tenant by running it.
+// Inside the container it changes nothing, the policy forces noNewPrivileges. nodev
+// likewise: a device node in the image never opens a host device.
+func placeRootTree(tree int, workDir, what string) (string, error) {
+	hard := unix.MountAttr{Attr_set: unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV, Propagation: unix.MS_PRIVATE}
+	if err := unix.MountSetattr(tree, "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, &hard); err != nil {
+		return "", fmt.Errorf("%s: nosuid,nodev: %w", what, err)
+	}
+	newRoot := filepath.Join(workDir, "rootfs")
+	if err := os.Mkdir(newRoot, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+		return "", fmt.Errorf("%s: %w", what, err)
+	}
+	if err := unix.MoveMount(tree, "", unix.AT_FDCWD, newRoot, unix.MOVE_MOUNT_F_EMPTY_PATH); err != nil {
+		_ = os.Remove(newRoot)
+		return "", fmt.Errorf("%s: move_mount to %s: %w", what, newRoot, err)
+	}
+	return newRoot, nil
+}
+
 // pinnedRootfs is idmapRootfs for a root that needs no id shift (the engine already
 // chowned it to the container's mapping, podman --userns=auto): the tree at rootfs (a
-// /proc/self/fd path of the descriptor the policy judged) is cloned as it is, made
-// nosuid,nodev like every other mount of the container, and moved onto
-// workDir/rootfs. Without it libcontainer bound the bundle's directory by path, as
+// /proc/self/fd path of the descriptor the policy judged) is cloned as it is and placed
+// as the idmapped one is (placeRootTree). Without it libcontainer bound the bundle's directory by path, as
 // mounted on the host: device nodes in the image opened host devices, setuid files kept
 // their bit, and the path was resolved again after the check.
 func pinnedRootfs(rootfs, workDir string) (newRoot string, mounts []string, err error) {
@@ -131,17 +139,8 @@ func pinnedRootfs(rootfs, workDir string) (newRoot string, mounts []string, err 
 		return "", nil, fmt.Errorf("rootfs: open_tree(%s): %w", rootfs, err)
 	}
 	defer unix.Close(tree)
-	hard := unix.MountAttr{Attr_set: unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV, Propagation: unix.MS_PRIVATE}
-	if err := unix.MountSetattr(tree, "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, &hard); err != nil {
-		return "", nil, fmt.Errorf("rootfs: nosuid,nodev: %w", err)
-	}
-	newRoot = filepath.Join(workDir, "rootfs")
-	if err := os.Mkdir(newRoot, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
-		return "", nil, fmt.Errorf("rootfs: %w", err)
-	}
-	if err := unix.MoveMount(tree, "", unix.AT_FDCWD, newRoot, unix.MOVE_MOUNT_F_EMPTY_PATH); err != nil {
-		_ = os.Remove(newRoot)
-		return "", nil, fmt.Errorf("rootfs: move_mount to %s: %w", newRoot, err)
+	if newRoot, err = placeRootTree(tree, workDir, "rootfs"); err != nil {
+		return "", nil, err
 	}
 	return newRoot, []string{newRoot}, nil
 }
