@@ -318,6 +318,15 @@ func (p *prepared) setupHost() error {
 	return nil
 }
 
+// rootfsPath is root.path as an absolute, clean path (a relative one is the bundle's).
+func (p *prepared) rootfsPath() string {
+	rootfs := p.spec.Root.Path
+	if !filepath.IsAbs(rootfs) {
+		rootfs = filepath.Join(p.side.Bundle, rootfs)
+	}
+	return filepath.Clean(rootfs)
+}
+
 // openRootfs opens root.path once, below the directory the policy checked it in (the
 // bundle or the engine root), without a symlink or '..' leaving it, and judges that
 // descriptor: a directory; at an engine layout's rootfs position, the root of a mount
@@ -329,11 +338,7 @@ func (p *prepared) openRootfs() error {
 		return errors.New("root.path: missing")
 	}
 	p.rootPath = p.spec.Root.Path
-	rootfs := p.spec.Root.Path
-	if !filepath.IsAbs(rootfs) {
-		rootfs = filepath.Join(p.side.Bundle, rootfs)
-	}
-	rootfs = filepath.Clean(rootfs)
+	rootfs := p.rootfsPath()
 	base := p.side.Bundle
 	if rootfs == base || !strings.HasPrefix(rootfs, base+"/") {
 		base = ""
@@ -374,31 +379,29 @@ func (p *prepared) openRootfs() error {
 
 // claimHost claims, host-wide and for this container's tenant, what no other tenant's
 // live container may share (runtime/claims): its rootfs (by the device and inode of the
-// descriptor openRootfs judged: every bind mount of one directory has the same) and its
-// kubelet pod uid, and every host-owned engine network namespace it joins. Called once the id is ours (the state directory exists, so the claim
-// is live) and before anything is mounted for, or started in, the container; every
-// failure after it releases what it claimed (claims.ReleaseAll).
+// descriptor openRootfs judged: every bind mount of one directory has the same), its
+// kubelet pod uid, and every host-owned engine network namespace it joins. Called once
+// the id is ours (the state directory exists, so the claim is live) and before anything
+// is mounted for, or started in, the container; every failure after it releases what it
+// claimed (claims.ReleaseAll).
 func (p *prepared) claimHost() error {
 	hd := claims.Holder{Tenant: p.tenant.Name, Container: p.id, Root: p.root}
 	if p.side.RootfsKey == "" && p.side.Mode == "trusted" && p.spec.Root != nil {
 		p.rootPath = p.spec.Root.Path
 		// A trusted tenant's bundle runs as given; its rootfs is still claimed, so no
 		// other tenant takes it while it runs.
-		rootfs := p.spec.Root.Path
-		if !filepath.IsAbs(rootfs) {
-			rootfs = filepath.Join(p.side.Bundle, rootfs)
-		}
 		var st unix.Stat_t
-		if unix.Stat(rootfs, &st) == nil {
+		if unix.Stat(p.rootfsPath(), &st) == nil {
 			p.side.RootfsKey = fmt.Sprintf("%d-%d", st.Dev, st.Ino)
 		}
 	}
-	want := []struct{ kind, key, what string }{
+	type claim struct{ kind, key, what string }
+	want := []claim{
 		{"rootfs", p.side.RootfsKey, "root.path"},
 		{"pod", p.side.PodUID, "annotations"},
 	}
 	for _, key := range p.adapt.netns {
-		want = append(want, struct{ kind, key, what string }{"netns", key, "linux.namespaces"})
+		want = append(want, claim{"netns", key, "linux.namespaces"})
 	}
 	for _, c := range want {
 		if c.key == "" {
