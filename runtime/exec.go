@@ -81,8 +81,7 @@ func Exec(g *Global, o ExecOptions) error {
 		fwd = newForwarder()
 		defer fwd.stop()
 	}
-	failpointLeakFD()
-	err = fds.Audit()
+	err = auditFDs()
 	if err == nil {
 		err = h.c.Run(proc)
 	}
