@@ -156,6 +156,14 @@ func (c caller) mayAct(tenant string) bool {
 	return c.operator || (tenant != "" && tenant == c.tenant)
 }
 
+// mayActOn is mayAct for a container's record (nil: none).
+func (c caller) mayActOn(s *sidecar) bool {
+	if s == nil {
+		return c.operator
+	}
+	return c.mayAct(s.Tenant)
+}
+
 // lockDir takes an exclusive flock on a container's state directory so that
 // concurrent verbs on one container (delete racing start, two kills…) are
 // serialised. The lock dies with the process, so a crash never wedges an id.
@@ -208,11 +216,7 @@ func open(g *Global, id string) (*handle, error) {
 	if s, err := readSidecar(dir); err == nil {
 		h.side = s
 	}
-	tenant := ""
-	if h.side != nil {
-		tenant = h.side.Tenant
-	}
-	if !who.mayAct(tenant) {
+	if !who.mayActOn(h.side) {
 		h.close()
 		return nil, &notYoursError{id}
 	}

@@ -113,11 +113,7 @@ func deleteOrphan(g *Global, id string) (bool, error) {
 	side, _ := readSidecar(dir)
 	// The same rule as open: a leftover recorded for another tenant (or with no
 	// record at all) is the operator's (or gc's) to remove, not this caller's.
-	tenant := ""
-	if side != nil {
-		tenant = side.Tenant
-	}
-	if !who.mayAct(tenant) {
+	if !who.mayActOn(side) {
 		return true, &notYoursError{id}
 	}
 	cleanupSidecar(side)
