@@ -14,6 +14,9 @@ type pol struct {
 	// joinedSameTenant: the spec joins a namespace of one of the tenant's containers
 	// (a pod member); set by enforceNamespaces, read by checkBind.
 	joinedSameTenant bool
+	// host, when set, says which LSMs the host enforces (lsmValue); nil for an exec's
+	// process, whose container was judged on this host.
+	host Host
 }
 
 func (p *pol) decide(path string, a Action, old, new any, reason string) {
@@ -72,7 +75,7 @@ func Enforce(req Request) (*specs.Spec, []Decision, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	p := &pol{}
+	p := &pol{host: req.Host}
 	if r := checkOCIVersion(s.Version); r != "" {
 		p.refuse("ociVersion", r)
 	}

@@ -31,7 +31,13 @@ type FakeHost struct {
 	// lists it.
 	MountRoots map[string]bool
 	PlainDirs  map[string]bool
+	// NoLSM lists the LSMs ("apparmor", "selinux") the host does not enforce; all
+	// others it does.
+	NoLSM map[string]bool
 }
+
+// LSMEnabled is true unless NoLSM lists lsm.
+func (h *FakeHost) LSMEnabled(lsm string) bool { return !h.NoLSM[lsm] }
 
 // MountRoot resolves rel as ResolveBeneath does and looks the result up in MountRoots,
 // PlainDirs and Prefixes.

@@ -10,7 +10,9 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/opencontainers/runc/libcontainer/apparmor"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/opencontainers/selinux/go-selinux"
 	"golang.org/x/sys/unix"
 )
 
@@ -595,4 +597,17 @@ func IsMountRootFd(fd int) (bool, error) {
 		return false, fmt.Errorf("the kernel does not report whether a directory is a mount root (statx STATX_ATTR_MOUNT_ROOT, Linux 5.8)")
 	}
 	return stx.Attributes&unix.STATX_ATTR_MOUNT_ROOT != 0, nil
+}
+
+// LSMEnabled asks the kernel, as libcontainer does when it applies the value:
+// AppArmor is enabled when securityfs has it and its module parameter says Y;
+// SELinux when selinuxfs is mounted and the kernel enforces or audits it.
+func (h OSHost) LSMEnabled(lsm string) bool {
+	switch lsm {
+	case "apparmor":
+		return apparmor.IsEnabled()
+	case "selinux":
+		return selinux.GetEnabled()
+	}
+	return false
 }

@@ -20,6 +20,8 @@ import (
 // lsmKind describes one LSM field.
 type lsmKind struct {
 	what      string // "AppArmor profile"
+	lsm       string // Host.LSMEnabled's name: "apparmor", "selinux"
+	lsmName   string // "AppArmor"
 	forcedKey string // tenant key of the forced value
 	allowKey  string // key of the allowlist
 	// refused: a value that only asks for no confinement at all; refused so the user
@@ -30,11 +32,11 @@ type lsmKind struct {
 }
 
 var (
-	lsmAppArmor = lsmKind{"AppArmor profile", "apparmor_profile", "apparmor_allowed",
+	lsmAppArmor = lsmKind{"AppArmor profile", "apparmor", "AppArmor", "apparmor_profile", "apparmor_allowed",
 		func(v string) bool { return v == "unconfined" }, checkAppArmorName}
-	lsmSELinux = lsmKind{"SELinux process label", "selinux_label", "selinux_allowed",
+	lsmSELinux = lsmKind{"SELinux process label", "selinux", "SELinux", "selinux_label", "selinux_allowed",
 		badLabel, checkSELinuxLabel}
-	lsmMount = lsmKind{"SELinux mount label", "mount_label", "mount_label_allowed",
+	lsmMount = lsmKind{"SELinux mount label", "selinux", "SELinux", "mount_label", "mount_label_allowed",
 		badLabel, checkSELinuxLabel}
 )
 
@@ -157,8 +159,28 @@ func (p *pol) enforceMountLabel(l *specs.Linux, t *Tenant) {
 
 // lsmValue is the value of one LSM field: the tenant's forced value or an allowlisted
 // one is kept; a value that asks for no confinement is refused; anything else becomes
-// the tenant's value, or nothing when the tenant has none. Never the bundle's own.
+// the tenant's value, or nothing when the tenant has none. Never the bundle's own. A
+// value on a host that does not enforce its LSM is refused.
 func (p *pol) lsmValue(path, have, forced string, allowed []string, k lsmKind) string {
+	v := p.lsmChoice(path, have, forced, allowed, k)
+	// A value reaches libcontainer only where the kernel enforces it: on a host without
+	// the LSM the confinement the operator asked for cannot be given, and libcontainer
+	// would fail inside the container's init. Refused here, before anything is set up.
+	if v != "" && v == have && k.refused(v) {
+		return v // already refused
+	}
+	if v != "" && p.host != nil && !p.host.LSMEnabled(k.lsm) {
+		src := fmt.Sprintf("the tenant's %s", k.forcedKey)
+		if v != forced {
+			src = fmt.Sprintf("on the operator's %s", k.allowKey)
+		}
+		p.refuse(path, fmt.Sprintf("%s %q (%s) needs %s, which this host does not enforce: enable it or remove the value from the configuration", k.what, v, src, k.lsmName))
+	}
+	return v
+}
+
+// lsmChoice is lsmValue's choice, before the host check.
+func (p *pol) lsmChoice(path, have, forced string, allowed []string, k lsmKind) string {
 	switch {
 	case have == forced, have == "": // "" only when the tenant has no value (absent.go fills it)
 		return have

@@ -216,3 +216,63 @@ func TestLSMConfigValidated(t *testing.T) {
 func hasDecision(ds []Decision, path string, a Action) bool {
 	return slices.ContainsFunc(ds, func(d Decision) bool { return d.Path == path && (a == "" || d.Action == a) })
 }
+
+// TestLSMNeedsTheHostsLSM: on a host that does not enforce an LSM, no value of that LSM
+// reaches libcontainer: a tenant's forced value and an allowlisted bundle value are
+// refused naming the field and the key; a value that would be cleared is still cleared.
+func TestLSMNeedsTheHostsLSM(t *testing.T) {
+	cfg, err := ParseConfig([]byte(lsmTOML))
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := func(noLSM string, tenant string, mut func(s *specs.Spec)) (*specs.Spec, error) {
+		s := baseSpec(t)
+		mut(s)
+		h := newFakeHost()
+		h.NoLSM = map[string]bool{noLSM: true}
+		out, _, err := Enforce(Request{Spec: s, Bundle: hostileBundleParent + "/c1", ContainerID: "c1", Tenant: cfg.Tenants[tenant], Config: cfg, Host: h})
+		return out, err
+	}
+	refusedAt := func(t *testing.T, err error, path, want string) {
+		t.Helper()
+		var re *RefusedError
+		if !errors.As(err, &re) {
+			t.Fatalf("want a refusal at %s, got %v", path, err)
+		}
+		for _, r := range re.Refusals {
+			if r.Path == path && strings.Contains(r.Reason, want) {
+				return
+			}
+		}
+		t.Fatalf("no refusal at %s mentioning %q: %v", path, want, err)
+	}
+	t.Run("forced-apparmor", func(t *testing.T) {
+		_, err := run("apparmor", "forced", func(s *specs.Spec) {})
+		refusedAt(t, err, "process.apparmorProfile", `"tenantrun-forced" (the tenant's apparmor_profile) needs AppArmor`)
+	})
+	t.Run("forced-selinux", func(t *testing.T) {
+		_, err := run("selinux", "forced", func(s *specs.Spec) {})
+		refusedAt(t, err, "process.selinuxLabel", "needs SELinux")
+		refusedAt(t, err, "linux.mountLabel", "needs SELinux")
+	})
+	t.Run("allowlisted-apparmor", func(t *testing.T) {
+		_, err := run("apparmor", "bare", func(s *specs.Spec) { s.Process.ApparmorProfile = "tenantrun-default" })
+		refusedAt(t, err, "process.apparmorProfile", "on the operator's apparmor_allowed")
+	})
+	t.Run("cleared-stays-cleared", func(t *testing.T) {
+		out, err := run("apparmor", "bare", func(s *specs.Spec) { s.Process.ApparmorProfile = "docker-default" })
+		if err != nil || out.Process.ApparmorProfile != "" {
+			t.Fatalf("a value on no allowlist is cleared, host LSM or not: %v %q", err, out.Process.ApparmorProfile)
+		}
+	})
+	t.Run("other-lsm-unaffected", func(t *testing.T) {
+		out, err := run("selinux", "bare", func(s *specs.Spec) { s.Process.ApparmorProfile = "tenantrun-default" })
+		if err != nil || out.Process.ApparmorProfile != "tenantrun-default" {
+			t.Fatalf("AppArmor on a host without SELinux: %v", err)
+		}
+	})
+	t.Run("unconfined-refused-once", func(t *testing.T) {
+		_, err := run("apparmor", "bare", func(s *specs.Spec) { s.Process.ApparmorProfile = "unconfined" })
+		refusedAt(t, err, "process.apparmorProfile", "is unconfined")
+	})
+}

@@ -215,6 +215,9 @@ type Host interface {
 	// filesystem (an overlay's merged directory, a task's rootfs), unlike a plain directory
 	// of its storage (an upper dir, an image layer) at the same position.
 	MountRoot(root, rel string) (bool, error)
+	// LSMEnabled says whether the host enforces the LSM ("apparmor" or "selinux"): a
+	// profile or label is only handed on where the kernel applies it.
+	LSMEnabled(lsm string) bool
 }
 
 // NSID identifies a namespace (device and inode of the nsfs file).
