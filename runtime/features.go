@@ -10,14 +10,21 @@ import (
 	"github.com/opencontainers/runc/libcontainer/specconv"
 	"github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/opencontainers/runtime-spec/specs-go/features"
+	"github.com/opencontainers/selinux/go-selinux"
+
+	"github.com/tenantrun/tenantrun/runtime/apparmor"
 )
 
 // Features prints the runtime-spec features document (containerd reads it).
 // It states what this runtime implements; the tenant policy may still refuse
 // a feature for a given bundle (intelRdt, netDevices and hooks always are,
-// unless an operator allowlists a hook).
+// unless an operator allowlists a hook). AppArmor and SELinux are reported as the
+// host has them.
 func Features(version, commit string, w io.Writer) error {
 	t, f := true, false
+	// What the host enforces, as the policy engine asks it: a profile or label is only
+	// handed on where the kernel applies it.
+	aa, se := apparmor.Enabled(), selinux.GetEnabled()
 	feat := features.Features{
 		OCIVersionMin: "1.0.0",
 		OCIVersionMax: specs.Version,
@@ -33,8 +40,8 @@ func Features(version, commit string, w io.Writer) error {
 			Namespaces:   specconv.KnownNamespaces(),
 			Capabilities: capabilities.KnownCapabilities(),
 			Cgroup:       &features.Cgroup{V1: &t, V2: &t, Systemd: &t, SystemdUser: &f, Rdma: &t},
-			Apparmor:     &features.Apparmor{Enabled: &t},
-			Selinux:      &features.Selinux{Enabled: &t},
+			Apparmor:     &features.Apparmor{Enabled: &aa},
+			Selinux:      &features.Selinux{Enabled: &se},
 			IntelRdt:     &features.IntelRdt{Enabled: &f},
 			NetDevices:   &features.NetDevices{Enabled: &f},
 			MountExtensions: &features.MountExtensions{

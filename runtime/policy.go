@@ -23,6 +23,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/tenantrun/tenantrun/hardening"
+	"github.com/tenantrun/tenantrun/runtime/apparmor"
 	"github.com/tenantrun/tenantrun/runtime/claims"
 	"github.com/tenantrun/tenantrun/runtime/safepath"
 	profiles "github.com/tenantrun/tenantrun/seccomp-profiles"
@@ -235,6 +236,11 @@ func preparePolicy(g *Global, bundle, id string, console bool) (*prepared, error
 	}
 	if out.Process == nil {
 		return nil, errors.New("config.json: process: missing")
+	}
+	// The profile must be in the kernel before anything is set up (tenantrun-default is
+	// loaded here), not found missing by the container's init.
+	if err := apparmor.Prepare(out.Process.ApparmorProfile); err != nil {
+		return nil, fmt.Errorf("process.apparmorProfile: %w", err)
 	}
 	if out.Linux == nil {
 		out.Linux = &specs.Linux{}
@@ -820,12 +826,18 @@ func policyForExec(g *Global, h *handle, p *specs.Process, console bool) (*specs
 			out.Capabilities = &nc
 		}
 		writeAudit(cfg, t, h.id, "exec", "audit", ds, nil)
+		if err := apparmor.Prepare(out.ApparmorProfile); err != nil {
+			return nil, fmt.Errorf("process.apparmorProfile: %w", err)
+		}
 		return out, nil
 	case h.side.Mode == "trusted":
 		writeAudit(cfg, t, h.id, "exec", "run", ds, nil)
 		return p, nil
 	}
 	writeAudit(cfg, t, h.id, "exec", "run", ds, nil)
+	if err := apparmor.Prepare(out.ApparmorProfile); err != nil {
+		return nil, fmt.Errorf("process.apparmorProfile: %w", err)
+	}
 	return out, nil
 }
 
