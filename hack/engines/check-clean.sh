@@ -16,7 +16,7 @@ done
 mapfile -t mounts < <(awk -v a="$ENG_RUN" -v b="$ENG_STATE" 'index($5, a) == 1 || index($5, b) == 1 {print $5}' /proc/self/mountinfo)
 for m in "${mounts[@]}"; do report "mount $m"; done
 for br in trtest-pod0 trtest-cri0; do ip link show "$br" >/dev/null 2>&1 && report "bridge $br"; done
-for h in /sys/fs/cgroup/*/; do
+for h in $(cgroup_hierarchies); do
   for d in tenantrun-test tenantrun-test-cri tenantrun-test-docker trtest-tenants; do
     [ -d "$h$d" ] && report "cgroup $h$d"
   done

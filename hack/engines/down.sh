@@ -56,7 +56,7 @@ fi
 # ---- cgroup parents our engines created (rmdir only removes a cgroup without tasks or children)
 cg=(tenantrun-test tenantrun-test-docker tenantrun-test-cri trtest-tenants)
 [ -f "$ENG_RUN/created-libpod-parent" ] && cg+=(libpod_parent)
-for h in /sys/fs/cgroup/*/; do
+for h in $(cgroup_hierarchies); do
   for d in "${cg[@]}"; do
     [ -d "$h$d" ] && find "$h$d" -depth -type d -exec rmdir {} + 2>/dev/null || true
   done

@@ -36,6 +36,12 @@ build_rootfs_tars() {
 
 podman_has() { podman_cmd image exists "$1" 2>/dev/null; }
 
+if [ -s "$bb_tar" ] && [ -s "$pause_tar" ] && { ! podman_has "$BUSYBOX_REF" || ! podman_has "$PAUSE_REF"; }; then
+  # a fresh podman store (the test VM's) with the archives cached: load them
+  log "loading images ($key)"
+  podman_cmd load -q -i "$bb_tar" >/dev/null && podman_cmd load -q -i "$pause_tar" >/dev/null ||
+    rm -f "$bb_tar" "$pause_tar"
+fi
 if ! podman_has "$BUSYBOX_REF" || ! podman_has "$PAUSE_REF" || [ ! -s "$bb_tar" ] || [ ! -s "$pause_tar" ]; then
   log "building images ($key)"
   tmp=$(build_rootfs_tars)

@@ -34,6 +34,9 @@ PODMAN_RUNROOT=$ENG_RUN/podman/runroot
 PODMAN_CONF=$ENG_RUN/podman/containers.conf
 PODMAN_STORAGE_CONF=$ENG_RUN/podman/storage.conf
 PODMAN_TMPDIR=$ENG_RUN/podman/tmp
+# podman's cgroup manager: cgroupfs (default) or systemd (podman then passes --systemd-cgroup;
+# needs systemd as PID 1: the test VM, hack/vm)
+PODMAN_CGROUP_MANAGER=${ENGINES_PODMAN_CGROUP_MANAGER:-cgroupfs}
 
 # The runtime under test: tenantrun (bin/tenantrun) or runc (Debian's, through a pass-through wrapper).
 RUNC_BIN=${RUNC_BIN:-/usr/sbin/runc}
@@ -43,12 +46,22 @@ WRAP_DIR=$ENG_RUN/wrappers
 TR_CONFIG=$ENG_RUN/tenantrun.toml
 TR_ROOT=$ENG_RUN/tenantrun-root
 
+# The cgroup hierarchies' roots: each v1 hierarchy under /sys/fs/cgroup, or the one v2 root
+# (on a pure v2 host /sys/fs/cgroup/*/ are cgroups, not hierarchies).
+cgroup_hierarchies() {
+  if [ "$(stat -f -c %T /sys/fs/cgroup 2>/dev/null)" = cgroup2fs ]; then
+    echo /sys/fs/cgroup/
+  else
+    printf '%s\n' /sys/fs/cgroup/*/
+  fi
+}
+
 log() { printf '[engines] %s\n' "$*" >&2; }
 die() { printf '[engines] ERROR: %s\n' "$*" >&2; exit 1; }
 
 podman_cmd() {
   CONTAINERS_CONF=$PODMAN_CONF CONTAINERS_STORAGE_CONF=$PODMAN_STORAGE_CONF TMPDIR=$PODMAN_TMPDIR \
-    podman --root "$PODMAN_ROOT" --runroot "$PODMAN_RUNROOT" --cgroup-manager=cgroupfs \
+    podman --root "$PODMAN_ROOT" --runroot "$PODMAN_RUNROOT" --cgroup-manager="$PODMAN_CGROUP_MANAGER" \
     --events-backend=file --tmpdir "$PODMAN_TMPDIR" "$@"
 }
 ctr_cmd() { ctr --address "$CTRD_SOCK" "$@"; }

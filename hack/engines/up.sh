@@ -78,7 +78,7 @@ fi
 # create them up front so a test sees them as pre-existing; down.sh removes them.
 make_cgroup_parents() {
   local h d
-  for h in /sys/fs/cgroup/*/; do
+  for h in $(cgroup_hierarchies); do
     for d in tenantrun-test tenantrun-test-cri tenantrun-test-docker; do
       [ -d "$h$d" ] && continue
       mkdir "$h$d" 2>/dev/null || continue
@@ -110,7 +110,7 @@ cni_plugin_dirs = ["$CNI_BIN_DIR"]
 network_config_dir = "$ENG_RUN/podman/cni"
 default_network = "podman"
 [engine]
-cgroup_manager = "cgroupfs"
+cgroup_manager = "$PODMAN_CGROUP_MANAGER"
 events_logger = "file"
 events_logfile_path = "$ENG_STATE/podman/events.log"
 infra_image = "localhost/tenantrun/pause:latest"

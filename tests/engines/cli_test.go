@@ -22,11 +22,20 @@ type dockerish struct {
 	netNone []string // flags that select no network
 }
 
+// podmanCgroupManager is podman's --cgroup-manager: $ENGINES_PODMAN_CGROUP_MANAGER (as
+// hack/engines/lib.sh reads it), cgroupfs by default.
+func podmanCgroupManager() string {
+	if m := os.Getenv("ENGINES_PODMAN_CGROUP_MANAGER"); m != "" {
+		return m
+	}
+	return "cgroupfs"
+}
+
 func podmanEngine() *dockerish {
 	return &dockerish{
 		name: "podman",
 		base: []string{"podman", "--root", filepath.Join(engState, "podman", "root"), "--runroot", filepath.Join(engRun, "podman", "runroot"),
-			"--cgroup-manager=cgroupfs", "--events-backend=file", "--tmpdir", filepath.Join(engRun, "podman", "tmp")},
+			"--cgroup-manager=" + podmanCgroupManager(), "--events-backend=file", "--tmpdir", filepath.Join(engRun, "podman", "tmp")},
 		runtime: "tenantrun-alpha",
 		netNone: []string{"--network", "none"},
 	}
@@ -232,9 +241,22 @@ func (e *dockerish) testRefusals(t *testing.T, privileged bool) {
 	}
 	t.Run("host-socket", func(t *testing.T) {
 		leakCheck(t, e.runtimeRoots(t, e.runtime)...)
-		sock := filepath.Join(engRun, "docker.sock")
-		if _, err := os.Stat(sock); err != nil {
-			sock = filepath.Join(engRun, "containerd", "containerd.sock")
+		// an engine daemon's socket when one is up, else a host daemon's socket of our own
+		// (podman alone, as in the test VM, has no daemon)
+		sock := ""
+		for _, s := range []string{filepath.Join(engRun, "docker.sock"), filepath.Join(engRun, "containerd", "containerd.sock")} {
+			if fi, err := os.Stat(s); err == nil && fi.Mode()&os.ModeSocket != 0 {
+				sock = s
+				break
+			}
+		}
+		if sock == "" {
+			sock = filepath.Join(engRun, "hostd-"+randName("s")+".sock")
+			l, err := net.Listen("unix", sock)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { l.Close(); os.Remove(sock) })
 		}
 		name := randName("tr-" + e.name)
 		t.Cleanup(func() { e.call(t, "rm", "-f", name) })

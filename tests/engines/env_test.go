@@ -95,7 +95,7 @@ func (r res) String() string {
 func short(argv []string) string {
 	s := strings.Join(argv, " ")
 	s = strings.ReplaceAll(s, engCache+"/bin/", "")
-	for _, f := range []string{"--root " + engState + "/podman/root --runroot " + engRun + "/podman/runroot --cgroup-manager=cgroupfs --events-backend=file --tmpdir " + engRun + "/podman/tmp ",
+	for _, f := range []string{"--root " + engState + "/podman/root --runroot " + engRun + "/podman/runroot --cgroup-manager=" + podmanCgroupManager() + " --events-backend=file --tmpdir " + engRun + "/podman/tmp ",
 		"-H unix://" + engRun + "/docker.sock ", "--address " + engRun + "/containerd/containerd.sock ", "--runtime-endpoint unix://" + engRun + "/containerd/containerd.sock --image-endpoint unix://" + engRun + "/containerd/containerd.sock "} {
 		s = strings.ReplaceAll(s, f, "")
 	}

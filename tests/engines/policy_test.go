@@ -33,13 +33,13 @@ func policyCases() []policyCase {
 			script: "grep ^Seccomp: /proc/self/status | tr -d '\\t' | cut -d: -f2",
 			check:  func(o string) (bool, string) { return strings.TrimSpace(o) == "2", "Seccomp " + o }},
 		{name: "memory-above-quota", flags: []string{"--memory", "4g"},
-			script: "cat /sys/fs/cgroup/memory/memory.limit_in_bytes",
+			script: "cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max", // v1, v2
 			check: func(o string) (bool, string) {
 				n := firstInt(o)
 				return n > 0 && n <= 512<<20, "memory.limit_in_bytes " + o
 			}},
 		{name: "pids-above-quota", flags: []string{"--pids-limit", "100000"},
-			script: "cat /sys/fs/cgroup/pids/pids.max",
+			script: "cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids.max",
 			check:  func(o string) (bool, string) { n := firstInt(o); return n > 0 && n <= 256, "pids.max " + o }},
 		{name: "oom-score-adj", flags: []string{"--oom-score-adj", "-1000"},
 			script: "cat /proc/self/oom_score_adj",
