@@ -46,7 +46,7 @@ hostile: deps build ## the hostile-bundle corpus (../shared/hostile) against bin
 	@if [ ! -x $(SHARED)/hostile/run.sh ]; then echo "hostile: $(SHARED)/hostile/run.sh not found"; [ "$$CI" != true ]; exit; fi; \
 	RUNTIME=$(CURDIR)/$(BIN) unshare --mount --propagation private $(SHARED)/hostile/run.sh
 
-test: deps build vet unit integration security hostile conformance test-engines fuzz-policy ## everything CI runs (CI=true makes missing prerequisites fail)
+test: deps build vet unit integration security hostile conformance test-engines fuzz-policy test-vm-ci ## everything CI runs (CI=true makes missing prerequisites fail)
 
 demo: deps build ## install what is missing, build, run a container under the default tenant policy
 	hack/demo.sh

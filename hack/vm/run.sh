@@ -15,8 +15,10 @@
 #   5. results in $TENANTRUN_VM_OUT (default bin/vm): guest.log, one log per suite and driver,
 #      summary.txt; the exit status is the guest's.
 #
-# Knobs: TENANTRUN_VM_DRIVERS ("cgroupfs systemd"), TENANTRUN_VM_SUITES ("integration security"),
-# TENANTRUN_VM_RUN (a -test.run regexp), TENANTRUN_VM_ACCEL (tcg; kvm only where it boots
+# Knobs: TENANTRUN_VM_DRIVERS ("cgroupfs systemd"), TENANTRUN_VM_SUITES ("integration security
+# hostile podman": the Go suites, ../shared/hostile/run.sh, tests/engines' TestPodman with podman's
+# cgroup manager as the driver; "suite:driver" runs that suite with one driver only), TENANTRUN_VM_RUN (a -test.run regexp for integration and
+# security), TENANTRUN_VM_RUN_ENGINES (for podman's, TestPodman), TENANTRUN_VM_ACCEL (tcg; kvm only where it boots
 # Debian's kernel, not on kvm_pvm hosts), TENANTRUN_VM_MEM (MiB, 2048), TENANTRUN_VM_CPUS (2),
 # TENANTRUN_VM_TIMEOUT (s, 3600: the whole VM), TENANTRUN_VM_WEB (1: copy the web rootfs in);
 # CI, NOISY, LOAD_WORKERS, LOAD_ITERS are passed on to the suites.
@@ -28,6 +30,7 @@ GOTAGS=${GOTAGS:-seccomp}
 BINTAGS=${BINTAGS:-seccomp,urfave_cli_no_docs}
 LDFLAGS=${LDFLAGS:-}
 OUTDIR=${TENANTRUN_VM_OUT:-$PWD/bin/vm}
+SHARED=${SHARED:-$PWD/../shared}
 ACCEL=${TENANTRUN_VM_ACCEL:-tcg}
 is_ci() { case "${CI:-}" in true | 1 | yes) return 0 ;; esac; return 1; }
 skip() {
@@ -76,8 +79,17 @@ mkdir -p "$repo" "$tmp/share/out"
 git ls-files -z | tar --null -cf - -T - | tar -xf - -C "$repo"
 export CGO_ENABLED=1 GOFLAGS=-mod=mod
 nice -n 19 "$GO" build -tags "$BINTAGS" -ldflags "$LDFLAGS" -o "$repo/bin/tenantrun" ./cmd/tenantrun
-for s in ${TENANTRUN_VM_SUITES:-integration security}; do
-  nice -n 19 "$GO" test -c -tags "$GOTAGS" -o "$repo/tests/$s/$s.test" "./tests/$s"
+suites=${TENANTRUN_VM_SUITES:-integration security hostile podman}
+for s in $suites; do
+  case ${s%%:*} in
+    integration | security) nice -n 19 "$GO" test -c -tags "$GOTAGS" -o "$repo/tests/$s/$s.test" "./tests/$s" ;;
+    podman) nice -n 19 "$GO" test -c -tags "$GOTAGS" -o "$repo/tests/engines/engines.test" ./tests/engines ;;
+    hostile)
+      if [ -x "$SHARED/hostile/run.sh" ]; then cp -a "$SHARED/hostile" "$pay/hostile"
+      elif is_ci; then vm_log "FAIL (CI=true): $SHARED/hostile/run.sh not found"; exit 1
+      else vm_log "no $SHARED/hostile/run.sh: the hostile suite is left out"; fi ;;
+    *) vm_log "unknown suite $s (integration, security, hostile, podman)"; exit 2 ;;
+  esac
 done
 CGO_ENABLED=0 nice -n 19 "$GO" build -o "$pay/fetch" ./tests/integration/testdata/fetch/main.go
 if command -v gcc >/dev/null; then
@@ -89,6 +101,11 @@ mkdir -p "$pay/cache"
 for d in /var/cache/tenantrun-test/busybox-*; do
   if [ -e "$d/.complete" ]; then cp -a "$d" "$pay/cache/"; fi
 done
+# The engine images (hack/engines/images.sh archives, keyed by the same busybox and catatonit
+# as the guest's) when the host has them: podman loads them instead of building them.
+if ls /var/cache/tenantrun-test/images/*.docker.tar >/dev/null 2>&1; then
+  mkdir -p "$pay/cache/images" && cp -p /var/cache/tenantrun-test/images/*.docker.tar "$pay/cache/images/"
+fi
 web=/var/cache/tenantrun-test/debian-web
 if [ "${TENANTRUN_VM_WEB:-1}" = 1 ] && [ -f "$web/.tenantrun-debian-web" ]; then
   cp -a "$web" "$pay/cache/"
@@ -96,8 +113,9 @@ fi
 cp hack/vm/guest-run.sh "$pay/guest-run.sh"
 {
   echo "VM_DRIVERS='${TENANTRUN_VM_DRIVERS:-cgroupfs systemd}'"
-  echo "VM_SUITES='${TENANTRUN_VM_SUITES:-integration security}'"
+  echo "VM_SUITES='$suites'"
   echo "VM_RUN='${TENANTRUN_VM_RUN:-}'"
+  echo "VM_RUN_ENGINES='${TENANTRUN_VM_RUN_ENGINES:-}'"
   echo "VM_CI='${CI:-}'"
   echo "VM_NOISY='${NOISY:-}'"
   echo "VM_LOAD_WORKERS='${LOAD_WORKERS:-}'"
