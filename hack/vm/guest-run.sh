@@ -57,6 +57,7 @@ run_hostile() { # driver log
     jail=0 cases=/run/tenantrun-vm-hostile-cases
     rm -rf "$cases" && cp -r /payload/hostile/cases "$cases"
     for f in "$repo"/hack/vm/hostile-v2/*.json; do
+      [ -f "$f" ] || { echo "FAIL twins: none in $repo/hack/vm/hostile-v2 (untracked? the payload holds tracked files)" >"$2"; return 1; }
       [ -f "$cases/${f##*/}" ] || { echo "FAIL twin ${f##*/}: no such corpus case" >"$2"; return 1; }
       cp "$f" "$cases/"
     done
