@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/tenantrun/tenantrun/hardening"
+	"github.com/tenantrun/tenantrun/runtime/fsutil"
 )
 
 // sidecarName is tenantrun's own per-container record, kept in libcontainer's
@@ -42,28 +43,12 @@ type sidecar struct {
 	RootfsKey string `json:"rootfsKey,omitempty"`
 }
 
-// writeFileAtomic replaces path with data: written to a hidden temporary
-// file beside it, then renamed, so readers see the old or the new content,
-// never a part. The temporary file is removed on failure.
-func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
-	tmp := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".tmp")
-	if err := os.WriteFile(tmp, data, perm); err != nil {
-		_ = os.Remove(tmp)
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		_ = os.Remove(tmp)
-		return err
-	}
-	return nil
-}
-
 func writeSidecar(stateDir string, s *sidecar) error {
 	data, err := json.Marshal(s)
 	if err != nil {
 		return err
 	}
-	if err := writeFileAtomic(filepath.Join(stateDir, sidecarName), data, 0o600); err != nil {
+	if err := fsutil.WriteFileAtomic(filepath.Join(stateDir, sidecarName), data, 0o600); err != nil {
 		return fmt.Errorf("writing container record: %w", err)
 	}
 	return nil

@@ -19,6 +19,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/opencontainers/runc/libcontainer"
+
+	"github.com/tenantrun/tenantrun/runtime/fsutil"
 )
 
 // ContainerInfo is one row of `list` (the same JSON fields as runc's list).
@@ -70,7 +72,7 @@ func writeListRecord(stateDir string, c *libcontainer.Container, tenant string) 
 	if err != nil {
 		return
 	}
-	_ = writeFileAtomic(filepath.Join(stateDir, listRecordName), data, 0o600)
+	_ = fsutil.WriteFileAtomic(filepath.Join(stateDir, listRecordName), data, 0o600)
 }
 
 // fromListRecord reads a container's list record and derives its status from

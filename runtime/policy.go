@@ -25,6 +25,7 @@ import (
 	"github.com/tenantrun/tenantrun/hardening"
 	"github.com/tenantrun/tenantrun/runtime/apparmor"
 	"github.com/tenantrun/tenantrun/runtime/claims"
+	"github.com/tenantrun/tenantrun/runtime/idpool"
 	"github.com/tenantrun/tenantrun/runtime/safepath"
 	profiles "github.com/tenantrun/tenantrun/seccomp-profiles"
 )
@@ -89,7 +90,7 @@ func loadConfig(g *Global) (*hardening.Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--config %s: %w", path, err)
 	}
-	if err := assignAutoRanges(cfg); err != nil {
+	if err := idpool.Assign(cfg); err != nil {
 		return nil, fmt.Errorf("--config %s: %w", path, err)
 	}
 	return cfg, nil

@@ -48,6 +48,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/tenantrun/tenantrun/hardening"
+	"github.com/tenantrun/tenantrun/runtime/fsutil"
 )
 
 // tenantLockDir holds the per-tenant locks and the record of created directories.
@@ -372,7 +373,7 @@ func writeTenantStamp(stamp, parent string, systemd bool, l tenantLimits) {
 	}
 	sort.Strings(st.Paths)
 	if data, err := json.Marshal(st); err == nil {
-		_ = writeFileAtomic(stamp, data, 0o600)
+		_ = fsutil.WriteFileAtomic(stamp, data, 0o600)
 	}
 }
 
@@ -604,7 +605,7 @@ func recordCreated(add, remove []string) error {
 	}
 	sort.Strings(r.Dirs)
 	data, _ := json.Marshal(r)
-	if err := writeFileAtomic(createdRecordPath(), data, 0o600); err != nil {
+	if err := fsutil.WriteFileAtomic(createdRecordPath(), data, 0o600); err != nil {
 		return fmt.Errorf("recording created cgroups: %w", err)
 	}
 	return nil

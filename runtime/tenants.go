@@ -519,7 +519,7 @@ func promEscape(s string) string {
 	return strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`).Replace(s)
 }
 
-// writeFileAtomic writes to a temporary file beside path and renames it over path, so a
+// writeTenantsAtomic writes to a temporary file beside path and renames it over path, so a
 // reader (node-exporter's textfile collector) never sees a half-written file.
 func writeTenantsAtomic(path string, write func(io.Writer) error) error {
 	dir, base := filepath.Split(path)

@@ -21,6 +21,8 @@ import (
 	"github.com/opencontainers/runc/libcontainer/apparmor"
 	"golang.org/x/sys/unix"
 
+	"github.com/tenantrun/tenantrun/runtime/fsutil"
+
 	_ "embed"
 )
 
@@ -96,11 +98,10 @@ func Prepare(name string) error {
 	} else if !loaded {
 		return fmt.Errorf("AppArmor profile %s: apparmor_parser succeeded but the kernel does not list it in %s", DefaultName, profilesFile)
 	}
-	tmp := stamp + ".tmp"
-	if err := os.WriteFile(tmp, []byte(digest+"\n"), 0o600); err != nil {
+	if err := fsutil.WriteFileAtomic(stamp, []byte(digest+"\n"), 0o600); err != nil {
 		return fmt.Errorf("AppArmor: %w", err)
 	}
-	return os.Rename(tmp, stamp)
+	return nil
 }
 
 // isLoaded reads the kernel's list ("name (mode)" per line).

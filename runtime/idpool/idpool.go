@@ -1,4 +1,7 @@
-package runtime
+// Package idpool hands tenants with uid_range = "auto" their exclusive id blocks, carved
+// from the pool user's ranges in /etc/subuid and /etc/subgid and recorded in
+// defaults.id_allocations under an exclusive lock. Its door is Assign.
+package idpool
 
 import (
 	"bufio"
@@ -14,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/tenantrun/tenantrun/hardening"
+	"github.com/tenantrun/tenantrun/runtime/fsutil"
 )
 
 // Paths of the operator's id pools (variables so tests can point elsewhere).
@@ -22,13 +26,13 @@ var (
 	subgidFile = "/etc/subgid"
 )
 
-// assignAutoRanges gives every tenant with uid_range = "auto" its exclusive
+// Assign gives every tenant with uid_range = "auto" its exclusive
 // block: the one recorded in defaults.id_allocations, or a new one carved from
 // the pool user's ranges in /etc/subuid and /etc/subgid, recorded under an
 // exclusive lock so that two creates never hand out the same block. Blocks
 // never overlap each other or any tenant's configured range, and never start
 // below 65536. Nothing is read when no tenant is "auto".
-func assignAutoRanges(cfg *hardening.Config) error {
+func Assign(cfg *hardening.Config) error {
 	var auto []string
 	for name, t := range cfg.Tenants {
 		if t.AutoRange {
@@ -85,7 +89,7 @@ func assignAutoRanges(cfg *hardening.Config) error {
 		return nil
 	}
 	data, _ := json.MarshalIndent(alloc, "", "  ")
-	if err := writeFileAtomic(d.IDAllocations, append(data, '\n'), 0o600); err != nil {
+	if err := fsutil.WriteFileAtomic(d.IDAllocations, append(data, '\n'), 0o600); err != nil {
 		return fmt.Errorf("id allocations: %w", err)
 	}
 	return nil

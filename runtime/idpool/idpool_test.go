@@ -1,4 +1,4 @@
-package runtime
+package idpool
 
 import (
 	"os"
@@ -45,7 +45,7 @@ uid_range = "auto"
 func TestAutoRangesFromPool(t *testing.T) {
 	dir := poolFixture(t, "tenantrun:1000000:262144\n")
 	cfg := poolConfig(t, dir)
-	if err := assignAutoRanges(cfg); err != nil {
+	if err := Assign(cfg); err != nil {
 		t.Fatal(err)
 	}
 	a, b := cfg.Tenants["a"].UIDs, cfg.Tenants["b"].UIDs
@@ -59,7 +59,7 @@ func TestAutoRangesFromPool(t *testing.T) {
 	// Stable across invocations: read back from the record, in any order.
 	cfg2 := poolConfig(t, dir)
 	delete(cfg2.Tenants, "a")
-	if err := assignAutoRanges(cfg2); err != nil {
+	if err := Assign(cfg2); err != nil {
 		t.Fatal(err)
 	}
 	if cfg2.Tenants["b"].UIDs != b {
@@ -76,7 +76,7 @@ func TestAutoRangesConcurrentCreates(t *testing.T) {
 		go func(i int) {
 			defer wg.Done()
 			cfg := poolConfig(t, dir)
-			if err := assignAutoRanges(cfg); err != nil {
+			if err := Assign(cfg); err != nil {
 				t.Error(err)
 				return
 			}
@@ -93,17 +93,17 @@ func TestAutoRangesConcurrentCreates(t *testing.T) {
 
 func TestAutoRangesErrors(t *testing.T) {
 	dir := poolFixture(t, "")
-	if err := assignAutoRanges(poolConfig(t, dir)); err == nil || !strings.Contains(err.Error(), "no range for user") {
+	if err := Assign(poolConfig(t, dir)); err == nil || !strings.Contains(err.Error(), "no range for user") {
 		t.Fatalf("empty pool: %v", err)
 	}
 	dir = poolFixture(t, "tenantrun:3000000:65536\n")
-	if err := assignAutoRanges(poolConfig(t, dir)); err == nil || !strings.Contains(err.Error(), "exhausted") {
+	if err := Assign(poolConfig(t, dir)); err == nil || !strings.Contains(err.Error(), "exhausted") {
 		t.Fatalf("one block for two tenants: %v", err)
 	}
 	// Never below 65536, and never over another user's subordinate range.
 	dir = poolFixture(t, "tenantrun:0:300000\n")
 	cfg := poolConfig(t, dir)
-	if err := assignAutoRanges(cfg); err != nil {
+	if err := Assign(cfg); err != nil {
 		t.Fatal(err)
 	}
 	if a, b := cfg.Tenants["a"].UIDs, cfg.Tenants["b"].UIDs; a.String() != "165536:65536" || b.String() != "231072:65536" {
