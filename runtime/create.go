@@ -13,6 +13,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/tenantrun/tenantrun/runtime/fds"
+	"github.com/tenantrun/tenantrun/runtime/rlimits"
 	"github.com/tenantrun/tenantrun/runtime/safepath"
 )
 
@@ -113,7 +114,7 @@ func createContainer(g *Global, o CreateOptions, act action) (int, error) {
 		prep.cleanupHost()
 		return -1, fmt.Errorf("converting the spec: %w", err)
 	}
-	lcProcess, deferred := deferRlimits(prep.spec.Process)
+	lcProcess, deferred := rlimits.Defer(prep.spec.Process)
 	prep.side.DeferredRlimits = deferred
 	proc, err := newProcess(lcProcess, true)
 	if err != nil {
@@ -197,11 +198,11 @@ func createContainer(g *Global, o CreateOptions, act action) (int, error) {
 		err = c.Start(proc)
 	}
 	if err == nil && act != actCreate {
-		w := watchInit(c, prep.side.DeferredRlimits)
+		w := rlimits.WatchInit(c, prep.side.DeferredRlimits)
 		if err = c.Exec(); err == nil {
-			err = w.wait()
+			err = w.Wait()
 		} else {
-			w.abandon()
+			w.Abandon()
 		}
 	}
 	if err != nil {

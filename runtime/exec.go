@@ -11,6 +11,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/tenantrun/tenantrun/runtime/fds"
+	"github.com/tenantrun/tenantrun/runtime/rlimits"
 	"github.com/tenantrun/tenantrun/runtime/safepath"
 )
 
@@ -63,7 +64,7 @@ func Exec(g *Global, o ExecOptions) error {
 		h.close()
 		return err
 	}
-	lcProcess, deferred := deferRlimits(p)
+	lcProcess, deferred := rlimits.Defer(p)
 	proc, err := newProcess(lcProcess, false)
 	if err != nil {
 		h.close()
@@ -93,7 +94,7 @@ func Exec(g *Global, o ExecOptions) error {
 	io.started()
 	if len(deferred) > 0 {
 		if pid, perr := proc.Pid(); perr == nil {
-			if err := watchExec(pid, deferred).wait(); err != nil {
+			if err := rlimits.Watch(pid, deferred).Wait(); err != nil {
 				h.close()
 				return err
 			}

@@ -5,6 +5,8 @@ import (
 
 	"github.com/opencontainers/runc/libcontainer"
 	"github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/tenantrun/tenantrun/runtime/rlimits"
 )
 
 // Start runs the user process of a created container.
@@ -25,12 +27,12 @@ func Start(g *Global, id string) error {
 		if h.side != nil {
 			deferred = h.side.DeferredRlimits
 		}
-		w := watchInit(h.c, deferred)
+		w := rlimits.WatchInit(h.c, deferred)
 		if err := h.c.Exec(); err != nil {
-			w.abandon()
+			w.Abandon()
 			return fmt.Errorf("starting container %q: %w", id, err)
 		}
-		if err := w.wait(); err != nil {
+		if err := w.Wait(); err != nil {
 			return fmt.Errorf("starting container %q: %w", id, err)
 		}
 		return nil

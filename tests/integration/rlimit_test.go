@@ -18,7 +18,7 @@ func withAS(soft, hard uint64) tu.BundleOption {
 }
 
 // RLIMIT_AS below the ~1.5 GiB the Go runtime of libcontainer's init reserves:
-// tenantrun sets it at the exec of the program (runtime/rlimit_deferred.go).
+// tenantrun sets it at the exec of the program (runtime/rlimits).
 // Set inside the init, 1 start in 30 died there with "fatal error: runtime:
 // cannot allocate memory" and no output; set after the exec, an immediate
 // `ulimit -v` read "unlimited" in 1 run in 6. Every run must see the limit.

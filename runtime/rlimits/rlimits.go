@@ -1,4 +1,7 @@
-package runtime
+// Package rlimits applies the rlimits libcontainer cannot apply itself (RLIMIT_AS) at the
+// exec of the container's program. Its door: Defer splits them off a process; Watch and
+// WatchInit set them at the exec; a Watch is waited for or abandoned.
+package rlimits
 
 import (
 	"bytes"
@@ -43,6 +46,16 @@ import (
 // process's name shows the exec, and the program's first microseconds run
 // without it.
 
+// Types maps the OCI rlimit names to the kernel's resource numbers.
+var Types = map[string]int{
+	"RLIMIT_AS": unix.RLIMIT_AS, "RLIMIT_CORE": unix.RLIMIT_CORE, "RLIMIT_CPU": unix.RLIMIT_CPU,
+	"RLIMIT_DATA": unix.RLIMIT_DATA, "RLIMIT_FSIZE": unix.RLIMIT_FSIZE, "RLIMIT_LOCKS": unix.RLIMIT_LOCKS,
+	"RLIMIT_MEMLOCK": unix.RLIMIT_MEMLOCK, "RLIMIT_MSGQUEUE": unix.RLIMIT_MSGQUEUE, "RLIMIT_NICE": unix.RLIMIT_NICE,
+	"RLIMIT_NOFILE": unix.RLIMIT_NOFILE, "RLIMIT_NPROC": unix.RLIMIT_NPROC, "RLIMIT_RSS": unix.RLIMIT_RSS,
+	"RLIMIT_RTPRIO": unix.RLIMIT_RTPRIO, "RLIMIT_RTTIME": unix.RLIMIT_RTTIME,
+	"RLIMIT_SIGPENDING": unix.RLIMIT_SIGPENDING, "RLIMIT_STACK": unix.RLIMIT_STACK,
+}
+
 // initComm is the name libcontainer's nsexec gives the init and exec children
 // (prctl PR_SET_NAME); execve replaces it with the program's name.
 const initComm = "runc:[2:INIT]"
@@ -51,11 +64,11 @@ const initComm = "runc:[2:INIT]"
 // hooks run between start and the exec.
 var execWaitLimit = 10 * time.Second
 
-// deferRlimits splits the rlimits tenantrun applies itself off p: it returns
+// Defer splits the rlimits tenantrun applies itself off p: it returns
 // the process to hand to libcontainer (a copy when anything was taken out; p
 // itself is left whole, since the container record keeps it as the base of
 // exec processes) and the rlimits taken out.
-func deferRlimits(p *specs.Process) (*specs.Process, []specs.POSIXRlimit) {
+func Defer(p *specs.Process) (*specs.Process, []specs.POSIXRlimit) {
 	if p == nil {
 		return nil, nil
 	}
@@ -80,7 +93,7 @@ func deferRlimits(p *specs.Process) (*specs.Process, []specs.POSIXRlimit) {
 // error: nothing is left to limit.
 func applyRlimits(pid int, rls []specs.POSIXRlimit) error {
 	for _, r := range rls {
-		t, ok := rlimitTypes[r.Type]
+		t, ok := Types[r.Type]
 		if !ok {
 			continue
 		}
@@ -96,21 +109,21 @@ func applyRlimits(pid int, rls []specs.POSIXRlimit) error {
 	return nil
 }
 
-// execWatch sets deferred rlimits on a process at its exec (see above).
-type execWatch struct {
+// Watcher sets deferred rlimits on a process at its exec (see above).
+type Watcher struct {
 	pid    int
 	rls    []specs.POSIXRlimit
 	cancel chan struct{}
 	done   chan error
 }
 
-// watchExec starts watching pid for its exec; nil when there is nothing to set.
+// Watch starts watching pid for its exec; nil when there is nothing to set.
 // The caller then lets the process exec and calls wait.
-func watchExec(pid int, rls []specs.POSIXRlimit) *execWatch {
+func Watch(pid int, rls []specs.POSIXRlimit) *Watcher {
 	if len(rls) == 0 || pid <= 0 {
 		return nil
 	}
-	w := &execWatch{pid: pid, rls: rls, cancel: make(chan struct{}), done: make(chan error, 1)}
+	w := &Watcher{pid: pid, rls: rls, cancel: make(chan struct{}), done: make(chan error, 1)}
 	seized := make(chan bool)
 	go w.trace(seized)
 	if !<-seized {
@@ -121,7 +134,7 @@ func watchExec(pid int, rls []specs.POSIXRlimit) *execWatch {
 
 // wait returns once the limits are set, or the process is gone. On failure the
 // process is killed: it must not run without its limits.
-func (w *execWatch) wait() error {
+func (w *Watcher) Wait() error {
 	if w == nil {
 		return nil
 	}
@@ -133,7 +146,7 @@ func (w *execWatch) wait() error {
 }
 
 // abandon stops watching a process that will not be let exec (the verb failed).
-func (w *execWatch) abandon() {
+func (w *Watcher) Abandon() {
 	if w == nil {
 		return
 	}
@@ -144,7 +157,7 @@ func (w *execWatch) abandon() {
 // trace is the tracer: every ptrace request must come from the thread that
 // attached, so it owns a locked OS thread, which exits with it (and a tracer
 // thread that exits detaches its tracees).
-func (w *execWatch) trace(seized chan<- bool) {
+func (w *Watcher) trace(seized chan<- bool) {
 	runtime.LockOSThread()
 	if err := ptraceReq(unix.PTRACE_SEIZE, w.pid, unix.PTRACE_O_TRACEEXEC); err != nil {
 		logrus.Debugf("rlimits: cannot attach to pid %d (%v); setting RLIMIT_AS after its exec", w.pid, err)
@@ -259,7 +272,7 @@ func ptraceReq(req, pid, data int) error {
 
 // pollExec is the fallback without ptrace: set the limits as soon as the
 // process's name shows the exec.
-func (w *execWatch) pollExec() error {
+func (w *Watcher) pollExec() error {
 	deadline := time.Now().Add(execWaitLimit)
 	for pause := 20 * time.Microsecond; ; pause = min(2*pause, time.Millisecond) {
 		execed, err := hasExeced(w.pid)
@@ -292,8 +305,8 @@ func hasExeced(pid int) (bool, error) {
 	return !bytes.Equal(bytes.TrimSuffix(buf[:n], []byte("\n")), []byte(initComm)), nil
 }
 
-// watchInit is watchExec on a created container's init.
-func watchInit(c *libcontainer.Container, rls []specs.POSIXRlimit) *execWatch {
+// WatchInit is Watch on a created container's init.
+func WatchInit(c *libcontainer.Container, rls []specs.POSIXRlimit) *Watcher {
 	if len(rls) == 0 {
 		return nil
 	}
@@ -301,5 +314,5 @@ func watchInit(c *libcontainer.Container, rls []specs.POSIXRlimit) *execWatch {
 	if err != nil {
 		return nil
 	}
-	return watchExec(st.InitProcessPid, rls)
+	return Watch(st.InitProcessPid, rls)
 }
