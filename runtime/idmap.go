@@ -29,6 +29,8 @@ import (
 	"github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
+
+	"github.com/tenantrun/tenantrun/runtime/fsutil"
 )
 
 const idmapOverlayfsMagic = 0x794c7630
@@ -156,22 +158,9 @@ func idmapCleanup(workDir string) error {
 	if _, err := os.Lstat(workDir); errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
-	infos, err := mountinfo.GetMounts(mountinfo.PrefixFilter(workDir))
-	if err != nil {
-		return err
-	}
-	// Deepest first; several mounts stacked on one point are all taken off.
-	sort.Slice(infos, func(i, j int) bool {
-		if len(infos[i].Mountpoint) != len(infos[j].Mountpoint) {
-			return len(infos[i].Mountpoint) > len(infos[j].Mountpoint)
-		}
-		return infos[i].ID > infos[j].ID
-	})
 	var errs []error
-	for _, m := range infos {
-		if err := unix.Unmount(m.Mountpoint, unix.MNT_DETACH); err != nil && err != unix.EINVAL && err != unix.ENOENT {
-			errs = append(errs, fmt.Errorf("unmounting %s: %w", m.Mountpoint, err))
-		}
+	if err := fsutil.UnmountBelow(workDir, true); err != nil {
+		errs = append(errs, err)
 	}
 	dirs := []string{filepath.Join(workDir, "rootfs")}
 	ld := filepath.Join(workDir, idmapLayersDir)

@@ -11,6 +11,8 @@ import (
 
 	"github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"github.com/tenantrun/tenantrun/runtime/fsutil"
 )
 
 // Bind sources inside a tenant's bind roots are written by the tenant's own
@@ -137,7 +139,7 @@ func pinCleanup(workDir string) error {
 		return nil
 	}
 	var errs []error
-	if err := unmountUnder(dir); err != nil {
+	if err := fsutil.UnmountBelow(dir, false); err != nil {
 		errs = append(errs, err)
 	}
 	ents, _ := os.ReadDir(dir)

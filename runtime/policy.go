@@ -10,13 +10,11 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
 
-	"github.com/moby/sys/mountinfo"
 	"github.com/opencontainers/runc/libcontainer"
 	"github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/sirupsen/logrus"
@@ -25,6 +23,7 @@ import (
 	"github.com/tenantrun/tenantrun/hardening"
 	"github.com/tenantrun/tenantrun/runtime/apparmor"
 	"github.com/tenantrun/tenantrun/runtime/claims"
+	"github.com/tenantrun/tenantrun/runtime/fsutil"
 	"github.com/tenantrun/tenantrun/runtime/idpool"
 	"github.com/tenantrun/tenantrun/runtime/safepath"
 	profiles "github.com/tenantrun/tenantrun/seccomp-profiles"
@@ -462,7 +461,7 @@ func (p *prepared) mountRootfs() error {
 	if err := pinCleanup(p.wd); err != nil {
 		return err
 	}
-	if err := unmountUnder(p.wd); err != nil {
+	if err := fsutil.UnmountBelow(p.wd, false); err != nil {
 		return err
 	}
 	if p.needIdmap {
@@ -486,21 +485,6 @@ func (p *prepared) mountRootfs() error {
 	p.side.Mounts = append(p.side.Mounts, pinned...)
 	if err != nil {
 		return fmt.Errorf("refused: %w", err)
-	}
-	return nil
-}
-
-// unmountUnder detaches every mount below dir, deepest first.
-func unmountUnder(dir string) error {
-	infos, err := mountinfo.GetMounts(mountinfo.PrefixFilter(filepath.Clean(dir) + "/"))
-	if err != nil {
-		return err
-	}
-	slices.SortFunc(infos, func(a, b *mountinfo.Info) int { return len(b.Mountpoint) - len(a.Mountpoint) })
-	for _, m := range infos {
-		if err := unix.Unmount(m.Mountpoint, unix.MNT_DETACH); err != nil && err != unix.EINVAL && err != unix.ENOENT {
-			return fmt.Errorf("unmounting leftover %s: %w", m.Mountpoint, err)
-		}
 	}
 	return nil
 }

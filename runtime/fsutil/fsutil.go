@@ -2,8 +2,14 @@
 package fsutil
 
 import (
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+
+	"github.com/moby/sys/mountinfo"
+	"golang.org/x/sys/unix"
 )
 
 // WriteFileAtomic replaces path with data: written to a hidden temporary file beside it,
@@ -20,4 +26,32 @@ func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
 		return err
 	}
 	return nil
+}
+
+// UnmountBelow detaches (MNT_DETACH) every mount below dir, and dir's own when self is
+// set: deepest first, and of mounts stacked on one point the later first, so each comes
+// off before the one it covers. A mount already gone is not an error; every other
+// failure is returned, after the rest were tried. It never removes anything.
+func UnmountBelow(dir string, self bool) error {
+	dir = filepath.Clean(dir)
+	infos, err := mountinfo.GetMounts(mountinfo.PrefixFilter(dir))
+	if err != nil {
+		return err
+	}
+	slices.SortFunc(infos, func(a, b *mountinfo.Info) int {
+		if d := len(b.Mountpoint) - len(a.Mountpoint); d != 0 {
+			return d
+		}
+		return b.ID - a.ID
+	})
+	var errs []error
+	for _, m := range infos {
+		if m.Mountpoint == dir && !self {
+			continue
+		}
+		if err := unix.Unmount(m.Mountpoint, unix.MNT_DETACH); err != nil && err != unix.EINVAL && err != unix.ENOENT {
+			errs = append(errs, fmt.Errorf("unmounting %s: %w", m.Mountpoint, err))
+		}
+	}
+	return errors.Join(errs...)
 }

@@ -4,6 +4,9 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/moby/sys/mountinfo"
+	"golang.org/x/sys/unix"
 )
 
 func TestWriteFileAtomic(t *testing.T) {
@@ -25,5 +28,65 @@ func TestWriteFileAtomic(t *testing.T) {
 	}
 	if ents, _ := os.ReadDir(d); len(ents) != 1 {
 		t.Fatalf("only the file itself is left: %v", ents)
+	}
+}
+
+// TestUnmountBelow: stacked and nested tmpfs mounts below a directory all come off, a
+// sibling whose name starts with the directory's stays, and dir's own mount only with self.
+func TestUnmountBelow(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("mounts need root")
+	}
+	base := t.TempDir()
+	dir, sib := filepath.Join(base, "wd"), filepath.Join(base, "wd-other")
+	var mounted []string
+	mount := func(p string) {
+		t.Helper()
+		if err := os.MkdirAll(p, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := unix.Mount("tmpfs", p, "tmpfs", 0, "size=1m"); err != nil {
+			t.Fatal(err)
+		}
+		mounted = append(mounted, p)
+	}
+	t.Cleanup(func() {
+		for i := len(mounted) - 1; i >= 0; i-- {
+			_ = unix.Unmount(mounted[i], unix.MNT_DETACH)
+		}
+	})
+	mount(dir)
+	mount(filepath.Join(dir, "a"))
+	mount(filepath.Join(dir, "a")) // stacked
+	mount(filepath.Join(dir, "a", "b"))
+	mount(filepath.Join(dir, "c"))
+	mount(sib)
+	count := func(p string, self bool) int {
+		infos, err := mountinfo.GetMounts(mountinfo.PrefixFilter(p))
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, m := range infos {
+			if m.Mountpoint != p || self {
+				n++
+			}
+		}
+		return n
+	}
+	if err := UnmountBelow(dir, false); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(dir, false); n != 0 {
+		t.Fatalf("%d mounts left below %s", n, dir)
+	}
+	if count(dir, true) != 1 || count(sib, true) != 1 {
+		t.Fatal("dir's own mount and the sibling's must stay")
+	}
+	if err := UnmountBelow(dir, true); err != nil || count(dir, true) != 0 || count(sib, true) != 1 {
+		t.Fatalf("self: %v", err)
+	}
+	if err := UnmountBelow(filepath.Join(base, "missing"), true); err != nil {
+		t.Fatalf("nothing mounted: %v", err)
 	}
 }
