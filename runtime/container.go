@@ -152,17 +152,7 @@ func (c caller) mayActOn(s *sidecar) bool {
 // lockDir takes an exclusive flock on a container's state directory so that
 // concurrent verbs on one container (delete racing start, two kills…) are
 // serialised. The lock dies with the process, so a crash never wedges an id.
-func lockDir(dir string) (*os.File, error) {
-	f, err := os.Open(dir)
-	if err != nil {
-		return nil, err
-	}
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("locking %s: %w", dir, err)
-	}
-	return f, nil
-}
+func lockDir(dir string) (*os.File, error) { return fsutil.LockDir(dir, unix.LOCK_EX) }
 
 // open loads container id under the global root, holding its lock. It is the one
 // way every verb on an existing container (start, state, kill, exec, ps, pause,

@@ -9,7 +9,8 @@ import (
 	"strings"
 
 	"github.com/opencontainers/runc/libcontainer"
-	"golang.org/x/sys/unix"
+
+	"github.com/tenantrun/tenantrun/runtime/fsutil"
 )
 
 // GC removes what crashed runtime invocations left behind under --root: state
@@ -36,15 +37,9 @@ func GC(g *Global, w io.Writer) error {
 			continue
 		}
 		// Busy = a create (or delete) of this id is in progress right now.
-		f, err := os.Open(dir)
-		if err != nil {
+		if fsutil.Busy(dir) {
 			continue
 		}
-		if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
-			f.Close()
-			continue
-		}
-		f.Close()
 		if _, err := deleteOrphan(g, id); err != nil {
 			errs = append(errs, err)
 			continue

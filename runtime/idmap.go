@@ -183,31 +183,12 @@ func idmapCleanup(workDir string) error {
 // skip a work dir for which idmapWorkDirBusy says true: otherwise a gc running beside a create
 // sees an idmapped root without a state dir and takes it away under the create.
 func idmapLockWorkDir(workDir string) (*os.File, error) {
-	f, err := os.Open(workDir)
-	if err != nil {
-		return nil, err
-	}
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("locking %s: %w", workDir, err)
-	}
-	return f, nil
+	return fsutil.LockDir(workDir, unix.LOCK_EX)
 }
 
 // idmapWorkDirBusy reports whether someone (another process, or another open of it in this
 // one) holds idmapLockWorkDir on workDir. A missing work dir is not busy.
-func idmapWorkDirBusy(workDir string) bool {
-	f, err := os.Open(workDir)
-	if err != nil {
-		return false
-	}
-	defer f.Close()
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
-		return errors.Is(err, unix.EWOULDBLOCK)
-	}
-	_ = unix.Flock(int(f.Fd()), unix.LOCK_UN)
-	return false
-}
+func idmapWorkDirBusy(workDir string) bool { return fsutil.Busy(workDir) }
 
 // idmapSupported reports whether this kernel can make idmapped mounts of a
 // directory on the filesystem of dir (it tries, on a detached clone, with an

@@ -304,12 +304,8 @@ func (p *prepared) setupHost() error {
 	}
 	// Held (shared) until the container has started: gc skips a busy work
 	// directory, whose container may not have a state directory yet.
-	if f, err := os.Open(p.wd); err == nil {
-		if unix.Flock(int(f.Fd()), unix.LOCK_SH) == nil {
-			p.wdLock = f
-		} else {
-			f.Close()
-		}
+	if f, err := fsutil.LockDir(p.wd, unix.LOCK_SH); err == nil {
+		p.wdLock = f
 	}
 	_ = os.Chmod(idmapRoot, 0o711)
 	_ = os.Chmod(p.wd, 0o711)
@@ -541,7 +537,7 @@ func (p *prepared) started() {
 // made and is about to mount onto.
 func (p *prepared) cleanupHost() {
 	if p.wd != "" && p.side.WorkDir == "" && p.wdLock != nil &&
-		unix.Flock(int(p.wdLock.Fd()), unix.LOCK_EX|unix.LOCK_NB) == nil {
+		fsutil.TryLock(p.wdLock, unix.LOCK_EX) {
 		_ = os.Remove(filepath.Join(p.wd, "rootfs"))
 		_ = os.Remove(p.wd)
 	}

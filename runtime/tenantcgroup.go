@@ -242,18 +242,8 @@ func tenantLockFile(path string, how int) (*os.File, error) {
 	// gone, so a lock taken on a file that was unlinked meanwhile is no lock: retry on the
 	// file the path names now.
 	for attempt := 0; ; attempt++ {
-		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|unix.O_CLOEXEC, 0o600)
+		f, err := fsutil.LockFile(path, how)
 		if err != nil {
-			return nil, err
-		}
-		for {
-			err = unix.Flock(int(f.Fd()), how)
-			if err != unix.EINTR {
-				break
-			}
-		}
-		if err != nil {
-			f.Close()
 			return nil, err
 		}
 		var held, now unix.Stat_t

@@ -77,14 +77,11 @@ func Prepare(name string) error {
 	if err := os.MkdirAll(StateDir, 0o700); err != nil {
 		return fmt.Errorf("AppArmor: %w", err)
 	}
-	lf, err := os.OpenFile(filepath.Join(StateDir, ".lock"), os.O_RDWR|os.O_CREATE|unix.O_CLOEXEC, 0o600)
+	lf, err := fsutil.LockFile(filepath.Join(StateDir, ".lock"), unix.LOCK_EX)
 	if err != nil {
 		return fmt.Errorf("AppArmor: %w", err)
 	}
 	defer lf.Close()
-	if err := unix.Flock(int(lf.Fd()), unix.LOCK_EX); err != nil {
-		return fmt.Errorf("AppArmor: lock %s: %w", lf.Name(), err)
-	}
 	if loaded, err = isLoaded(name); err != nil {
 		return err
 	} else if loaded && readStamp(stamp) == digest {

@@ -23,6 +23,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/tenantrun/tenantrun/runtime/fsutil"
 )
 
 // Dir holds every claim. Tests may point it elsewhere.
@@ -65,15 +67,11 @@ func lock() (func(), error) {
 	if err := os.MkdirAll(Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("claims: %w", err)
 	}
-	fd, err := unix.Open(filepath.Join(Dir, ".lock"), unix.O_RDWR|unix.O_CREAT|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0o600)
+	f, err := fsutil.LockFile(filepath.Join(Dir, ".lock"), unix.LOCK_EX)
 	if err != nil {
 		return nil, fmt.Errorf("claims: lock: %w", err)
 	}
-	if err := unix.Flock(fd, unix.LOCK_EX); err != nil {
-		unix.Close(fd)
-		return nil, fmt.Errorf("claims: lock: %w", err)
-	}
-	return func() { unix.Close(fd) }, nil
+	return func() { f.Close() }, nil
 }
 
 // alive says whether the holder's container still has its state directory.

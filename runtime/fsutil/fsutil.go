@@ -55,3 +55,62 @@ func UnmountBelow(dir string, self bool) error {
 	}
 	return errors.Join(errs...)
 }
+
+// flock takes how (unix.LOCK_SH or LOCK_EX, with LOCK_NB to try) on f, again after EINTR.
+func flock(f *os.File, how int) error {
+	for {
+		err := unix.Flock(int(f.Fd()), how)
+		if err != unix.EINTR {
+			return err
+		}
+	}
+}
+
+// LockDir opens the existing directory dir and takes how (unix.LOCK_SH or LOCK_EX) on it.
+// The lock lasts while the returned file stays open, or the process lives.
+func LockDir(dir string, how int) (*os.File, error) {
+	f, err := os.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	if err := flock(f, how); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("locking %s: %w", dir, err)
+	}
+	return f, nil
+}
+
+// LockFile opens (creating, mode 0600, never through a symlink) the lock file path and
+// takes how on it; closing the file releases it.
+func LockFile(path string, how int) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := flock(f, how); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("locking %s: %w", path, err)
+	}
+	return f, nil
+}
+
+// TryLock takes how on f without waiting; false when someone else holds a conflicting lock
+// (or the lock cannot be taken at all).
+func TryLock(f *os.File, how int) bool {
+	return flock(f, how|unix.LOCK_NB) == nil
+}
+
+// Busy says whether someone holds a lock on path (another process, or another open file in
+// this one). A path that cannot be opened is not busy.
+func Busy(path string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	if err := flock(f, unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		return errors.Is(err, unix.EWOULDBLOCK)
+	}
+	_ = flock(f, unix.LOCK_UN)
+	return false
+}

@@ -90,3 +90,52 @@ func TestUnmountBelow(t *testing.T) {
 		t.Fatalf("nothing mounted: %v", err)
 	}
 }
+
+// TestLocks: a directory lock and a lock file are seen as busy by another open file, shared
+// locks coexist, TryLock does not wait, and closing the file releases the lock.
+func TestLocks(t *testing.T) {
+	d := t.TempDir()
+	if Busy(d) || Busy(filepath.Join(d, "missing")) {
+		t.Fatal("nothing holds it")
+	}
+	sh1, err := LockDir(d, unix.LOCK_SH)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sh2, err := LockDir(d, unix.LOCK_SH)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !Busy(d) {
+		t.Fatal("held shared: busy")
+	}
+	if TryLock(sh1, unix.LOCK_EX) {
+		t.Fatal("another shared holder: no upgrade")
+	}
+	sh2.Close()
+	if !TryLock(sh1, unix.LOCK_EX) {
+		t.Fatal("the only holder upgrades without waiting")
+	}
+	sh1.Close()
+	if Busy(d) {
+		t.Fatal("closed: released")
+	}
+	lf := filepath.Join(d, ".lock")
+	f, err := LockFile(lf, unix.LOCK_EX)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !Busy(lf) {
+		t.Fatal("lock file held: busy")
+	}
+	f.Close()
+	if err := os.Symlink(lf, filepath.Join(d, "link")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LockFile(filepath.Join(d, "link"), unix.LOCK_EX); err == nil {
+		t.Fatal("a lock file is never opened through a symlink")
+	}
+	if _, err := LockDir(filepath.Join(d, "missing"), unix.LOCK_EX); err == nil {
+		t.Fatal("LockDir does not create")
+	}
+}

@@ -47,14 +47,11 @@ func Assign(cfg *hardening.Config) error {
 	if err := os.MkdirAll(filepath.Dir(d.IDAllocations), 0o700); err != nil {
 		return fmt.Errorf("id allocations: %w", err)
 	}
-	lock, err := os.OpenFile(d.IDAllocations+".lock", os.O_CREATE|os.O_RDWR, 0o600)
+	lock, err := fsutil.LockFile(d.IDAllocations+".lock", unix.LOCK_EX)
 	if err != nil {
 		return fmt.Errorf("id allocations: %w", err)
 	}
 	defer lock.Close()
-	if err := unix.Flock(int(lock.Fd()), unix.LOCK_EX); err != nil {
-		return fmt.Errorf("id allocations: lock: %w", err)
-	}
 	alloc := map[string]string{}
 	if data, err := os.ReadFile(d.IDAllocations); err == nil {
 		if err := json.Unmarshal(data, &alloc); err != nil {
