@@ -6,6 +6,8 @@ import (
 	"github.com/opencontainers/runc/libcontainer/specconv"
 	"github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/sirupsen/logrus"
+
+	"github.com/tenantrun/tenantrun/runtime/bindpin"
 )
 
 // compatSpec smooths over places where libcontainer v1.5 is stricter than
@@ -44,7 +46,7 @@ func compatSpec(s *specs.Spec) {
 	known := specconv.KnownMountOptions()
 	for i := range s.Mounts {
 		m := &s.Mounts[i]
-		if !isBind(*m) {
+		if !bindpin.IsBind(*m) {
 			continue
 		}
 		kept := m.Options[:0:0]

@@ -10,6 +10,7 @@ import (
 
 	"github.com/opencontainers/runc/libcontainer"
 
+	"github.com/tenantrun/tenantrun/runtime/bindpin"
 	"github.com/tenantrun/tenantrun/runtime/fsutil"
 )
 
@@ -61,7 +62,7 @@ func GC(g *Global, w io.Writer) error {
 			if idmapWorkDirBusy(filepath.Join(idmapRoot, m.Name())) {
 				continue // a create of this id is between its setup and libcontainer.Create
 			}
-			_ = pinCleanup(filepath.Join(idmapRoot, m.Name()))
+			_ = bindpin.Cleanup(filepath.Join(idmapRoot, m.Name()))
 			if err := idmapCleanup(filepath.Join(idmapRoot, m.Name())); err != nil {
 				errs = append(errs, err)
 				continue

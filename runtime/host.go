@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/tenantrun/tenantrun/hardening"
+	"github.com/tenantrun/tenantrun/runtime/bindpin"
 )
 
 // cleanupSidecar removes what tenantrun itself set up on the host for a
@@ -28,7 +29,7 @@ func cleanupSidecar(s *sidecar) {
 		}
 	}
 	if s.WorkDir != "" {
-		if err := pinCleanup(s.WorkDir); err != nil {
+		if err := bindpin.Cleanup(s.WorkDir); err != nil {
 			logrus.Warnf("removing pinned binds of %s: %v", s.WorkDir, err)
 		}
 		if err := idmapCleanup(s.WorkDir); err != nil {

@@ -22,6 +22,7 @@ import (
 
 	"github.com/tenantrun/tenantrun/hardening"
 	"github.com/tenantrun/tenantrun/runtime/apparmor"
+	"github.com/tenantrun/tenantrun/runtime/bindpin"
 	"github.com/tenantrun/tenantrun/runtime/claims"
 	"github.com/tenantrun/tenantrun/runtime/fsutil"
 	"github.com/tenantrun/tenantrun/runtime/idpool"
@@ -45,7 +46,7 @@ type prepared struct {
 
 	adapt       adaptation
 	needIdmap   bool
-	pins        []pinnedBind
+	pins        []bindpin.Pin
 	wd          string // the container's work directory (idmapped root, pinned binds), once chosen
 	wdLock      *os.File
 	nsFiles     *hardening.NSFiles // the checked namespace descriptors the spec joins, open until the init has started
@@ -296,7 +297,7 @@ func (p *prepared) setupHost() error {
 	}
 	p.needIdmap = !p.adapt.skipIdmap && wantsIdmap(p.spec, p.adapt)
 	wd := idmapWorkDir(p.root, p.id)
-	p.pins = planBindPins(p.spec, p.tenant.BindRoots, wd)
+	p.pins = bindpin.Plan(p.spec, p.tenant.BindRoots, wd)
 	p.wd = wd
 	// The container's root must be able to traverse these (0711).
 	if err := os.MkdirAll(p.wd, 0o711); err != nil {
@@ -454,7 +455,7 @@ func (p *prepared) mountRootfs() error {
 	if p.wd == "" {
 		return nil
 	}
-	if err := pinCleanup(p.wd); err != nil {
+	if err := bindpin.Cleanup(p.wd); err != nil {
 		return err
 	}
 	if err := fsutil.UnmountBelow(p.wd, false); err != nil {
@@ -477,7 +478,7 @@ func (p *prepared) mountRootfs() error {
 		}
 		p.side.Mounts = append(p.side.Mounts, mounts...)
 	}
-	pinned, err := pinBinds(p.pins)
+	pinned, err := bindpin.Make(p.pins)
 	p.side.Mounts = append(p.side.Mounts, pinned...)
 	if err != nil {
 		return fmt.Errorf("refused: %w", err)

@@ -1,4 +1,7 @@
-package runtime
+// Package bindpin pins the sources of a container's bind mounts that lie in a tenant's bind
+// roots (see below). Its door: Plan rewrites the spec's sources to the pins and returns the
+// plan, Make makes the pins, Cleanup takes them away again.
+package bindpin
 
 import (
 	"errors"
@@ -26,8 +29,8 @@ import (
 
 const pinDir = "binds"
 
-// pinnedBind is one bind mount whose source will be pinned.
-type pinnedBind struct {
+// Pin is one bind mount whose source will be pinned.
+type Pin struct {
 	index     int    // in spec.Mounts
 	source    string // the checked source (absolute, inside root)
 	root      string // the tenant bind root it lies in
@@ -35,23 +38,23 @@ type pinnedBind struct {
 	recursive bool
 }
 
-func isBind(m specs.Mount) bool {
+func IsBind(m specs.Mount) bool {
 	return m.Type == "bind" || slices.Contains(m.Options, "bind") || slices.Contains(m.Options, "rbind")
 }
 
-// planBindPins points every bind mount whose source lies in one of bindRoots
+// Plan points every bind mount whose source lies in one of bindRoots
 // at its future pin under workDir and returns the plan.
-func planBindPins(s *specs.Spec, bindRoots []string, workDir string) []pinnedBind {
-	var plan []pinnedBind
+func Plan(s *specs.Spec, bindRoots []string, workDir string) []Pin {
+	var plan []Pin
 	for i := range s.Mounts {
 		m := &s.Mounts[i]
-		if !isBind(*m) || !filepath.IsAbs(m.Source) {
+		if !IsBind(*m) || !filepath.IsAbs(m.Source) {
 			continue
 		}
 		for _, r := range bindRoots {
 			r = filepath.Clean(r)
 			if m.Source == r || strings.HasPrefix(m.Source, r+"/") {
-				p := pinnedBind{index: i, source: filepath.Clean(m.Source), root: r,
+				p := Pin{index: i, source: filepath.Clean(m.Source), root: r,
 					target: filepath.Join(workDir, pinDir, strconv.Itoa(i)), recursive: slices.Contains(m.Options, "rbind")}
 				plan = append(plan, p)
 				m.Source = p.target
@@ -62,8 +65,8 @@ func planBindPins(s *specs.Spec, bindRoots []string, workDir string) []pinnedBin
 	return plan
 }
 
-// pinBinds makes the planned pins. It returns the mount points it created.
-func pinBinds(plan []pinnedBind) ([]string, error) {
+// Make makes the planned pins. It returns the mount points it created.
+func Make(plan []Pin) ([]string, error) {
 	var made []string
 	for _, p := range plan {
 		if err := pinOne(p); err != nil {
@@ -74,7 +77,7 @@ func pinBinds(plan []pinnedBind) ([]string, error) {
 	return made, nil
 }
 
-func pinOne(p pinnedBind) error {
+func pinOne(p Pin) error {
 	rootFd, err := unix.Open(p.root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
 	if err != nil {
 		return fmt.Errorf("opening bind root %s: %w", p.root, err)
@@ -131,9 +134,9 @@ func pinOne(p pinnedBind) error {
 	return nil
 }
 
-// pinCleanup unmounts and removes every pin under workDir (never recursively
+// Cleanup unmounts and removes every pin under workDir (never recursively
 // deleting through a mount).
-func pinCleanup(workDir string) error {
+func Cleanup(workDir string) error {
 	dir := filepath.Join(filepath.Clean(workDir), pinDir)
 	if _, err := os.Lstat(dir); errors.Is(err, os.ErrNotExist) {
 		return nil
