@@ -10,11 +10,12 @@ import (
 	"github.com/urfave/cli"
 
 	"github.com/tenantrun/tenantrun/runtime"
+	"github.com/tenantrun/tenantrun/runtime/seccomptool"
 )
 
 var seccompProfileDirFlag = cli.StringFlag{
 	Name:   "profile-dir",
-	Value:  runtime.DefaultSeccompProfileDir,
+	Value:  seccomptool.DefaultProfileDir,
 	EnvVar: "TENANTRUN_SECCOMP_DIR",
 	Usage:  "operator profile directory (<name>.json; shadows embedded names)",
 }
@@ -28,7 +29,7 @@ var seccompCommand = cli.Command{
 			Name:   "list",
 			Usage:  "list the embedded and operator profiles with their allowed-syscall counts",
 			Flags:  []cli.Flag{seccompProfileDirFlag},
-			Action: func(c *cli.Context) error { return runtime.SeccompList(os.Stdout, c.String("profile-dir")) },
+			Action: func(c *cli.Context) error { return seccomptool.List(os.Stdout, c.String("profile-dir")) },
 		},
 		{
 			Name:      "show",
@@ -39,7 +40,7 @@ var seccompCommand = cli.Command{
 				if err := checkArgs(c, 1, true); err != nil {
 					return err
 				}
-				return runtime.SeccompShow(os.Stdout, c.Args().First(), c.String("profile-dir"), c.Bool("names"))
+				return seccomptool.Show(os.Stdout, c.Args().First(), c.String("profile-dir"), c.Bool("names"))
 			},
 		},
 		{
@@ -52,7 +53,7 @@ var seccompCommand = cli.Command{
 				}
 				var errs []error
 				for _, f := range c.Args() {
-					if err := runtime.SeccompCheck(os.Stdout, f); err != nil {
+					if err := seccomptool.Check(os.Stdout, f); err != nil {
 						errs = append(errs, err)
 					}
 				}
@@ -85,7 +86,7 @@ var seccompCommand = cli.Command{
 				if cmd[0] == "--" {
 					cmd = cmd[1:]
 				}
-				res, err := runtime.SeccompTest(runtime.SeccompTestOptions{
+				res, err := seccomptool.Test(seccomptool.TestOptions{
 					Profile: profile, ProfileDir: c.String("profile-dir"), Enforce: c.Bool("enforce"),
 					Rootfs: c.String("rootfs"), Linger: c.Duration("linger"), Args: cmd, Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr,
 				})
@@ -97,7 +98,7 @@ var seccompCommand = cli.Command{
 					enc.SetIndent("", "  ")
 					_ = enc.Encode(res)
 				} else {
-					runtime.PrintSeccompReport(os.Stderr, res, c.Bool("enforce"))
+					seccomptool.PrintReport(os.Stderr, res, c.Bool("enforce"))
 				}
 				if res.ExitCode != 0 {
 					return &runtime.ExitError{Code: res.ExitCode}
@@ -113,7 +114,7 @@ var seccompCommand = cli.Command{
 				cli.BoolFlag{Name: "follow, f", Usage: "keep printing new records"},
 			},
 			Action: func(c *cli.Context) error {
-				return runtime.SeccompLog(os.Stdout, runtime.SeccompLogOptions{Since: c.Duration("since"), Follow: c.Bool("follow")})
+				return seccomptool.Log(os.Stdout, seccomptool.LogOptions{Since: c.Duration("since"), Follow: c.Bool("follow")})
 			},
 		},
 		{
@@ -126,7 +127,7 @@ var seccompCommand = cli.Command{
 				if len(args) > 0 && args[0] == "--" {
 					args = args[1:]
 				}
-				err := runtime.SeccompExecHelper(args)
+				err := seccomptool.ExecHelper(args)
 				fmt.Fprintln(os.Stderr, "tenantrun seccomp:", err)
 				os.Exit(127)
 				return nil

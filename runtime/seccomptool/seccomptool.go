@@ -1,8 +1,6 @@
-package runtime
-
-// The `tenantrun seccomp` operator tool: list, show, check profiles; run a command under a
-// profile and report what it was denied (test); read SCMP_ACT_LOG denials of audit-mode
-// tenants back from the kernel log (log).
+// Package seccomptool is the `tenantrun seccomp` operator tool: list, show, check profiles;
+// run a command under a profile and report what it was denied (test); read SCMP_ACT_LOG
+// denials of audit-mode tenants back from the kernel log (log).
 //
 // `seccomp test` does not need a container: it re-executes tenantrun as a helper
 // (`tenantrun seccomp __exec`) that loads the profile with every denial turned into a
@@ -11,6 +9,7 @@ package runtime
 // (default) the call proceeds and is recorded; with --enforce it fails with the profile's
 // errno and is recorded. The filter is inherited by every descendant, so the report covers the
 // whole process tree, exactly, without relying on the rate-limited kernel log.
+package seccomptool
 
 import (
 	"bufio"
@@ -39,11 +38,11 @@ import (
 	profiles "github.com/tenantrun/tenantrun/seccomp-profiles"
 )
 
-// DefaultSeccompProfileDir is where operators put their own profiles (<name>.json).
-const DefaultSeccompProfileDir = "/etc/tenantrun/seccomp"
+// DefaultProfileDir is where operators put their own profiles (<name>.json).
+const DefaultProfileDir = "/etc/tenantrun/seccomp"
 
-// SeccompList prints the embedded and operator profiles with their allowed-syscall counts.
-func SeccompList(w io.Writer, profileDir string) error {
+// List prints the embedded and operator profiles with their allowed-syscall counts.
+func List(w io.Writer, profileDir string) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tSOURCE\tDEFAULT\tALLOWED")
 	seen := map[string]bool{}
@@ -77,9 +76,9 @@ func SeccompList(w io.Writer, profileDir string) error {
 	return tw.Flush()
 }
 
-// SeccompShow prints a profile as tenantrun will apply it (validated, operator dir first).
+// Show prints a profile as tenantrun will apply it (validated, operator dir first).
 // With namesOnly, it prints the allowed syscall names, one a line.
-func SeccompShow(w io.Writer, name, profileDir string, namesOnly bool) error {
+func Show(w io.Writer, name, profileDir string, namesOnly bool) error {
 	p, err := profiles.Load(name, profileDir)
 	if err != nil {
 		return err
@@ -95,8 +94,8 @@ func SeccompShow(w io.Writer, name, profileDir string, namesOnly bool) error {
 	return enc.Encode(p)
 }
 
-// SeccompCheck validates a profile file (OCI or Docker format) and compiles it with libseccomp.
-func SeccompCheck(w io.Writer, file string) error {
+// Check validates a profile file (OCI or Docker format) and compiles it with libseccomp.
+func Check(w io.Writer, file string) error {
 	data, err := os.ReadFile(file)
 	if err != nil {
 		return err
@@ -120,8 +119,8 @@ func SeccompCheck(w io.Writer, file string) error {
 	return nil
 }
 
-// SeccompTestOptions configures SeccompTest.
-type SeccompTestOptions struct {
+// TestOptions configures Test.
+type TestOptions struct {
 	Profile    string        // profile name (embedded or in ProfileDir) or a path to a .json file
 	ProfileDir string        // operator profile directory
 	Enforce    bool          // deny (profile errno) instead of allowing and recording
@@ -133,8 +132,8 @@ type SeccompTestOptions struct {
 	Stderr     io.Writer
 }
 
-// SeccompDenial is one syscall the profile denied (or would have denied, in audit mode).
-type SeccompDenial struct {
+// Denial is one syscall the profile denied (or would have denied, in audit mode).
+type Denial struct {
 	Name     string `json:"name"`
 	Count    int    `json:"count"`
 	FirstPid int    `json:"firstPid"`
@@ -143,10 +142,10 @@ type SeccompDenial struct {
 	Rule     bool   `json:"rule,omitempty"`   // denied by an explicit rule (e.g. clone3 -> ENOSYS), not the default
 }
 
-// SeccompTestResult is what SeccompTest observed.
-type SeccompTestResult struct {
-	ExitCode int             `json:"exitCode"`
-	Denials  []SeccompDenial `json:"denials"`
+// TestResult is what Test observed.
+type TestResult struct {
+	ExitCode int      `json:"exitCode"`
+	Denials  []Denial `json:"denials"`
 }
 
 const notifyMarker = "anon_inode:seccomp notify"
@@ -154,8 +153,8 @@ const notifyMarker = "anon_inode:seccomp notify"
 // helper protocol: the filter (JSON, notify form) arrives on fd 3
 const seccompHelperEnvRootfs = "_TENANTRUN_SECCOMP_ROOTFS"
 
-// SeccompTest runs o.Args under the profile and reports the denied syscalls.
-func SeccompTest(o SeccompTestOptions) (*SeccompTestResult, error) {
+// Test runs o.Args under the profile and reports the denied syscalls.
+func Test(o TestOptions) (*TestResult, error) {
 	if len(o.Args) == 0 {
 		return nil, errors.New("seccomp test: no command given (tenantrun seccomp test PROFILE -- CMD...)")
 	}
@@ -219,7 +218,7 @@ func SeccompTest(o SeccompTestOptions) (*SeccompTestResult, error) {
 	}
 	sup := &supervisor{
 		fd: fd, helperPid: pid, enforce: o.Enforce, defaultErrno: defaultErrno(p),
-		ruleErrno: ruleErrno, execAllowed: execAllowed, seen: map[string]*SeccompDenial{},
+		ruleErrno: ruleErrno, execAllowed: execAllowed, seen: map[string]*Denial{},
 	}
 	done := make(chan struct{})
 	go func() { sup.loop(); close(done) }()
@@ -240,7 +239,7 @@ func SeccompTest(o SeccompTestOptions) (*SeccompTestResult, error) {
 	}
 	unix.Close(fd)
 
-	res := &SeccompTestResult{Denials: sup.denials()}
+	res := &TestResult{Denials: sup.denials()}
 	if werr != nil {
 		var ee *exec.ExitError
 		if !errors.As(werr, &ee) {
@@ -254,8 +253,8 @@ func SeccompTest(o SeccompTestOptions) (*SeccompTestResult, error) {
 	return res, nil
 }
 
-// PrintSeccompReport writes the result as a table.
-func PrintSeccompReport(w io.Writer, r *SeccompTestResult, enforce bool) {
+// PrintReport writes the result as a table.
+func PrintReport(w io.Writer, r *TestResult, enforce bool) {
 	verb := "would be denied (audit: allowed)"
 	if enforce {
 		verb = "denied"
@@ -374,7 +373,7 @@ type supervisor struct {
 	stop   atomic.Bool
 	mu     sync.Mutex
 	execed bool
-	seen   map[string]*SeccompDenial
+	seen   map[string]*Denial
 	order  []string
 }
 
@@ -462,7 +461,7 @@ func (s *supervisor) record(name string, req *libseccomp.ScmpNotifReq, byRule bo
 	d := s.seen[name]
 	if d == nil {
 		comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", req.Pid))
-		d = &SeccompDenial{Name: name, FirstPid: int(req.Pid), Comm: strings.TrimSpace(string(comm)), Rule: byRule}
+		d = &Denial{Name: name, FirstPid: int(req.Pid), Comm: strings.TrimSpace(string(comm)), Rule: byRule}
 		s.seen[name] = d
 		s.order = append(s.order, name)
 	}
@@ -490,10 +489,10 @@ func (s *supervisor) record(name string, req *libseccomp.ScmpNotifReq, byRule bo
 	}
 }
 
-func (s *supervisor) denials() []SeccompDenial {
+func (s *supervisor) denials() []Denial {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make([]SeccompDenial, 0, len(s.seen))
+	out := make([]Denial, 0, len(s.seen))
 	for _, n := range s.order {
 		out = append(out, *s.seen[n])
 	}
@@ -501,10 +500,10 @@ func (s *supervisor) denials() []SeccompDenial {
 	return out
 }
 
-// SeccompExecHelper is the re-executed helper (`tenantrun seccomp __exec -- CMD...`): it reads
+// ExecHelper is the re-executed helper (`tenantrun seccomp __exec -- CMD...`): it reads
 // the notify-form profile from fd 3, optionally chroots, loads the filter and execs CMD.
 // It only returns on error.
-func SeccompExecHelper(args []string) error {
+func ExecHelper(args []string) error {
 	goruntime.LockOSThread()
 	if len(args) == 0 {
 		return errors.New("seccomp __exec: no command")
@@ -545,17 +544,17 @@ func SeccompExecHelper(args []string) error {
 	return unix.Exec(path, args, os.Environ())
 }
 
-// SeccompLogOptions configures SeccompLog.
-type SeccompLogOptions struct {
+// LogOptions configures Log.
+type LogOptions struct {
 	Since  time.Duration // only records newer than this (0: everything in the buffer)
 	Follow bool          // keep reading new records until interrupted
 }
 
-// SeccompLog prints the seccomp records (audit type 1326: SCMP_ACT_LOG of audit-mode tenants,
+// Log prints the seccomp records (audit type 1326: SCMP_ACT_LOG of audit-mode tenants,
 // and kills) from the kernel log (/dev/kmsg), with the syscall names resolved. Without auditd
 // the kernel prints audit records through printk, which is rate-limited: bursts are dropped
 // ("callbacks suppressed"); `seccomp test` has no such limit.
-func SeccompLog(w io.Writer, o SeccompLogOptions) error {
+func Log(w io.Writer, o LogOptions) error {
 	f, err := os.OpenFile("/dev/kmsg", os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return err
