@@ -12,6 +12,7 @@ import (
 
 	"github.com/tenantrun/tenantrun/runtime/bindpin"
 	"github.com/tenantrun/tenantrun/runtime/fsutil"
+	"github.com/tenantrun/tenantrun/runtime/idmap"
 )
 
 // GC removes what crashed runtime invocations left behind under --root: state
@@ -59,11 +60,11 @@ func GC(g *Global, w io.Writer) error {
 			if _, err := os.Stat(filepath.Join(root, id)); err == nil {
 				continue
 			}
-			if idmapWorkDirBusy(filepath.Join(idmapRoot, m.Name())) {
+			if idmap.WorkDirBusy(filepath.Join(idmapRoot, m.Name())) {
 				continue // a create of this id is between its setup and libcontainer.Create
 			}
 			_ = bindpin.Cleanup(filepath.Join(idmapRoot, m.Name()))
-			if err := idmapCleanup(filepath.Join(idmapRoot, m.Name())); err != nil {
+			if err := idmap.Cleanup(filepath.Join(idmapRoot, m.Name())); err != nil {
 				errs = append(errs, err)
 				continue
 			}

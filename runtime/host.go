@@ -11,6 +11,7 @@ import (
 
 	"github.com/tenantrun/tenantrun/hardening"
 	"github.com/tenantrun/tenantrun/runtime/bindpin"
+	"github.com/tenantrun/tenantrun/runtime/idmap"
 )
 
 // cleanupSidecar removes what tenantrun itself set up on the host for a
@@ -32,7 +33,7 @@ func cleanupSidecar(s *sidecar) {
 		if err := bindpin.Cleanup(s.WorkDir); err != nil {
 			logrus.Warnf("removing pinned binds of %s: %v", s.WorkDir, err)
 		}
-		if err := idmapCleanup(s.WorkDir); err != nil {
+		if err := idmap.Cleanup(s.WorkDir); err != nil {
 			logrus.Warnf("removing %s: %v", s.WorkDir, err)
 		}
 	}

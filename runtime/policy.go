@@ -25,6 +25,7 @@ import (
 	"github.com/tenantrun/tenantrun/runtime/bindpin"
 	"github.com/tenantrun/tenantrun/runtime/claims"
 	"github.com/tenantrun/tenantrun/runtime/fsutil"
+	"github.com/tenantrun/tenantrun/runtime/idmap"
 	"github.com/tenantrun/tenantrun/runtime/idpool"
 	"github.com/tenantrun/tenantrun/runtime/safepath"
 	profiles "github.com/tenantrun/tenantrun/seccomp-profiles"
@@ -466,13 +467,13 @@ func (p *prepared) mountRootfs() error {
 		if len(p.adapt.uidMap) > 0 { // the user namespace is joined (a pod member)
 			uidMap, gidMap = p.adapt.uidMap, p.adapt.gidMap
 		}
-		_, mounts, err := idmapRootfs(p.origRootfs, uidMap, gidMap, p.wd)
+		_, mounts, err := idmap.Rootfs(p.origRootfs, uidMap, gidMap, p.wd)
 		if err != nil {
 			return fmt.Errorf("root.path: %w", err)
 		}
 		p.side.Mounts = append(p.side.Mounts, mounts...)
 	} else if p.origRootfs != "" {
-		_, mounts, err := pinnedRootfs(p.origRootfs, p.wd)
+		_, mounts, err := idmap.Pinned(p.origRootfs, p.wd)
 		if err != nil {
 			return fmt.Errorf("root.path: %w", err)
 		}

@@ -109,7 +109,7 @@ run_once() { # kind i
 # Is the rootfs really idmapped? A debug run shows the mount tenantrun made.
 "${R[@]}" --debug run --bundle "$scratch/small" "$tag-probe" >"$scratch/debug.log" 2>&1 || { cat "$scratch/debug.log" >&2; die "debug run failed"; }
 idmap_line=$(grep -o 'idmapped rootfs ([a-z]*) .*' "$scratch/debug.log" | head -1 || true)
-[[ -n $idmap_line ]] || echo "idmap-bench: WARNING: no 'idmapped rootfs' debug line: is create calling idmapRootfs?" >&2
+[[ -n $idmap_line ]] || echo "idmap-bench: WARNING: no 'idmapped rootfs' debug line: is create calling idmap.Rootfs?" >&2
 
 echo "idmap-bench: $WARM warm-up + $N timed runs per rootfs, interleaved ..." >&2
 for ((i = 0; i < WARM; i++)); do run_once small "w$i" >/dev/null; run_once big "w$i" >/dev/null; done

@@ -1,4 +1,4 @@
-package runtime
+package idmap
 
 import (
 	"bytes"
@@ -59,7 +59,7 @@ func TestParseOverlayOptions(t *testing.T) {
 		{vfs: "rw,xino=off", err: "no lowerdir"},
 	}
 	for _, c := range cases {
-		ol, err := idmapParseOverlay(c.vfs)
+		ol, err := parseOverlay(c.vfs)
 		if c.err != "" {
 			if err == nil || !strings.Contains(err.Error(), c.err) {
 				t.Errorf("%s: err %v, want %q", c.vfs, err, c.err)
@@ -168,7 +168,7 @@ func TestIdmapRootfsPlainDir(t *testing.T) {
 		t.Fatalf("tenant root read the raw image's 0600 file (%q): the test proves nothing", out)
 	}
 
-	newRoot, mounts, err := idmapRootfs(rootfs, idmapTestMap, idmapTestMap, workDir)
+	newRoot, mounts, err := Rootfs(rootfs, idmapTestMap, idmapTestMap, workDir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -225,8 +225,8 @@ func TestIdmapRootfsOverlay(t *testing.T) {
 func idmapBothOverlayWays(t *testing.T, f func(t *testing.T)) {
 	t.Run("layer-fds", f)
 	t.Run("attached-layers", func(t *testing.T) {
-		idmapOverlayByPath = true
-		defer func() { idmapOverlayByPath = false }()
+		overlayByPath = true
+		defer func() { overlayByPath = false }()
 		f(t)
 	})
 }
@@ -270,11 +270,11 @@ func testIdmapRootfsOverlay(t *testing.T) {
 		t.Fatal("tenant root read the raw overlay's 0600 file: the test proves nothing")
 	}
 	start := time.Now()
-	newRoot, mounts, err := idmapRootfs(merged, idmapTestMap, idmapTestMap, workDir)
+	newRoot, mounts, err := Rootfs(merged, idmapTestMap, idmapTestMap, workDir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("idmapRootfs(overlay of 3 layers): %v", time.Since(start))
+	t.Logf("Rootfs(overlay of 3 layers): %v", time.Since(start))
 	t.Cleanup(func() { idmapUnmountAll(t, mounts) })
 	if want := []string{filepath.Join(workDir, "rootfs")}; !reflect.DeepEqual(mounts, want) {
 		t.Fatalf("mounts %q, want %q", mounts, want)
@@ -337,7 +337,7 @@ func TestIdmapRootfsRefusals(t *testing.T) {
 		t.Fatalf("mount ramfs: %v", err)
 	}
 	t.Cleanup(func() { _ = unix.Unmount(ram, unix.MNT_DETACH) })
-	_, mounts, err := idmapRootfs(ram, idmapTestMap, idmapTestMap, workDir)
+	_, mounts, err := Rootfs(ram, idmapTestMap, idmapTestMap, workDir)
 	if err == nil {
 		idmapUnmountAll(t, mounts)
 		t.Fatal("ramfs rootfs was idmapped; expected a refusal")
@@ -346,15 +346,15 @@ func TestIdmapRootfsRefusals(t *testing.T) {
 		t.Errorf("error does not name the filesystem: %v", err)
 	}
 	t.Logf("ramfs: %v", err)
-	if err := idmapSupported(ram); err == nil {
-		t.Error("idmapSupported(ramfs) = nil")
+	if err := supported(ram); err == nil {
+		t.Error("supported(ramfs) = nil")
 	}
-	if err := idmapSupported(workDir); err != nil {
-		t.Errorf("idmapSupported(%s): %v", workDir, err)
+	if err := supported(workDir); err != nil {
+		t.Errorf("supported(%s): %v", workDir, err)
 	}
 	// A tree with a submount that cannot be idmapped is refused as a whole, naming it.
-	if err := idmapSupported(base); err == nil || !strings.Contains(err.Error(), ram+" (ramfs)") {
-		t.Errorf("idmapSupported of a tree holding a ramfs: %v", err)
+	if err := supported(base); err == nil || !strings.Contains(err.Error(), ram+" (ramfs)") {
+		t.Errorf("supported of a tree holding a ramfs: %v", err)
 	}
 
 	// A directory inside an overlay (not the overlay's root) is refused clearly.
@@ -369,7 +369,7 @@ func TestIdmapRootfsRefusals(t *testing.T) {
 		t.Fatalf("mount overlay: %v", err)
 	}
 	t.Cleanup(func() { _ = unix.Unmount(merged, unix.MNT_DETACH) })
-	_, mounts, err = idmapRootfs(filepath.Join(merged, "sub"), idmapTestMap, idmapTestMap, workDir)
+	_, mounts, err = Rootfs(filepath.Join(merged, "sub"), idmapTestMap, idmapTestMap, workDir)
 	if err == nil {
 		idmapUnmountAll(t, mounts)
 		t.Fatal("a directory inside an overlay was idmapped; expected a refusal")
@@ -381,9 +381,9 @@ func TestIdmapRootfsRefusals(t *testing.T) {
 
 	// Nothing was left mounted by the failed attempts.
 	if got := idmapMountsUnder(t, workDir); len(got) != 0 {
-		t.Errorf("failed idmapRootfs left mounts: %q", got)
+		t.Errorf("failed Rootfs left mounts: %q", got)
 	}
-	if _, _, err := idmapRootfs(lo, nil, idmapTestMap, workDir); err == nil {
+	if _, _, err := Rootfs(lo, nil, idmapTestMap, workDir); err == nil {
 		t.Error("empty uid mapping accepted")
 	}
 }
@@ -419,7 +419,7 @@ func TestIdmapCost(t *testing.T) {
 			t.Fatal(err)
 		}
 		start := time.Now()
-		_, mounts, err := idmapRootfs(rootfs, idmapTestMap, idmapTestMap, wd)
+		_, mounts, err := Rootfs(rootfs, idmapTestMap, idmapTestMap, wd)
 		d := time.Since(start)
 		if err != nil {
 			t.Fatal(err)
@@ -476,16 +476,16 @@ func TestIdmapCost(t *testing.T) {
 		for try := 1; try <= 3; try++ {
 			ms, mb := pair(c.small, c.big)
 			d = mb - ms
-			t.Logf("idmapRootfs %s, median of %d interleaved (try %d): 10 files %v, 10000 files %v (%+v)", c.kind, n, try, ms, mb, d)
+			t.Logf("Rootfs %s, median of %d interleaved (try %d): 10 files %v, 10000 files %v (%+v)", c.kind, n, try, ms, mb, d)
 			if d <= time.Millisecond {
 				break
 			}
 		}
 		// Work per file would cost tens of ms here (chown -R: ~90 ms): 20 ms is not load.
 		if d > 20*time.Millisecond {
-			t.Errorf("idmapRootfs %s of 10000 files is %v slower than of 10 files: it does work per file", c.kind, d)
+			t.Errorf("Rootfs %s of 10000 files is %v slower than of 10 files: it does work per file", c.kind, d)
 		}
-		testutil.TimingTarget(t, d <= time.Millisecond, "idmapRootfs %s of 10000 files is %v slower than of 10 files (median, 3 tries; target 1 ms): not O(1)?", c.kind, d)
+		testutil.TimingTarget(t, d <= time.Millisecond, "Rootfs %s of 10000 files is %v slower than of 10 files (median, 3 tries; target 1 ms): not O(1)?", c.kind, d)
 	}
 	for _, m := range []string{filepath.Join(base, "small-ovl"), filepath.Join(base, "big-ovl")} {
 		_ = unix.Unmount(m, unix.MNT_DETACH)
@@ -508,7 +508,7 @@ func TestIdmapCleanup(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := 0; i < 2; i++ {
-		if _, _, err := idmapRootfs(rootfs, idmapTestMap, idmapTestMap, workDir); err != nil {
+		if _, _, err := Rootfs(rootfs, idmapTestMap, idmapTestMap, workDir); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -517,20 +517,20 @@ func TestIdmapCleanup(t *testing.T) {
 	if err := os.Mkdir(sibling, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	_, sibMounts, err := idmapRootfs(rootfs, idmapTestMap, idmapTestMap, sibling)
+	_, sibMounts, err := Rootfs(rootfs, idmapTestMap, idmapTestMap, sibling)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got := idmapMountsUnder(t, workDir); len(got) != 2 {
 		t.Fatalf("expected two stacked mounts, got %q", got)
 	}
-	if err := idmapCleanup(workDir); err != nil {
+	if err := Cleanup(workDir); err != nil {
 		t.Fatal(err)
 	}
 	if got := idmapMountsUnder(t, base); !reflect.DeepEqual(got, sibMounts) {
 		t.Errorf("mounts left: %q, want only the sibling's %q", got, sibMounts)
 	}
-	if err := idmapCleanup(sibling); err != nil {
+	if err := Cleanup(sibling); err != nil {
 		t.Fatal(err)
 	}
 	if got := idmapMountsUnder(t, base); len(got) != 0 {
@@ -542,7 +542,7 @@ func TestIdmapCleanup(t *testing.T) {
 	if b, err := os.ReadFile(filepath.Join(rootfs, "etc/keep")); err != nil || string(b) != "keep" {
 		t.Errorf("image damaged by cleanup: %q %v", b, err)
 	}
-	if err := idmapCleanup(workDir); err != nil {
+	if err := Cleanup(workDir); err != nil {
 		t.Errorf("cleanup of a missing work dir: %v", err)
 	}
 }
@@ -571,7 +571,7 @@ func TestIdmapRootfsJoinedUserns(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer unix.Close(ns)
-	newRoot, mounts, kind, err := idmapRootfsUserns(rootfs, ns, workDir)
+	newRoot, mounts, kind, err := rootfsUserns(rootfs, ns, workDir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -603,7 +603,7 @@ func testIdmapRootfsOverlayRelativeLayers(t *testing.T) {
 		t.Helper()
 		workDir := filepath.Join(base, name+"-work")
 		mk(workDir)
-		newRoot, mounts, err := idmapRootfs(mnt, idmapTestMap, idmapTestMap, workDir)
+		newRoot, mounts, err := Rootfs(mnt, idmapTestMap, idmapTestMap, workDir)
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
@@ -678,7 +678,7 @@ func TestNewUserns(t *testing.T) {
 				if err := os.Mkdir(wd, 0o755); err != nil {
 					t.Fatal(err)
 				}
-				newRoot, mounts, _, err := idmapRootfsUserns(rootfs, fd, wd)
+				newRoot, mounts, _, err := rootfsUserns(rootfs, fd, wd)
 				if err != nil {
 					t.Fatalf("%s: %v", c.name, err)
 				}
@@ -715,14 +715,14 @@ func TestNewUserns(t *testing.T) {
 
 func TestIdmapWorkDirLock(t *testing.T) {
 	wd := testutil.TempDir(t, "idmaplock")
-	if idmapWorkDirBusy(wd) {
+	if WorkDirBusy(wd) {
 		t.Fatal("busy before anyone locked it")
 	}
-	lk, err := idmapLockWorkDir(wd)
+	lk, err := lockWorkDir(wd)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !idmapWorkDirBusy(wd) {
+	if !WorkDirBusy(wd) {
 		t.Error("not busy while locked")
 	}
 	// What a gc in another process sees.
@@ -734,10 +734,10 @@ func TestIdmapWorkDirLock(t *testing.T) {
 		t.Errorf("flock -n from another process got the lock (%v %s)", err, out)
 	}
 	lk.Close()
-	if idmapWorkDirBusy(wd) {
+	if WorkDirBusy(wd) {
 		t.Error("busy after the lock was released")
 	}
-	if idmapWorkDirBusy(filepath.Join(wd, "missing")) {
+	if WorkDirBusy(filepath.Join(wd, "missing")) {
 		t.Error("a missing work dir is busy")
 	}
 }
@@ -792,7 +792,7 @@ func TestIdmapRootfsFilesystems(t *testing.T) {
 			if err := os.Mkdir(wd, 0o755); err != nil {
 				t.Fatal(err)
 			}
-			newRoot, mounts, err := idmapRootfs(rootfs, idmapTestMap, idmapTestMap, wd)
+			newRoot, mounts, err := Rootfs(rootfs, idmapTestMap, idmapTestMap, wd)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -813,7 +813,7 @@ func TestIdmapBadMapping(t *testing.T) {
 	rootfs := filepath.Join(base, "rootfs")
 	idmapWriteRootFile(t, filepath.Join(rootfs, "f"), "x", 0o600)
 	overlap := []specs.LinuxIDMapping{{ContainerID: 0, HostID: 300000, Size: 10}, {ContainerID: 10, HostID: 300005, Size: 10}}
-	_, mounts, err := idmapRootfs(rootfs, overlap, idmapTestMap, base)
+	_, mounts, err := Rootfs(rootfs, overlap, idmapTestMap, base)
 	if err == nil {
 		idmapUnmountAll(t, mounts)
 		t.Fatal("an overlapping uid mapping was accepted")

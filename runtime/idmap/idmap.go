@@ -1,4 +1,7 @@
-package runtime
+// Package idmap gives a container its root filesystem as an idmapped mount (the tenant's
+// user namespace mapping) or, where the engine shifted it already, as a pinned clone of the
+// descriptor the policy judged. Its door: Rootfs, Pinned, Cleanup, WorkDirBusy.
+package idmap
 
 // The idmapped rootfs (issue 4). Under the tenant's user namespace an image
 // owned by host root shows its files as nobody: a 0600 root file is unreadable
@@ -33,9 +36,9 @@ import (
 	"github.com/tenantrun/tenantrun/runtime/fsutil"
 )
 
-const idmapOverlayfsMagic = 0x794c7630
+const overlayfsMagic = 0x794c7630
 
-// idmapRootfs returns a path whose contents are rootfs seen through the given ID mappings
+// Rootfs returns a path whose contents are rootfs seen through the given ID mappings
 // (host uid = mapping applied to the file's uid, so a file owned by host 0 appears owned by
 // container 0 inside the userns), plus every mount point it created, in creation order.
 // workDir is a fresh, empty directory owned by tenantrun (outside the state dir) that the
@@ -47,7 +50,7 @@ const idmapOverlayfsMagic = 0x794c7630
 // upperdir on top, then its lowerdirs), with a private scratch tmpfs as upperdir so that
 // libcontainer can still create mount points before it remounts the root read-only; writes
 // never reach the engine's layers. On success exactly one mount is visible: newRoot.
-func idmapRootfs(rootfs string, uidMap, gidMap []specs.LinuxIDMapping, workDir string) (newRoot string, mounts []string, err error) {
+func Rootfs(rootfs string, uidMap, gidMap []specs.LinuxIDMapping, workDir string) (newRoot string, mounts []string, err error) {
 	start := time.Now()
 	if len(uidMap) == 0 || len(gidMap) == 0 {
 		return "", nil, errors.New("idmapped rootfs: uid and gid mappings are required")
@@ -58,7 +61,7 @@ func idmapRootfs(rootfs string, uidMap, gidMap []specs.LinuxIDMapping, workDir s
 	}
 	defer unix.Close(ns)
 	tNS := time.Since(start)
-	newRoot, mounts, kind, err := idmapRootfsUserns(rootfs, ns, workDir)
+	newRoot, mounts, kind, err := rootfsUserns(rootfs, ns, workDir)
 	if err != nil {
 		return "", nil, err
 	}
@@ -66,10 +69,10 @@ func idmapRootfs(rootfs string, uidMap, gidMap []specs.LinuxIDMapping, workDir s
 	return newRoot, mounts, nil
 }
 
-// idmapRootfsUserns is idmapRootfs with the mapping of an existing user namespace, given as
+// rootfsUserns is Rootfs with the mapping of an existing user namespace, given as
 // an fd of it (e.g. opened from linux.namespaces[user].path when a container joins a pod's
 // user namespace and the spec carries no mapping of its own). kind is "bind" or "overlay".
-func idmapRootfsUserns(rootfs string, userns int, workDir string) (newRoot string, mounts []string, kind string, err error) {
+func rootfsUserns(rootfs string, userns int, workDir string) (newRoot string, mounts []string, kind string, err error) {
 	rootFd, err := unix.Open(rootfs, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return "", nil, "", fmt.Errorf("idmapped rootfs: opening %s: %w", rootfs, err)
@@ -81,8 +84,8 @@ func idmapRootfsUserns(rootfs string, userns int, workDir string) (newRoot strin
 	}
 	var treeFd int
 	kind = "bind"
-	if uint32(sfs.Type) == idmapOverlayfsMagic {
-		mnt, merr := idmapMountOf(rootFd)
+	if uint32(sfs.Type) == overlayfsMagic {
+		mnt, merr := mountOf(rootFd)
 		if merr != nil {
 			return "", nil, "", fmt.Errorf("idmapped rootfs: rootfs %s is on overlay: finding its mount: %w", rootfs, merr)
 		}
@@ -124,13 +127,13 @@ func placeRootTree(tree int, workDir, what string) (string, error) {
 	return newRoot, nil
 }
 
-// pinnedRootfs is idmapRootfs for a root that needs no id shift (the engine already
+// Pinned is Rootfs for a root that needs no id shift (the engine already
 // chowned it to the container's mapping, podman --userns=auto): the tree at rootfs (a
 // /proc/self/fd path of the descriptor the policy judged) is cloned as it is and placed
 // as the idmapped one is (placeRootTree). Without it libcontainer bound the bundle's directory by path, as
 // mounted on the host: device nodes in the image opened host devices, setuid files kept
 // their bit, and the path was resolved again after the check.
-func pinnedRootfs(rootfs, workDir string) (newRoot string, mounts []string, err error) {
+func Pinned(rootfs, workDir string) (newRoot string, mounts []string, err error) {
 	rootFd, err := unix.Open(rootfs, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return "", nil, fmt.Errorf("rootfs: opening %s: %w", rootfs, err)
@@ -147,13 +150,13 @@ func pinnedRootfs(rootfs, workDir string) (newRoot string, mounts []string, err 
 	return newRoot, []string{newRoot}, nil
 }
 
-// idmapCleanup undoes idmapRootfs for workDir without needing the list of mounts (tenantrun
-// killed after idmapRootfs but before the container record was written, or a gc sweep): it
+// Cleanup undoes Rootfs for workDir without needing the list of mounts (tenantrun
+// killed after Rootfs but before the container record was written, or a gc sweep): it
 // detaches every mount at or below workDir, deepest first, then removes the directories
-// idmapRootfs made and workDir itself with rmdir only. It never deletes recursively: were a
+// Rootfs made and workDir itself with rmdir only. It never deletes recursively: were a
 // mount still there, a recursive delete would go through it into the engine's image.
 // A missing workDir is not an error.
-func idmapCleanup(workDir string) error {
+func Cleanup(workDir string) error {
 	workDir = filepath.Clean(workDir)
 	if _, err := os.Lstat(workDir); errors.Is(err, os.ErrNotExist) {
 		return nil
@@ -163,7 +166,7 @@ func idmapCleanup(workDir string) error {
 		errs = append(errs, err)
 	}
 	dirs := []string{filepath.Join(workDir, "rootfs")}
-	ld := filepath.Join(workDir, idmapLayersDir)
+	ld := filepath.Join(workDir, layersDir)
 	if ents, err := os.ReadDir(ld); err == nil {
 		for _, e := range ents {
 			dirs = append(dirs, filepath.Join(ld, e.Name()))
@@ -177,23 +180,23 @@ func idmapCleanup(workDir string) error {
 	return errors.Join(errs...)
 }
 
-// idmapLockWorkDir takes an exclusive flock on workDir and returns the open directory; the
+// lockWorkDir takes an exclusive flock on workDir and returns the open directory; the
 // lock lasts as long as that file stays open (or the process lives). A create should hold it
-// from before idmapRootfs until its container record is written, and gc and delete should
-// skip a work dir for which idmapWorkDirBusy says true: otherwise a gc running beside a create
+// from before Rootfs until its container record is written, and gc and delete should
+// skip a work dir for which WorkDirBusy says true: otherwise a gc running beside a create
 // sees an idmapped root without a state dir and takes it away under the create.
-func idmapLockWorkDir(workDir string) (*os.File, error) {
+func lockWorkDir(workDir string) (*os.File, error) {
 	return fsutil.LockDir(workDir, unix.LOCK_EX)
 }
 
-// idmapWorkDirBusy reports whether someone (another process, or another open of it in this
-// one) holds idmapLockWorkDir on workDir. A missing work dir is not busy.
-func idmapWorkDirBusy(workDir string) bool { return fsutil.Busy(workDir) }
+// WorkDirBusy reports whether someone (another process, or another open of it in this
+// one) holds lockWorkDir on workDir. A missing work dir is not busy.
+func WorkDirBusy(workDir string) bool { return fsutil.Busy(workDir) }
 
-// idmapSupported reports whether this kernel can make idmapped mounts of a
+// supported reports whether this kernel can make idmapped mounts of a
 // directory on the filesystem of dir (it tries, on a detached clone, with an
 // identity-free mapping; nothing is left mounted).
-func idmapSupported(dir string) error {
+func supported(dir string) error {
 	m := []specs.LinuxIDMapping{{ContainerID: 0, HostID: 65536 * 400, Size: 1}}
 	ns, err := newUserns(m, m)
 	if err != nil {
@@ -223,13 +226,13 @@ func idmappedClone(fd int, path string, ns int) (int, error) {
 	attr := unix.MountAttr{Attr_set: unix.MOUNT_ATTR_IDMAP, Userns_fd: uint64(ns), Propagation: unix.MS_PRIVATE}
 	if err := unix.MountSetattr(tree, "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, &attr); err != nil {
 		unix.Close(tree)
-		mnt, _ := idmapMountOf(fd)
-		return -1, idmapRefused(path, mnt, err)
+		mnt, _ := mountOf(fd)
+		return -1, refused(path, mnt, err)
 	}
 	return tree, nil
 }
 
-func idmapRefused(path string, mnt *mountinfo.Info, err error) error {
+func refused(path string, mnt *mountinfo.Info, err error) error {
 	fstype, where := "an unknown filesystem", ""
 	if mnt != nil {
 		fstype, where = mnt.FSType, mnt.Mountpoint
@@ -246,13 +249,13 @@ func idmapRefused(path string, mnt *mountinfo.Info, err error) error {
 		why = "the kernel refused MOUNT_ATTR_IDMAP"
 	}
 	sub := ""
-	if subs := idmapSubmounts(path); len(subs) > 0 {
+	if subs := submounts(path); len(subs) > 0 {
 		sub = "; mounts below " + path + ": " + strings.Join(subs, ", ")
 	}
 	return fmt.Errorf("rootfs on %s cannot be idmapped: %s: %s (%s mounted at %s%s): %w", fstype, path, why, fstype, where, sub, err)
 }
 
-func idmapSubmounts(dir string) []string {
+func submounts(dir string) []string {
 	if real, err := filepath.EvalSymlinks(dir); err == nil {
 		dir = real
 	}
@@ -269,8 +272,8 @@ func idmapSubmounts(dir string) []string {
 	return out
 }
 
-// idmapMountOf returns the mountinfo entry of the mount fd lives on.
-func idmapMountOf(fd int) (*mountinfo.Info, error) {
+// mountOf returns the mountinfo entry of the mount fd lives on.
+func mountOf(fd int) (*mountinfo.Info, error) {
 	var stx unix.Statx_t
 	if err := unix.Statx(fd, "", unix.AT_EMPTY_PATH|unix.AT_STATX_DONT_SYNC, unix.STATX_MNT_ID, &stx); err != nil {
 		return nil, fmt.Errorf("statx: %w", err)
@@ -291,29 +294,29 @@ func idmapMountOf(fd int) (*mountinfo.Info, error) {
 	return infos[0], nil
 }
 
-// idmapOverlayLayers is what a new overlay needs from an existing one.
-type idmapOverlayLayers struct {
+// overlayLayers is what a new overlay needs from an existing one.
+type overlayLayers struct {
 	layers  []string // top first: the upperdir (if any), then the lowerdirs
 	data    []string // data-only lower layers (lowerdir "::" / datadir+)
 	options []string // options to carry over (redirect_dir, metacopy, userxattr)
 }
 
-// idmapParseOverlay reads layer paths from an overlay's superblock options
+// parseOverlay reads layer paths from an overlay's superblock options
 // as /proc/self/mountinfo shows them (seq_show_option escapes , space tab \n
 // and \ in octal; a lowerdir list separates layers with ':', escapes a literal
 // colon as '\:' and starts data-only layers with '::').
-func idmapParseOverlay(vfs string) (*idmapOverlayLayers, error) {
-	ol := &idmapOverlayLayers{}
+func parseOverlay(vfs string) (*overlayLayers, error) {
+	ol := &overlayLayers{}
 	var upper string
 	var lowers []string
 	for _, opt := range strings.Split(vfs, ",") {
 		k, v, _ := strings.Cut(opt, "=")
-		k, v = idmapOctalUnescape(k), idmapOctalUnescape(v)
+		k, v = octalUnescape(k), octalUnescape(v)
 		switch k {
 		case "upperdir":
 			upper = v
 		case "lowerdir":
-			parts := idmapSplitLowerdir(v)
+			parts := splitLowerdir(v)
 			dataOnly := false
 			for _, p := range parts {
 				if p == "" { // "::" marks the start of data-only layers
@@ -351,23 +354,23 @@ func idmapParseOverlay(vfs string) (*idmapOverlayLayers, error) {
 	}
 	// metacopy with an upper layer needs redirect_dir=on; the scratch upper is ours.
 	for i, o := range ol.options {
-		if o == "redirect_dir=follow" && idmapHasOption(ol.options, "metacopy=on") {
+		if o == "redirect_dir=follow" && hasOption(ol.options, "metacopy=on") {
 			ol.options[i] = "redirect_dir=on"
 		}
 	}
-	if idmapHasOption(ol.options, "metacopy=on") && !idmapHasOption(ol.options, "redirect_dir=on") {
+	if hasOption(ol.options, "metacopy=on") && !hasOption(ol.options, "redirect_dir=on") {
 		ol.options = append(ol.options, "redirect_dir=on")
 	}
 	return ol, nil
 }
 
-// idmapResolveRelative makes relative layer paths absolute. Engines mount overlays whose
+// resolveRelative makes relative layer paths absolute. Engines mount overlays whose
 // option string would exceed a page from the layers' common directory, with relative paths
 // (containerd: lowerdir=1/fs:2/fs from .../snapshots; containers/storage: l/ID links and
 // ID/diff from .../overlay), and the kernel shows them as given. The directory they were
 // relative to is found among the ancestors of the mount point and of the absolute layer
 // paths: the deepest one under which every relative layer is an existing directory.
-func idmapResolveRelative(ol *idmapOverlayLayers, mnt *mountinfo.Info) error {
+func resolveRelative(ol *overlayLayers, mnt *mountinfo.Info) error {
 	var rel, abs []string
 	for _, l := range append(append([]string(nil), ol.layers...), ol.data...) {
 		if filepath.IsAbs(l) {
@@ -414,7 +417,7 @@ func idmapResolveRelative(ol *idmapOverlayLayers, mnt *mountinfo.Info) error {
 	return fmt.Errorf("layer paths %q are relative (the engine mounted from another working directory) and no ancestor of the mount point or of the absolute layers holds them all", rel)
 }
 
-func idmapHasOption(opts []string, o string) bool {
+func hasOption(opts []string, o string) bool {
 	for _, x := range opts {
 		if x == o {
 			return true
@@ -423,7 +426,7 @@ func idmapHasOption(opts []string, o string) bool {
 	return false
 }
 
-func idmapSplitLowerdir(s string) []string {
+func splitLowerdir(s string) []string {
 	var out []string
 	var b strings.Builder
 	for i := 0; i < len(s); i++ {
@@ -441,7 +444,7 @@ func idmapSplitLowerdir(s string) []string {
 	return append(out, b.String())
 }
 
-func idmapOctalUnescape(s string) string {
+func octalUnescape(s string) string {
 	if !strings.Contains(s, `\`) {
 		return s
 	}
@@ -471,11 +474,11 @@ func idmappedOverlay(rootfs string, mnt *mountinfo.Info, ns int, workDir string)
 	if real, err := filepath.EvalSymlinks(rootfs); err == nil && filepath.Clean(real) != filepath.Clean(mnt.Mountpoint) {
 		return fail(errors.New("it is a directory inside the overlay, not the overlay mount itself"))
 	}
-	ol, err := idmapParseOverlay(mnt.VFSOptions)
+	ol, err := parseOverlay(mnt.VFSOptions)
 	if err != nil {
 		return fail(err)
 	}
-	if err := idmapResolveRelative(ol, mnt); err != nil {
+	if err := resolveRelative(ol, mnt); err != nil {
 		return fail(err)
 	}
 	var fds []int
@@ -519,17 +522,17 @@ func idmappedOverlay(rootfs string, mnt *mountinfo.Info, ns int, workDir string)
 	if err := unix.Fstat(lower[0], &top); err != nil {
 		return fail(err)
 	}
-	scratch, err := idmapScratchTmpfs(top.Uid, top.Gid, top.Mode&0o7777)
+	scratch, err := scratchTmpfs(top.Uid, top.Gid, top.Mode&0o7777)
 	if err != nil {
 		return fail(err)
 	}
 	fds = append(fds, scratch)
 	var tree int
-	if idmapOverlayByPath {
-		tree, err = idmapMountOverlayPaths(workDir, lower, data, scratch, ol.options)
-	} else if tree, err = idmapMountOverlay(lower, data, scratch, ol.options); err != nil {
+	if overlayByPath {
+		tree, err = mountOverlayPaths(workDir, lower, data, scratch, ol.options)
+	} else if tree, err = mountOverlay(lower, data, scratch, ol.options); err != nil {
 		var err2 error
-		if tree, err2 = idmapMountOverlayPaths(workDir, lower, data, scratch, ol.options); err2 == nil {
+		if tree, err2 = mountOverlayPaths(workDir, lower, data, scratch, ol.options); err2 == nil {
 			logrus.Debugf("overlay from layer fds: %v; made it from attached layers instead", err)
 			err = nil
 		} else {
@@ -542,20 +545,20 @@ func idmappedOverlay(rootfs string, mnt *mountinfo.Info, ns int, workDir string)
 	return tree, nil
 }
 
-// idmapOverlayByPath makes idmappedOverlay use idmapMountOverlayPaths directly (tests).
-var idmapOverlayByPath = false
+// overlayByPath makes idmappedOverlay use mountOverlayPaths directly (tests).
+var overlayByPath = false
 
-// idmapLayersDir is where idmapMountOverlayPaths attaches layers, inside the work dir.
-const idmapLayersDir = ".layers"
+// layersDir is where mountOverlayPaths attaches layers, inside the work dir.
+const layersDir = ".layers"
 
-// idmapMountOverlayPaths is idmapMountOverlay for kernels that cannot take overlay layers as
+// mountOverlayPaths is mountOverlay for kernels that cannot take overlay layers as
 // fds of detached mounts (before Linux 6.13/6.15; overlayfs accepts idmapped layers since
 // 5.19): the idmapped layers and the scratch tmpfs are attached under workDir/.layers just
 // long enough to create the overlay from their paths (overlayfs keeps private clones of its
 // layers), then detached and their directories removed. A crash in between leaves mounts
-// only under the work dir, which idmapCleanup removes.
-func idmapMountOverlayPaths(workDir string, lower, data []int, scratch int, options []string) (tree int, err error) {
-	ld := filepath.Join(workDir, idmapLayersDir)
+// only under the work dir, which Cleanup removes.
+func mountOverlayPaths(workDir string, lower, data []int, scratch int, options []string) (tree int, err error) {
+	ld := filepath.Join(workDir, layersDir)
 	if err := os.Mkdir(ld, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
 		return -1, err
 	}
@@ -649,10 +652,10 @@ func idmapMountOverlayPaths(workDir string, lower, data []int, scratch int, opti
 	return tree, nil
 }
 
-// idmapScratchTmpfs is a small detached tmpfs with upper/ and work/ for the new
+// scratchTmpfs is a small detached tmpfs with upper/ and work/ for the new
 // overlay: libcontainer creates missing mount points in the root before it
 // remounts it read-only, and those must not land in the engine's layers.
-func idmapScratchTmpfs(rootUID, rootGID, rootMode uint32) (int, error) {
+func scratchTmpfs(rootUID, rootGID, rootMode uint32) (int, error) {
 	fs, err := unix.Fsopen("tmpfs", unix.FSOPEN_CLOEXEC)
 	if err != nil {
 		return -1, fmt.Errorf("scratch tmpfs: fsopen: %w", err)
@@ -687,10 +690,10 @@ func idmapScratchTmpfs(rootUID, rootGID, rootMode uint32) (int, error) {
 	return m, nil
 }
 
-// idmapMountOverlay creates the overlay with layers given as file descriptors of
+// mountOverlay creates the overlay with layers given as file descriptors of
 // detached mounts (Linux >= 6.13 accepts lowerdir+/datadir+/upperdir/workdir
 // as FSCONFIG_SET_FD, and takes private clones of detached mounts).
-func idmapMountOverlay(lower, data []int, scratch int, options []string) (int, error) {
+func mountOverlay(lower, data []int, scratch int, options []string) (int, error) {
 	fs, err := unix.Fsopen("overlay", unix.FSOPEN_CLOEXEC)
 	if err != nil {
 		return -1, fmt.Errorf("fsopen overlay: %w", err)

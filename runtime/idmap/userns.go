@@ -1,4 +1,4 @@
-package runtime
+package idmap
 
 // A user namespace fd for the idmapped rootfs, without running any program: a C helper clones
 // a child into a new user namespace (CLONE_NEWUSER|CLONE_VM on a small private stack, all
@@ -87,7 +87,7 @@ import (
 // usernsReaper counts children of newUsernsClone not reaped yet (tests wait on it).
 var usernsReaper sync.WaitGroup
 
-func idmapFormatMap(m []specs.LinuxIDMapping) string {
+func formatMap(m []specs.LinuxIDMapping) string {
 	var b strings.Builder
 	for _, x := range m {
 		fmt.Fprintf(&b, "%d %d %d\n", x.ContainerID, x.HostID, x.Size)
@@ -127,8 +127,8 @@ func newUsernsClone(uidMap, gidMap []specs.LinuxIDMapping) (int, error) {
 		}()
 	}()
 	proc := "/proc/" + strconv.Itoa(int(pid))
-	for _, f := range []struct{ name, data string }{{"uid_map", idmapFormatMap(uidMap)}, {"gid_map", idmapFormatMap(gidMap)}} {
-		if err := idmapWriteOnce(proc+"/"+f.name, f.data); err != nil {
+	for _, f := range []struct{ name, data string }{{"uid_map", formatMap(uidMap)}, {"gid_map", formatMap(gidMap)}} {
+		if err := writeOnce(proc+"/"+f.name, f.data); err != nil {
 			return -1, fmt.Errorf("writing %s of the new user namespace: %w", f.name, err)
 		}
 	}
@@ -139,8 +139,8 @@ func newUsernsClone(uidMap, gidMap []specs.LinuxIDMapping) (int, error) {
 	return fd, nil
 }
 
-// idmapWriteOnce writes data with a single write(2), as uid_map and gid_map require.
-func idmapWriteOnce(path, data string) error {
+// writeOnce writes data with a single write(2), as uid_map and gid_map require.
+func writeOnce(path, data string) error {
 	f, err := os.OpenFile(path, os.O_WRONLY, 0)
 	if err != nil {
 		return err
