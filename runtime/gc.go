@@ -13,6 +13,7 @@ import (
 	"github.com/tenantrun/tenantrun/runtime/bindpin"
 	"github.com/tenantrun/tenantrun/runtime/fsutil"
 	"github.com/tenantrun/tenantrun/runtime/idmap"
+	"github.com/tenantrun/tenantrun/runtime/tenantcg"
 )
 
 // GC removes what crashed runtime invocations left behind under --root: state
@@ -73,6 +74,6 @@ func GC(g *Global, w io.Writer) error {
 	}
 	// Tenant parents whose last container's create was killed before its own
 	// cgroup existed.
-	gcTenantParents()
+	tenantcg.GC()
 	return errors.Join(errs...)
 }

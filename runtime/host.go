@@ -12,6 +12,7 @@ import (
 	"github.com/tenantrun/tenantrun/hardening"
 	"github.com/tenantrun/tenantrun/runtime/bindpin"
 	"github.com/tenantrun/tenantrun/runtime/idmap"
+	"github.com/tenantrun/tenantrun/runtime/tenantcg"
 )
 
 // cleanupSidecar removes what tenantrun itself set up on the host for a
@@ -37,7 +38,7 @@ func cleanupSidecar(s *sidecar) {
 			logrus.Warnf("removing %s: %v", s.WorkDir, err)
 		}
 	}
-	releaseTenantParent(s)
+	tenantcg.Release(s.CgroupParent, s.Systemd)
 }
 
 // destroyCgroup kills every process left in a cgroup and removes it.

@@ -28,6 +28,7 @@ import (
 	"github.com/tenantrun/tenantrun/runtime/idmap"
 	"github.com/tenantrun/tenantrun/runtime/idpool"
 	"github.com/tenantrun/tenantrun/runtime/safepath"
+	"github.com/tenantrun/tenantrun/runtime/tenantcg"
 	profiles "github.com/tenantrun/tenantrun/seccomp-profiles"
 )
 
@@ -263,7 +264,7 @@ func preparePolicy(g *Global, bundle, id string, console bool) (*prepared, error
 // tenantParentOf is the tenant's parent cgroup as the cgroup manager names it.
 func tenantParentOf(cfg *hardening.Config, t *hardening.Tenant, systemd bool) string {
 	if systemd {
-		return tenantSliceName(cfg.Defaults.CgroupParent, t.Name)
+		return tenantcg.SliceName(cfg.Defaults.CgroupParent, t.Name)
 	}
 	return hardening.TenantCgroupPath(cfg, t)
 }
@@ -284,7 +285,7 @@ func idmapWorkDir(root, id string) string {
 func (p *prepared) setupHost() error {
 	if p.side.CgroupParent != "" {
 		q := p.tenant.Quota
-		unlock, err := ensureTenantParent(p.side.CgroupParent, p.side.Systemd, tenantLimitsFromQuota(q.Memory, q.Pids, q.CPUs))
+		unlock, err := tenantcg.Ensure(p.side.CgroupParent, p.side.Systemd, tenantcg.LimitsFromQuota(q.Memory, q.Pids, q.CPUs))
 		if err != nil {
 			return fmt.Errorf("tenant %s: parent cgroup: %w", p.tenant.Name, err)
 		}
@@ -504,12 +505,12 @@ func wantsIdmap(s *specs.Spec, a adaptation) bool {
 	return false
 }
 
-// pidsShortfall is tenantPidsShortfall for this container's tenant parent (nil without one).
+// pidsShortfall is tenantcg.PidsShortfall for this container's tenant parent (nil without one).
 func (p *prepared) pidsShortfall() error {
 	if p.side.CgroupParent == "" {
 		return nil
 	}
-	return tenantPidsShortfall(p.tenant.Name, p.side.CgroupParent, p.side.Systemd)
+	return tenantcg.PidsShortfall(p.tenant.Name, p.side.CgroupParent, p.side.Systemd)
 }
 
 // started is called once the container's cgroup exists and holds its init.

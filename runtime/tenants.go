@@ -21,6 +21,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/tenantrun/tenantrun/hardening"
+	"github.com/tenantrun/tenantrun/runtime/tenantcg"
 )
 
 // TenantsOptions are the flags of `tenants`.
@@ -44,53 +45,8 @@ type tenantTop struct {
 	systemd bool
 }
 
-// TenantUsage is one tenant's row. Limits of 0 mean "not limited". Figures come from the
-// tenant parent cgroup's files (see docs/quotas.md for which file each one is).
-type TenantUsage struct {
-	Tenant              string   `json:"tenant"`
-	Cgroup              string   `json:"cgroup"`        // the parent: "/tenantrun/t1" or "tenantrun-t1.slice"
-	CgroupVersion       int      `json:"cgroupVersion"` // 1 or 2
-	Present             bool     `json:"present"`       // the parent cgroup exists
-	Containers          int      `json:"containers"`    // containers of the tenant under --root
-	CPUUsageSeconds     float64  `json:"cpuUsageSeconds"`
-	CPUUsed             *float64 `json:"cpuUsed,omitempty"` // CPUs used over the sampling interval
-	CPULimit            float64  `json:"cpuLimit"`          // CPUs (quota/period)
-	CPUPeriods          uint64   `json:"cpuPeriods"`
-	CPUThrottledPeriods uint64   `json:"cpuThrottledPeriods"`
-	CPUThrottledSeconds float64  `json:"cpuThrottledSeconds"`
-	MemoryBytes         uint64   `json:"memoryBytes"`
-	MemoryLimitBytes    uint64   `json:"memoryLimitBytes"`
-	MemoryMaxBytes      uint64   `json:"memoryMaxBytes"`  // peak usage (v1 max_usage_in_bytes, v2 memory.peak)
-	MemoryLimitHits     uint64   `json:"memoryLimitHits"` // v1 memory.failcnt, v2 memory.events "max"
-	OOMKills            uint64   `json:"oomKills"`        // memory.oom_control / memory.events "oom_kill"
-	Pids                uint64   `json:"pids"`            // pids.current
-	PidsLimit           uint64   `json:"pidsLimit"`       // pids.max
-	PidsLimitHits       uint64   `json:"pidsLimitHits"`   // pids.events "max"
-	Warnings            []string `json:"warnings,omitempty"`
-}
-
-// tenantCgroupFiles are the directories the figures are read from.
-type tenantCgroupFiles struct {
-	v2                         bool
-	unified                    string
-	cpu, cpuacct, memory, pids string
-}
-
-func tenantFilesFor(inner string) tenantCgroupFiles {
-	if cgroups.IsCgroup2UnifiedMode() {
-		return tenantCgroupFiles{v2: true, unified: filepath.Join("/sys/fs/cgroup", inner)}
-	}
-	var f tenantCgroupFiles
-	for _, c := range []struct {
-		name string
-		dst  *string
-	}{{"cpu", &f.cpu}, {"cpuacct", &f.cpuacct}, {"memory", &f.memory}, {"pids", &f.pids}} {
-		if mnt, err := cgroups.FindCgroupMountpoint("", c.name); err == nil {
-			*c.dst = filepath.Join(mnt, inner)
-		}
-	}
-	return f
-}
+// TenantUsage is one tenant's row (tenantcg.Usage: the figures of its parent cgroup).
+type TenantUsage = tenantcg.Usage
 
 // Tenants prints every tenant's usage against its aggregate limits.
 func Tenants(g *Global, o TenantsOptions, w io.Writer) error {
@@ -168,7 +124,7 @@ func collectTenants(g *Global, o TenantsOptions) ([]TenantUsage, error) {
 	}
 	for _, src := range sources {
 		if src.systemd {
-			if p, err := systemdSliceParent(src.parent); err == nil && p != "-.slice" {
+			if p, err := tenantcg.SliceParent(src.parent); err == nil && p != "-.slice" {
 				tops = append(tops, tenantTop{p, true})
 			}
 		} else if d := filepath.Dir(src.parent); d != "/" {
@@ -202,22 +158,22 @@ func collectTenants(g *Global, o TenantsOptions) ([]TenantUsage, error) {
 		rows = append(rows, TenantUsage{Tenant: n, Containers: counts[n], CgroupVersion: 1})
 	}
 	sort.Slice(rows, func(i, j int) bool { return rows[i].Tenant < rows[j].Tenant })
-	files := make([]tenantCgroupFiles, len(rows))
+	files := make([]tenantcg.Files, len(rows))
 	for i := range rows {
 		src, ok := sources[rows[i].Tenant]
 		if !ok {
 			continue
 		}
 		rows[i].Cgroup = src.parent
-		inner, err := tenantParentInner(src.parent, src.systemd)
+		inner, err := tenantcg.ParentInner(src.parent, src.systemd)
 		if err != nil {
 			continue
 		}
-		files[i] = tenantFilesFor(inner)
-		if files[i].v2 {
+		files[i] = tenantcg.FilesFor(inner)
+		if files[i].V2 {
 			rows[i].CgroupVersion = 2
 		}
-		rows[i].Present = readTenantUsage(files[i], &rows[i])
+		rows[i].Present = tenantcg.ReadUsage(files[i], &rows[i])
 	}
 	if o.Interval > 0 {
 		start := time.Now()
@@ -231,7 +187,7 @@ func collectTenants(g *Global, o TenantsOptions) ([]TenantUsage, error) {
 			if !rows[i].Present {
 				continue
 			}
-			if now, ok := readCPUUsage(files[i]); ok && now >= before[i] {
+			if now, ok := tenantcg.ReadCPU(files[i]); ok && now >= before[i] {
 				used := (now - before[i]) / el
 				rows[i].CPUUsed = &used
 				rows[i].CPUUsageSeconds = now
@@ -254,7 +210,7 @@ func scanTenantTop(top string, systemd bool) map[string]tenantSource {
 	inner := top
 	if systemd {
 		var err error
-		if inner, err = systemdExpandSlice(top); err != nil {
+		if inner, err = tenantcg.ExpandSlice(top); err != nil {
 			return out
 		}
 	}
@@ -281,94 +237,13 @@ func scanTenantTop(top string, systemd bool) map[string]tenantSource {
 				continue
 			}
 			if t, ok := strings.CutPrefix(name, prefix); ok && t != "" && !strings.Contains(t, "-") {
-				out[systemdUnescapeDash(t)] = tenantSource{e.Name(), true}
+				out[tenantcg.UnescapeDash(t)] = tenantSource{e.Name(), true}
 			}
 			continue
 		}
 		out[e.Name()] = tenantSource{filepath.Join(top, e.Name()), false}
 	}
 	return out
-}
-
-// readTenantUsage fills the figures; false if the parent cgroup does not exist.
-func readTenantUsage(f tenantCgroupFiles, u *TenantUsage) bool {
-	if f.v2 {
-		d := f.unified
-		if _, err := os.Stat(d); err != nil {
-			return false
-		}
-		st := cgReadKV(filepath.Join(d, "cpu.stat"))
-		u.CPUUsageSeconds = float64(st["usage_usec"]) / 1e6
-		u.CPUPeriods = st["nr_periods"]
-		u.CPUThrottledPeriods = st["nr_throttled"]
-		u.CPUThrottledSeconds = float64(st["throttled_usec"]) / 1e6
-		if fs := strings.Fields(cgReadStr(filepath.Join(d, "cpu.max"))); len(fs) == 2 && fs[0] != "max" {
-			q, _ := strconv.ParseFloat(fs[0], 64)
-			p, _ := strconv.ParseFloat(fs[1], 64)
-			if p > 0 {
-				u.CPULimit = q / p
-			}
-		}
-		u.MemoryBytes = cgReadUint(filepath.Join(d, "memory.current"))
-		u.MemoryLimitBytes = cgReadLimit(filepath.Join(d, "memory.max"))
-		u.MemoryMaxBytes = cgReadUint(filepath.Join(d, "memory.peak"))
-		ev := cgReadKV(filepath.Join(d, "memory.events"))
-		u.MemoryLimitHits = ev["max"]
-		u.OOMKills = ev["oom_kill"]
-		u.Pids = cgReadUint(filepath.Join(d, "pids.current"))
-		u.PidsLimit = cgReadLimit(filepath.Join(d, "pids.max"))
-		u.PidsLimitHits = v2PidsLimitHits(d)
-		return true
-	}
-	present := false
-	if d := f.cpuacct; d != "" && cgExists(d) {
-		present = true
-		u.CPUUsageSeconds = float64(cgReadUint(filepath.Join(d, "cpuacct.usage"))) / 1e9
-	}
-	if d := f.cpu; d != "" && cgExists(d) {
-		present = true
-		st := cgReadKV(filepath.Join(d, "cpu.stat"))
-		u.CPUPeriods = st["nr_periods"]
-		u.CPUThrottledPeriods = st["nr_throttled"]
-		u.CPUThrottledSeconds = float64(st["throttled_time"]) / 1e9
-		q, err1 := strconv.ParseInt(cgReadStr(filepath.Join(d, "cpu.cfs_quota_us")), 10, 64)
-		p, err2 := strconv.ParseInt(cgReadStr(filepath.Join(d, "cpu.cfs_period_us")), 10, 64)
-		if err1 == nil && err2 == nil && q > 0 && p > 0 {
-			u.CPULimit = float64(q) / float64(p)
-		}
-	}
-	if d := f.memory; d != "" && cgExists(d) {
-		present = true
-		u.MemoryBytes = cgReadUint(filepath.Join(d, "memory.usage_in_bytes"))
-		u.MemoryLimitBytes = cgReadLimit(filepath.Join(d, "memory.limit_in_bytes"))
-		u.MemoryMaxBytes = cgReadUint(filepath.Join(d, "memory.max_usage_in_bytes"))
-		u.MemoryLimitHits = cgReadUint(filepath.Join(d, "memory.failcnt"))
-		// cgroup v1 counts an OOM kill only in the victim's own cgroup (no propagation up
-		// the hierarchy, unlike v2's memory.events): sum the tenant's subtree.
-		u.OOMKills = sumSubtreeKV(d, "memory.oom_control", "oom_kill")
-	}
-	if d := f.pids; d != "" && cgExists(d) {
-		present = true
-		u.Pids = cgReadUint(filepath.Join(d, "pids.current"))
-		u.PidsLimit = cgReadLimit(filepath.Join(d, "pids.max"))
-		// v1 counts a refused fork in the forking task's cgroup: sum the subtree.
-		u.PidsLimitHits = sumSubtreeKV(d, "pids.events", "max")
-	}
-	return present
-}
-
-func readCPUUsage(f tenantCgroupFiles) (float64, bool) {
-	if f.v2 {
-		st := cgReadKV(filepath.Join(f.unified, "cpu.stat"))
-		v, ok := st["usage_usec"]
-		return float64(v) / 1e6, ok
-	}
-	if f.cpuacct == "" {
-		return 0, false
-	}
-	s := cgReadStr(filepath.Join(f.cpuacct, "cpuacct.usage"))
-	v, err := strconv.ParseUint(s, 10, 64)
-	return float64(v) / 1e9, err == nil
 }
 
 // tenantWarnings lists the quotas used at or above warnAt.
@@ -546,119 +421,4 @@ func writeTenantsAtomic(path string, write func(io.Writer) error) error {
 		return fmt.Errorf("--output: %w", err)
 	}
 	return nil
-}
-
-// --- cgroup file readers (missing files read as zero) -----------------------------------
-
-// sumSubtreeKV sums key of file over dir and every cgroup below it (cgroup v1 event
-// counters that the kernel keeps per cgroup only). Counts of containers already deleted
-// are gone with their cgroups.
-// v2PidsLimitHits is a v2 tenant parent's count of forks refused by a pids limit. Kernels
-// without pids.events.local (Debian 12's 6.1) count a refused fork in the forking task's own
-// cgroup, whichever ancestor's limit refused it: the parent's pids.events stays 0 while its
-// containers' have the hits. Newer kernels count it hierarchically in the parent. The larger
-// of the parent's own count and its descendants' sum is right on both.
-func v2PidsLimitHits(dir string) uint64 {
-	own := cgReadKV(filepath.Join(dir, "pids.events"))["max"]
-	sub := sumSubtreeKV(dir, "pids.events", "max") - own
-	return max(own, sub)
-}
-
-func sumSubtreeKV(dir, file, key string) uint64 {
-	var sum uint64
-	_ = filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
-		if err != nil {
-			if d != nil && d.IsDir() && p != dir {
-				return filepath.SkipDir
-			}
-			return nil
-		}
-		if d.IsDir() {
-			sum += cgReadKV(filepath.Join(p, file))[key]
-		}
-		return nil
-	})
-	return sum
-}
-
-func cgExists(p string) bool { _, err := os.Stat(p); return err == nil }
-
-func cgReadStr(p string) string {
-	b, err := os.ReadFile(p)
-	if err != nil {
-		return ""
-	}
-	return strings.TrimSpace(string(b))
-}
-
-func cgReadUint(p string) uint64 {
-	v, _ := strconv.ParseUint(cgReadStr(p), 10, 64)
-	return v
-}
-
-// readLimit reads a limit file: "max" (v2) or a v1 "unlimited" value (≥ 2^62) read as 0.
-func cgReadLimit(p string) uint64 {
-	s := cgReadStr(p)
-	if s == "" || s == "max" || s == "-1" {
-		return 0
-	}
-	v, err := strconv.ParseUint(s, 10, 64)
-	if err != nil || v >= 1<<62 {
-		return 0
-	}
-	return v
-}
-
-// readKV reads "key value" lines (cpu.stat, memory.events, pids.events, memory.oom_control).
-func cgReadKV(p string) map[string]uint64 {
-	out := map[string]uint64{}
-	data, err := os.ReadFile(p)
-	if err != nil {
-		return out
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		f := strings.Fields(line)
-		if len(f) != 2 {
-			continue
-		}
-		if v, err := strconv.ParseUint(f[1], 10, 64); err == nil {
-			out[f[0]] = v
-		}
-	}
-	return out
-}
-
-// minStartPids is about how many tasks starting a container takes from its tenant's pids
-// quota: the nsexec stages and the Go runtime threads of `tenantrun init`, which stays
-// until `start` (measured: a created container holds 5).
-const minStartPids = 8
-
-// tenantPidsShortfall returns an error when the tenant's aggregate pids quota leaves no room
-// to start another container. Without this check the start fails deep inside the init
-// process (a Go runtime abort on pthread_create and "procReady not received"), which names
-// neither the tenant nor the quota. Figures that cannot be read mean no error.
-func tenantPidsShortfall(tenant, parent string, systemd bool) error {
-	inner, err := tenantParentInner(parent, systemd)
-	if err != nil {
-		return nil
-	}
-	f := tenantFilesFor(inner)
-	dir := f.pids
-	if f.v2 {
-		dir = f.unified
-	}
-	if dir == "" {
-		return nil // no pids hierarchy
-	}
-	limit := cgReadLimit(filepath.Join(dir, "pids.max"))
-	if limit == 0 {
-		return nil // "max", or not there
-	}
-	used := cgReadUint(filepath.Join(dir, "pids.current"))
-	if used+minStartPids <= limit {
-		return nil
-	}
-	return fmt.Errorf("tenant %s has reached its process quota: %d of %d pids in use in %s, and starting a container needs about %d: "+
-		"stop some of its containers or raise pids in [tenants.%s.quota] (`tenantrun tenants` shows usage)",
-		tenant, used, limit, dir, minStartPids, tenant)
 }

@@ -1,6 +1,6 @@
 # Tenant quota targets (runtime/tenantcgroup.go, runtime/tenants.go, tests/integration/quota_test.go).
 test-quotas: deps build ## tenant quotas: parent-cgroup and tenants tests (root on a real kernel) + integration quota tests incl. the noisy neighbour (NOISY=0 skips it)
-	nice $(GO) test -tags '$(GOTAGS)' -count=1 -run 'Tenant|Systemd|CandidateDirs|ScanTenant' ./runtime/
+	nice $(GO) test -tags '$(GOTAGS)' -count=1 -run 'Tenant|Systemd|CandidateDirs|ScanTenant' ./runtime/ ./runtime/tenantcg/
 	nice $(GO) test -tags '$(GOTAGS)' -count=1 -p 1 -timeout 10m -v -run 'TestTenant|TestNoisyNeighbour' ./tests/integration/
 
 tenants: build ## show every tenant's usage against its aggregate quota (bin/tenantrun tenants)

@@ -20,7 +20,7 @@ prepare() {
 	local tags='seccomp netgo osusergo' ld='-extldflags -static'
 	echo "building static tenantrun and runtime.test into $dir"
 	nice go build -tags "$tags" -ldflags "$ld" -o "$dir/tenantrun" ./cmd/tenantrun
-	nice go test -c -tags "$tags" -ldflags "$ld" -o "$dir/runtime.test" ./runtime
+	nice go test -c -tags "$tags" -ldflags "$ld" -o "$dir/runtime.test" ./runtime/tenantcg
 	local bb=${BUSYBOX:-/bin/busybox}
 	rm -rf "$dir/rootfs" && mkdir -p "$dir/rootfs/bin" "$dir/rootfs/proc" "$dir/rootfs/dev" "$dir/rootfs/sys" "$dir/rootfs/tmp" "$dir/rootfs/etc"
 	cp "$bb" "$dir/rootfs/bin/busybox"
@@ -44,7 +44,7 @@ run() {
 	[ -f /sys/fs/cgroup/cgroup.controllers ] && v2=1
 	echo "cgroup v2 unified: $v2"
 
-	echo "== runtime tests (ensureTenantParent/releaseTenantParent/tenants on this kernel)"
+	echo "== runtime tests (tenantcg.Ensure/Release and the usage readers on this kernel)"
 	if ./runtime.test -test.v -test.count=1 -test.run 'TestTenantParent|TestTenantUsageRealKernel|TestGCTenantParents|TestSystemdTenantParentPathsFromDriver|TestTenantResources|TestReadTenantUsage' >"$out/runtime-tests.log" 2>&1; then
 		ok "runtime tests ($(grep -c '^--- PASS' "$out/runtime-tests.log") passed, $(grep -c '^--- SKIP' "$out/runtime-tests.log") skipped)"
 	else

@@ -1,4 +1,4 @@
-package runtime
+package tenantcg
 
 import (
 	"fmt"
@@ -22,23 +22,23 @@ func TestTenantLimitsFromQuota(t *testing.T) {
 	for _, c := range []struct {
 		mem, pids int64
 		cpus      float64
-		want      tenantLimits
+		want      Limits
 	}{
-		{256 << 20, 64, 1, tenantLimits{MemoryBytes: 256 << 20, Pids: 64, CPUQuota: 100000, CPUPeriod: 100000}},
-		{512 << 20, 256, 2.5, tenantLimits{MemoryBytes: 512 << 20, Pids: 256, CPUQuota: 250000, CPUPeriod: 100000}},
-		{0, 0, 0, tenantLimits{}},
-		{-1, -1, -1, tenantLimits{}},
-		{1, 1, 0.001, tenantLimits{MemoryBytes: 1, Pids: 1, CPUQuota: 1000, CPUPeriod: 100000}}, // kernel minimum 1 ms
-		{0, 0, 0.333, tenantLimits{CPUQuota: 33300, CPUPeriod: 100000}},
+		{256 << 20, 64, 1, Limits{MemoryBytes: 256 << 20, Pids: 64, CPUQuota: 100000, CPUPeriod: 100000}},
+		{512 << 20, 256, 2.5, Limits{MemoryBytes: 512 << 20, Pids: 256, CPUQuota: 250000, CPUPeriod: 100000}},
+		{0, 0, 0, Limits{}},
+		{-1, -1, -1, Limits{}},
+		{1, 1, 0.001, Limits{MemoryBytes: 1, Pids: 1, CPUQuota: 1000, CPUPeriod: 100000}}, // kernel minimum 1 ms
+		{0, 0, 0.333, Limits{CPUQuota: 33300, CPUPeriod: 100000}},
 	} {
-		if got := tenantLimitsFromQuota(c.mem, c.pids, c.cpus); got != c.want {
-			t.Errorf("tenantLimitsFromQuota(%d, %d, %v) = %+v, want %+v", c.mem, c.pids, c.cpus, got, c.want)
+		if got := LimitsFromQuota(c.mem, c.pids, c.cpus); got != c.want {
+			t.Errorf("LimitsFromQuota(%d, %d, %v) = %+v, want %+v", c.mem, c.pids, c.cpus, got, c.want)
 		}
 	}
 }
 
 func TestTenantResources(t *testing.T) {
-	r := tenantResources(tenantLimits{MemoryBytes: 256 << 20, Pids: 64, CPUQuota: 50000, CPUPeriod: 100000, BlkioWeight: 300}, true)
+	r := tenantResources(Limits{MemoryBytes: 256 << 20, Pids: 64, CPUQuota: 50000, CPUPeriod: 100000, BlkioWeight: 300}, true)
 	if r.Memory != 256<<20 || r.MemorySwap != 256<<20 {
 		t.Errorf("memory %d swap %d: memory+swap must equal memory so swap cannot bypass the limit", r.Memory, r.MemorySwap)
 	}
@@ -62,11 +62,11 @@ func TestTenantResources(t *testing.T) {
 		t.Errorf("v2 io.weight = %d", w)
 	}
 	// No I/O weight file: no weight written.
-	if r := tenantResources(tenantLimits{BlkioWeight: 300}, false); r.BlkioWeight != 0 {
+	if r := tenantResources(Limits{BlkioWeight: 300}, false); r.BlkioWeight != 0 {
 		t.Errorf("weight written without a weight file: %d", r.BlkioWeight)
 	}
 	// Zero limits are written as unlimited (an update that lifts a limit takes effect).
-	z := tenantResources(tenantLimits{}, true)
+	z := tenantResources(Limits{}, true)
 	if z.Memory != -1 || z.MemorySwap != -1 || z.PidsLimit == nil || *z.PidsLimit != -1 || z.CpuQuota != -1 {
 		t.Errorf("unlimited: %+v pids %v", z, z.PidsLimit)
 	}
@@ -74,7 +74,7 @@ func TestTenantResources(t *testing.T) {
 		t.Errorf("v2 unlimited swap = %d, %v", sw, err)
 	}
 	// A quota without a period gets the default period.
-	if r := tenantResources(tenantLimits{CPUQuota: 20000}, false); r.CpuPeriod != defaultTenantCPUPeriod {
+	if r := tenantResources(Limits{CPUQuota: 20000}, false); r.CpuPeriod != defaultTenantCPUPeriod {
 		t.Errorf("period %d", r.CpuPeriod)
 	}
 }
@@ -111,13 +111,13 @@ func TestSystemdTenantParent(t *testing.T) {
 		{"t1.slice", "-.slice", "/t1.slice"},
 		{"a-b-c.slice", "a-b.slice", "/a.slice/a-b.slice/a-b-c.slice"},
 	} {
-		p, err := systemdSliceParent(c.slice)
+		p, err := SliceParent(c.slice)
 		if err != nil || p != c.parent {
-			t.Errorf("systemdSliceParent(%q) = %q, %v; want %q", c.slice, p, err, c.parent)
+			t.Errorf("SliceParent(%q) = %q, %v; want %q", c.slice, p, err, c.parent)
 		}
-		inner, err := tenantParentInner(c.slice, true)
+		inner, err := ParentInner(c.slice, true)
 		if err != nil || inner != c.path {
-			t.Errorf("tenantParentInner(%q) = %q, %v; want %q", c.slice, inner, err, c.path)
+			t.Errorf("ParentInner(%q) = %q, %v; want %q", c.slice, inner, err, c.path)
 		}
 		// The driver places the unit at ExpandSlice(Parent)/Name: the same path as
 		// libcontainer's "tenantrun-t1.slice:tenantrun-t1:<id>" puts the container beneath.
@@ -128,7 +128,7 @@ func TestSystemdTenantParent(t *testing.T) {
 		if !cg.Systemd || cg.Name != c.slice || cg.Parent != c.parent || cg.Path != "" {
 			t.Errorf("config %+v", cg)
 		}
-		base, err := systemdExpandSlice(cg.Parent)
+		base, err := ExpandSlice(cg.Parent)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -140,8 +140,8 @@ func TestSystemdTenantParent(t *testing.T) {
 		}
 	}
 	for _, s := range []string{"tenantrun", "-.slice", ".slice", "-a.slice", "a-.slice"} {
-		if p, err := systemdSliceParent(s); err == nil {
-			t.Errorf("systemdSliceParent(%q) = %q, want an error", s, p)
+		if p, err := SliceParent(s); err == nil {
+			t.Errorf("SliceParent(%q) = %q, want an error", s, p)
 		}
 	}
 	cg, err := tenantCgroupConfig("/tenantrun/t1", false, nil)
@@ -157,19 +157,19 @@ func TestTenantSliceName(t *testing.T) {
 		{"tenantrun", "a-b", `tenantrun-a\x2db.slice`, `/tenantrun.slice/tenantrun-a\x2db.slice`},
 		{"tenantrun-test", "t1", `tenantrun\x2dtest-t1.slice`, `/tenantrun\x2dtest.slice/tenantrun\x2dtest-t1.slice`},
 	} {
-		got := tenantSliceName(c.top, c.tenant)
+		got := SliceName(c.top, c.tenant)
 		if got != c.slice {
-			t.Errorf("tenantSliceName(%q, %q) = %q, want %q", c.top, c.tenant, got, c.slice)
+			t.Errorf("SliceName(%q, %q) = %q, want %q", c.top, c.tenant, got, c.slice)
 		}
-		if p, err := tenantParentInner(got, true); err != nil || p != c.path {
+		if p, err := ParentInner(got, true); err != nil || p != c.path {
 			t.Errorf("%q expands to %q, %v; want %q", got, p, err, c.path)
 		}
-		if systemdUnescapeDash(hardening.SystemdEscapeDash(c.tenant)) != c.tenant {
+		if UnescapeDash(hardening.SystemdEscapeDash(c.tenant)) != c.tenant {
 			t.Errorf("escape round trip of %q", c.tenant)
 		}
 	}
 	// Without escaping, tenant "a-b" would live inside tenant "a"'s slice.
-	if p, _ := tenantParentInner("tenantrun-a-b.slice", true); p != "/tenantrun.slice/tenantrun-a.slice/tenantrun-a-b.slice" {
+	if p, _ := ParentInner("tenantrun-a-b.slice", true); p != "/tenantrun.slice/tenantrun-a.slice/tenantrun-a-b.slice" {
 		t.Errorf("unescaped expansion %q", p)
 	}
 }
@@ -237,9 +237,9 @@ func requireRootCgroupfs(t *testing.T) {
 
 // withTestLockDir points the locks and the record at a private dir for the test.
 func withTestLockDir(t *testing.T) {
-	old := tenantLockDir
-	tenantLockDir = t.TempDir()
-	t.Cleanup(func() { tenantLockDir = old })
+	old := LockDir
+	LockDir = t.TempDir()
+	t.Cleanup(func() { LockDir = old })
 }
 
 // hierarchyDirs lists <mount>/<inner> for every cgroup hierarchy mounted under /sys/fs/cgroup.
@@ -297,8 +297,8 @@ func TestTenantParentLifecycleRealKernel(t *testing.T) {
 			_ = os.Remove(d)
 		}
 	})
-	l := tenantLimits{MemoryBytes: 256 << 20, Pids: 64, CPUQuota: 50000, CPUPeriod: 100000, BlkioWeight: 200}
-	unlock, err := ensureTenantParent(parent, false, l)
+	l := Limits{MemoryBytes: 256 << 20, Pids: 64, CPUQuota: 50000, CPUPeriod: 100000, BlkioWeight: 200}
+	unlock, err := Ensure(parent, false, l)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -342,7 +342,7 @@ func TestTenantParentLifecycleRealKernel(t *testing.T) {
 		}
 	}
 	// Update in place (a second create with new limits): lifts memory, lowers pids.
-	unlock2, err := ensureTenantParent(parent, false, tenantLimits{Pids: 32, CPUQuota: 50000, CPUPeriod: 100000})
+	unlock2, err := Ensure(parent, false, Limits{Pids: 32, CPUQuota: 50000, CPUPeriod: 100000})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -361,9 +361,8 @@ func TestTenantParentLifecycleRealKernel(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	side := &sidecar{CgroupParent: parent}
 	// While this process holds the create lock, release is deferred to unlock.
-	releaseTenantParent(side)
+	Release(parent, false)
 	if _, err := os.Stat(hierarchyDirs(t, parent)[0]); err != nil {
 		t.Fatal("released while a create held the lock")
 	}
@@ -379,12 +378,12 @@ func TestTenantParentLifecycleRealKernel(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	lockPath := filepath.Join(tenantLockDir, tenantLockKey(parent, false)+".lock")
+	lockPath := filepath.Join(LockDir, tenantLockKey(parent, false)+".lock")
 	holder := exec.Command("flock", "-o", "-s", lockPath, "sleep", "30")
 	holder.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := holder.Start(); err == nil {
 		time.Sleep(300 * time.Millisecond)
-		releaseTenantParent(side)
+		Release(parent, false)
 		if _, err := os.Stat(hierarchyDirs(t, parent)[0]); err != nil {
 			t.Error("released while another process's create held the lock")
 		}
@@ -394,8 +393,8 @@ func TestTenantParentLifecycleRealKernel(t *testing.T) {
 		t.Logf("flock(1) not available (%v): cross-process lock not exercised", err)
 	}
 	// Now nothing holds it and it is empty: removed in every hierarchy, and the top dir that
-	// ensureTenantParent created with it too.
-	releaseTenantParent(side)
+	// Ensure created with it too.
+	Release(parent, false)
 	for _, d := range append(hierarchyDirs(t, parent), topDirs...) {
 		if _, err := os.Stat(d); err == nil {
 			t.Errorf("left behind: %s", d)
@@ -412,7 +411,7 @@ func TestTenantParentLifecycleRealKernel(t *testing.T) {
 // A lock taken on a lock file that a release unlinked meanwhile is retaken on the new file.
 func TestTenantLockFileReplaced(t *testing.T) {
 	withTestLockDir(t)
-	path := filepath.Join(tenantLockDir, "x.lock")
+	path := filepath.Join(LockDir, "x.lock")
 	held, err := tenantLockFile(path, syscall.LOCK_EX)
 	if err != nil {
 		t.Fatal(err)
@@ -465,12 +464,12 @@ func TestTenantParentNeverRemovesForeign(t *testing.T) {
 			_ = os.Remove(d)
 		}
 	})
-	unlock, err := ensureTenantParent(parent, false, tenantLimits{Pids: 10})
+	unlock, err := Ensure(parent, false, Limits{Pids: 10})
 	if err != nil {
 		t.Fatal(err)
 	}
 	unlock()
-	releaseTenantParent(&sidecar{CgroupParent: parent})
+	Release(parent, false)
 	for _, d := range hierarchyDirs(t, parent) {
 		if _, err := os.Stat(d); err == nil {
 			t.Errorf("tenant parent left: %s", d)
@@ -487,7 +486,7 @@ func TestTenantParentNeverRemovesForeign(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	releaseTenantParent(&sidecar{CgroupParent: parent})
+	Release(parent, false)
 	for _, d := range hierarchyDirs(t, parent) {
 		if _, err := os.Stat(d); err != nil {
 			t.Errorf("foreign parent removed: %s", d)
@@ -498,27 +497,26 @@ func TestTenantParentNeverRemovesForeign(t *testing.T) {
 func TestTenantParentRejectsBadInput(t *testing.T) {
 	withTestLockDir(t)
 	for _, p := range []string{"", "/", "relative/x", "/a/../b"} {
-		if _, err := ensureTenantParent(p, false, tenantLimits{}); err == nil {
-			t.Errorf("ensureTenantParent(%q) accepted", p)
+		if _, err := Ensure(p, false, Limits{}); err == nil {
+			t.Errorf("Ensure(%q) accepted", p)
 		}
 	}
-	releaseTenantParent(nil)
-	releaseTenantParent(&sidecar{})
-	releaseTenantParent(&sidecar{CgroupParent: "/"}) // refused, nothing happens
+	Release("", false)
+	Release("/", false) // refused, nothing happens
 }
 
 // The systemd driver's own path computation (no D-Bus needed until Apply) puts the tenant
-// slice where tenantParentInner says, which is where libcontainer nests the containers.
+// slice where ParentInner says, which is where libcontainer nests the containers.
 func TestSystemdTenantParentPathsFromDriver(t *testing.T) {
 	if _, err := os.Stat("/sys/fs/cgroup"); err != nil {
 		t.Skip("no /sys/fs/cgroup")
 	}
-	slice := tenantSliceName("tenantrun", "a-b")
+	slice := SliceName("tenantrun", "a-b")
 	cg, err := tenantCgroupConfig(slice, true, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	inner, _ := tenantParentInner(slice, true)
+	inner, _ := ParentInner(slice, true)
 	var paths map[string]string
 	if cgroups.IsCgroup2UnifiedMode() {
 		m, err := systemd.NewUnifiedManager(cg, "")
@@ -560,7 +558,7 @@ func TestGCTenantParents(t *testing.T) {
 		}
 	})
 	for _, p := range []string{empty, busy} {
-		unlock, err := ensureTenantParent(p, false, tenantLimits{Pids: 8})
+		unlock, err := Ensure(p, false, Limits{Pids: 8})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -571,7 +569,7 @@ func TestGCTenantParents(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	gcTenantParents()
+	GC()
 	for _, d := range hierarchyDirs(t, empty) {
 		if _, err := os.Stat(d); err == nil {
 			t.Errorf("gc left the empty parent %s", d)
@@ -585,7 +583,7 @@ func TestGCTenantParents(t *testing.T) {
 	for _, d := range hierarchyDirs(t, busy+"/c1") {
 		_ = os.Remove(d)
 	}
-	gcTenantParents()
+	GC()
 	for _, d := range append(hierarchyDirs(t, busy), hierarchyDirs(t, top)...) {
 		if _, err := os.Stat(d); err == nil {
 			t.Errorf("gc left %s", d)
@@ -593,67 +591,11 @@ func TestGCTenantParents(t *testing.T) {
 	}
 }
 
-// With the systemd driver a container's cgroupsPath names its tenant's slice; for a tenant
-// with "-" in its name that slice must be the tenant parent tenantrun creates (same
-// escaping), not a slice nested in another tenant's.
-func TestSystemdContainerUnderTenantSlice(t *testing.T) {
-	for _, tenant := range []string{"t1", "a-b", "a-b-c"} {
-		cfg := &hardening.Config{Defaults: hardening.Defaults{CgroupParent: "tenantrun"}}
-		ten := &hardening.Tenant{Name: tenant}
-		slice, _, _ := strings.Cut(hardening.CgroupsPath(cfg, ten, "c1", true), ":")
-		parent := tenantParentOf(cfg, ten, true)
-		if slice != parent {
-			t.Errorf("tenant %q: container slice %q, tenant parent %q", tenant, slice, parent)
-		}
-		got, err := systemd.ExpandSlice(slice)
-		want, _ := tenantParentInner(parent, true)
-		if err != nil || got != want {
-			t.Errorf("tenant %q: slice %q expands to %q (%v), want %q", tenant, slice, got, err, want)
-		}
-		if strings.Count(got, "/") != 2 {
-			t.Errorf("tenant %q: %q is not a direct child of the top slice", tenant, got)
-		}
-	}
-}
-
-// Orphan cleanup (cleanupSidecar) derives a systemd container's scope unit from the
-// recorded cgroupsPath as libcontainer does, so the unit it stops is the one create
-// started (tenant in the name, finding 7), and a record without the tenant in its prefix
-// (before that change, when two tenants' ids could share a unit) is left alone.
-func TestCgroupConfigOfRecordedPath(t *testing.T) {
-	cfg := &hardening.Config{Defaults: hardening.Defaults{CgroupParent: "tenantrun"}}
-	for _, tenant := range []string{"t1", "a-b"} {
-		p := hardening.CgroupsPath(cfg, &hardening.Tenant{Name: tenant}, "c1", true)
-		cg, err := cgroupConfigOf(p, true, tenant)
-		if err != nil {
-			t.Fatalf("%s: %v", p, err)
-		}
-		if cg.Path != "" || cg.Parent != tenantSliceName("tenantrun", tenant) || cg.Name != "c1" {
-			t.Errorf("%s: %+v", p, cg)
-		}
-		// libcontainer's getUnitName.
-		if got, want := cg.ScopePrefix+"-"+cg.Name+".scope", hardening.SystemdScopeUnit("tenantrun", tenant, "c1"); got != want {
-			t.Errorf("%s: unit %q, want %q", p, got, want)
-		}
-		if _, err := cgroupConfigOf(p, true, "other"); err == nil {
-			t.Errorf("%s accepted for another tenant", p)
-		}
-	}
-	for _, p := range []string{"tenantrun-t1.slice:tenantrun:c1", "tenantrun-t1.slice:c1", "/tenantrun/t1/c1", "::"} {
-		if cg, err := cgroupConfigOf(p, true, "t1"); err == nil {
-			t.Errorf("%q accepted: %+v", p, cg)
-		}
-	}
-	if cg, err := cgroupConfigOf("/tenantrun/t1/c1", false, "t1"); err != nil || cg.Path != "/tenantrun/t1/c1" || cg.Systemd {
-		t.Errorf("cgroupfs: %+v %v", cg, err)
-	}
-}
-
 // Under systemd on v2 the tenant slice's swap limit must be sent as MemorySwapMax=0 (a
 // unified resource): memory+swap == memory alone converts to "unset" (MemorySwapMax=infinity).
 func TestSystemdSwapLimit(t *testing.T) {
 	dir := t.TempDir()
-	l := tenantLimits{MemoryBytes: 256 << 20}
+	l := Limits{MemoryBytes: 256 << 20}
 	r := tenantResources(l, false)
 	systemdSwapLimit(r, l, dir)
 	if r.Unified != nil {
@@ -669,8 +611,8 @@ func TestSystemdSwapLimit(t *testing.T) {
 	if r.Memory != 256<<20 || r.MemorySwap != 256<<20 {
 		t.Errorf("memory %d, memory+swap %d", r.Memory, r.MemorySwap)
 	}
-	un := tenantResources(tenantLimits{}, false)
-	systemdSwapLimit(un, tenantLimits{}, dir)
+	un := tenantResources(Limits{}, false)
+	systemdSwapLimit(un, Limits{}, dir)
 	if un.Unified != nil {
 		t.Errorf("no memory limit: Unified %v", un.Unified)
 	}

@@ -1,19 +1,19 @@
-package runtime
+package tenantcg
 
 // Tenant-wide parent cgroups (LVE-style aggregate limits).
 //
 // Every container of tenant T lives beneath T's parent cgroup ("/tenantrun/T" with
 // cgroupfs, "tenantrun-T.slice" with systemd). The parent carries the tenant's aggregate
 // limits, so a tenant with 50 containers still gets one tenant's share. The parent is
-// created on demand by create (ensureTenantParent) and removed by delete once it has no
-// child cgroup left (releaseTenantParent).
+// created on demand by create (Ensure) and removed by delete once it has no
+// child cgroup left (Release).
 //
-// Locking, all flock(2) on files under tenantLockDir (they die with the process):
-//   - <key>.lock, per tenant parent: held SHARED by every create from ensureTenantParent
+// Locking, all flock(2) on files under LockDir (they die with the process):
+//   - <key>.lock, per tenant parent: held SHARED by every create from Ensure
 //     until its unlock (called once the container's own cgroup exists and holds its init);
 //     release takes it EXCLUSIVE and NON-BLOCKING: if a create holds it, that create is
 //     about to put a child into the parent, so the parent must stay (and that create, if it
-//     fails, calls releaseTenantParent itself once unlocked).
+//     fails, calls Release itself once unlocked).
 //   - .setup.lock, global: held EXCLUSIVE for the few milliseconds of mkdir+write and of
 //     rmdir, so that the record of which directories tenantrun created stays consistent and
 //     two tenants never race on the shared top directory ("/tenantrun").
@@ -21,9 +21,9 @@ package runtime
 // exclusively; whoever locks a lock file checks afterwards that the path still names the
 // file it locked, and retries otherwise.
 //
-// "Never touch cgroups you did not create": with cgroupfs, ensureTenantParent records in
-// tenantLockDir/created.json every directory it created (the tenant parent and, if it made
-// it, the top "/tenantrun" in every hierarchy); releaseTenantParent removes only recorded
+// "Never touch cgroups you did not create": with cgroupfs, Ensure records in
+// LockDir/created.json every directory it created (the tenant parent and, if it made
+// it, the top "/tenantrun" in every hierarchy); Release removes only recorded
 // directories, deepest first, and only with rmdir(2), which the kernel refuses for a cgroup
 // that still has children or tasks. A pre-existing directory gets the limits written but is
 // never removed. With systemd the parent is a transient slice unit that tenantrun started;
@@ -51,15 +51,15 @@ import (
 	"github.com/tenantrun/tenantrun/runtime/fsutil"
 )
 
-// tenantLockDir holds the per-tenant locks and the record of created directories.
+// LockDir holds the per-tenant locks and the record of created directories.
 // A variable so tests can use their own.
-var tenantLockDir = "/run/tenantrun-tenants"
+var LockDir = "/run/tenantrun-tenants"
 
 // defaultTenantCPUPeriod is the CFS period used when limits give a quota without one.
 const defaultTenantCPUPeriod = 100000
 
-// tenantLimits are a tenant's aggregate limits (zero = not limited).
-type tenantLimits struct {
+// Limits are a tenant's aggregate limits (zero = not limited).
+type Limits struct {
 	MemoryBytes int64 // memory (and memory+swap where the controller has it, so swap cannot bypass it)
 	Pids        int64
 	CPUQuota    int64 // µs per CPUPeriod
@@ -67,10 +67,10 @@ type tenantLimits struct {
 	BlkioWeight uint16 // where the controller exists
 }
 
-// tenantLimitsFromQuota converts a tenant quota (memory bytes, pids, CPUs as a fraction of
+// LimitsFromQuota converts a tenant quota (memory bytes, pids, CPUs as a fraction of
 // one CPU each) into aggregate cgroup limits. Zero or negative values mean "not limited".
-func tenantLimitsFromQuota(memory, pids int64, cpus float64) tenantLimits {
-	l := tenantLimits{}
+func LimitsFromQuota(memory, pids int64, cpus float64) Limits {
+	l := Limits{}
 	if memory > 0 {
 		l.MemoryBytes = memory
 	}
@@ -91,7 +91,7 @@ func tenantLimitsFromQuota(memory, pids int64, cpus float64) tenantLimits {
 // tenantResources turns limits into what the cgroup managers write. A zero limit is
 // written as "unlimited" (not left untouched), so that an update that lifts a limit
 // takes effect on an existing parent. weightOK says whether an I/O weight file exists.
-func tenantResources(l tenantLimits, weightOK bool) *cgroups.Resources {
+func tenantResources(l Limits, weightOK bool) *cgroups.Resources {
 	r := &cgroups.Resources{SkipDevices: true} // device rules belong to the containers, never to the parent
 	if l.MemoryBytes > 0 {
 		r.Memory = l.MemoryBytes
@@ -127,7 +127,7 @@ func tenantResources(l tenantLimits, weightOK bool) *cgroups.Resources {
 // realized the slice: the tenant aggregate did not cap swap as it does under cgroupfs. As a
 // unified resource it becomes MemorySwapMax=0 (and the file write). dir is the slice's v2
 // directory; without swap accounting (no memory.swap.max there) nothing is added.
-func systemdSwapLimit(r *cgroups.Resources, l tenantLimits, dir string) {
+func systemdSwapLimit(r *cgroups.Resources, l Limits, dir string) {
 	if l.MemoryBytes <= 0 || dir == "" {
 		return
 	}
@@ -146,7 +146,7 @@ func validateTenantParent(parent string, systemd bool) error {
 		if strings.ContainsAny(parent, "/:") || !strings.HasSuffix(parent, ".slice") || parent == "-.slice" {
 			return fmt.Errorf("tenant cgroup parent %q: with systemd it must be a slice name like tenantrun-t1.slice", parent)
 		}
-		if _, err := systemdExpandSlice(parent); err != nil {
+		if _, err := ExpandSlice(parent); err != nil {
 			return fmt.Errorf("tenant cgroup parent %q: %w", parent, err)
 		}
 		return nil
@@ -162,19 +162,19 @@ func validateTenantParent(parent string, systemd bool) error {
 	return nil
 }
 
-// tenantSliceName is the systemd slice of a tenant's parent (hardening.SystemdTenantSlice:
+// SliceName is the systemd slice of a tenant's parent (hardening.SystemdTenantSlice:
 // "<top>-<tenant>.slice" with each "-" escaped, so tenant "a-b" is not nested in tenant "a").
-func tenantSliceName(top, tenant string) string { return hardening.SystemdTenantSlice(top, tenant) }
+func SliceName(top, tenant string) string { return hardening.SystemdTenantSlice(top, tenant) }
 
-func systemdUnescapeDash(s string) string { return strings.ReplaceAll(s, `\x2d`, "-") }
+func UnescapeDash(s string) string { return strings.ReplaceAll(s, `\x2d`, "-") }
 
-// systemdExpandSlice is systemd's slice → cgroup path mapping
+// ExpandSlice is systemd's slice → cgroup path mapping
 // ("tenantrun-t1.slice" → "/tenantrun.slice/tenantrun-t1.slice").
-func systemdExpandSlice(slice string) (string, error) { return systemd.ExpandSlice(slice) }
+func ExpandSlice(slice string) (string, error) { return systemd.ExpandSlice(slice) }
 
-// systemdSliceParent returns the slice a slice unit lives in ("tenantrun-t1.slice" →
+// SliceParent returns the slice a slice unit lives in ("tenantrun-t1.slice" →
 // "tenantrun.slice", "t1.slice" → "-.slice", the root slice).
-func systemdSliceParent(slice string) (string, error) {
+func SliceParent(slice string) (string, error) {
 	name, ok := strings.CutSuffix(slice, ".slice")
 	if !ok || name == "" || name == "-" {
 		return "", fmt.Errorf("invalid slice name %q", slice)
@@ -189,13 +189,13 @@ func systemdSliceParent(slice string) (string, error) {
 	return name[:i] + ".slice", nil
 }
 
-// tenantParentInner is the parent's path relative to every hierarchy's root.
-func tenantParentInner(parent string, systemd bool) (string, error) {
+// ParentInner is the parent's path relative to every hierarchy's root.
+func ParentInner(parent string, systemd bool) (string, error) {
 	if err := validateTenantParent(parent, systemd); err != nil {
 		return "", err
 	}
 	if systemd {
-		return systemdExpandSlice(parent)
+		return ExpandSlice(parent)
 	}
 	return parent, nil
 }
@@ -213,7 +213,7 @@ func tenantCgroupConfig(parent string, systemd bool, r *cgroups.Resources) (*cgr
 	if !systemd {
 		return &cgroups.Cgroup{Path: parent, Resources: r}, nil
 	}
-	p, err := systemdSliceParent(parent)
+	p, err := SliceParent(parent)
 	if err != nil {
 		return nil, err
 	}
@@ -234,8 +234,14 @@ func tenantLockKey(parent string, systemd bool) string {
 var tenantHeld = struct {
 	sync.Mutex
 	n       map[string]int
-	pending map[string]*sidecar
-}{n: map[string]int{}, pending: map[string]*sidecar{}}
+	pending map[string]*parentRef
+}{n: map[string]int{}, pending: map[string]*parentRef{}}
+
+// parentRef names a tenant parent: its path and whether the systemd driver made it.
+type parentRef struct {
+	parent  string
+	systemd bool
+}
 
 func tenantLockFile(path string, how int) (*os.File, error) {
 	// A release removes a tenant's lock file (holding it exclusively) once the parent is
@@ -262,18 +268,18 @@ func tenantLockFile(path string, how int) (*os.File, error) {
 }
 
 func tenantLockDirReady() error {
-	if err := os.MkdirAll(tenantLockDir, 0o700); err != nil {
+	if err := os.MkdirAll(LockDir, 0o700); err != nil {
 		return fmt.Errorf("tenant locks: %w", err)
 	}
 	return nil
 }
 
-// ensureTenantParent creates (or updates) the tenant's parent cgroup `parent` ("/tenantrun/t1",
+// Ensure creates (or updates) the tenant's parent cgroup `parent` ("/tenantrun/t1",
 // or "tenantrun-t1.slice" with systemd) in every hierarchy with the limits, and returns an unlock
 // func: until unlock is called a per-tenant lock (flock on a file under /run/tenantrun-tenants/)
-// is held, so releaseTenantParent cannot remove the parent while a create is between this call
+// is held, so Release cannot remove the parent while a create is between this call
 // and the moment the container's own cgroup exists.
-func ensureTenantParent(parent string, systemd bool, l tenantLimits) (unlock func(), err error) {
+func Ensure(parent string, systemd bool, l Limits) (unlock func(), err error) {
 	if err := validateTenantParent(parent, systemd); err != nil {
 		return nil, err
 	}
@@ -281,7 +287,7 @@ func ensureTenantParent(parent string, systemd bool, l tenantLimits) (unlock fun
 		return nil, err
 	}
 	key := tenantLockKey(parent, systemd)
-	tl, err := tenantLockFile(filepath.Join(tenantLockDir, key+".lock"), unix.LOCK_SH)
+	tl, err := tenantLockFile(filepath.Join(LockDir, key+".lock"), unix.LOCK_SH)
 	if err != nil {
 		return nil, fmt.Errorf("tenant cgroup %s: lock: %w", parent, err)
 	}
@@ -294,7 +300,7 @@ func ensureTenantParent(parent string, systemd bool, l tenantLimits) (unlock fun
 			tl.Close()
 			tenantHeld.Lock()
 			tenantHeld.n[key]--
-			var pend *sidecar
+			var pend *parentRef
 			if tenantHeld.n[key] == 0 {
 				delete(tenantHeld.n, key)
 				pend = tenantHeld.pending[key]
@@ -302,11 +308,11 @@ func ensureTenantParent(parent string, systemd bool, l tenantLimits) (unlock fun
 			}
 			tenantHeld.Unlock()
 			if pend != nil {
-				releaseTenantParent(pend)
+				Release(pend.parent, pend.systemd)
 			}
 		})
 	}
-	stamp := filepath.Join(tenantLockDir, key+".limits")
+	stamp := filepath.Join(LockDir, key+".limits")
 	if !systemd && tenantParentCurrent(stamp, l) {
 		return unlock, nil
 	}
@@ -327,11 +333,11 @@ func ensureTenantParent(parent string, systemd bool, l tenantLimits) (unlock fun
 // skips the setup (manager, mkdir in every hierarchy, writing every limit
 // under the machine-wide setup lock: ≈ 2.5–2.9 ms CPU per create measured).
 type tenantStamp struct {
-	Limits tenantLimits `json:"limits"`
-	Paths  []string     `json:"paths"`
+	Limits Limits   `json:"limits"`
+	Paths  []string `json:"paths"`
 }
 
-func tenantParentCurrent(stamp string, l tenantLimits) bool {
+func tenantParentCurrent(stamp string, l Limits) bool {
 	data, err := os.ReadFile(stamp)
 	if err != nil {
 		return false
@@ -348,7 +354,7 @@ func tenantParentCurrent(stamp string, l tenantLimits) bool {
 	return true
 }
 
-func writeTenantStamp(stamp, parent string, systemd bool, l tenantLimits) {
+func writeTenantStamp(stamp, parent string, systemd bool, l Limits) {
 	cg, err := tenantCgroupConfig(parent, systemd, nil)
 	if err != nil {
 		return
@@ -367,14 +373,14 @@ func writeTenantStamp(stamp, parent string, systemd bool, l tenantLimits) {
 	}
 }
 
-func setupTenantParent(parent string, systemd bool, l tenantLimits) error {
-	sl, err := tenantLockFile(filepath.Join(tenantLockDir, ".setup.lock"), unix.LOCK_EX)
+func setupTenantParent(parent string, systemd bool, l Limits) error {
+	sl, err := tenantLockFile(filepath.Join(LockDir, ".setup.lock"), unix.LOCK_EX)
 	if err != nil {
 		return fmt.Errorf("tenant cgroup %s: lock: %w", parent, err)
 	}
 	defer sl.Close()
 
-	inner, err := tenantParentInner(parent, systemd)
+	inner, err := ParentInner(parent, systemd)
 	if err != nil {
 		return err
 	}
@@ -553,7 +559,7 @@ type createdRecord struct {
 	Dirs []string `json:"dirs"`
 }
 
-func createdRecordPath() string { return filepath.Join(tenantLockDir, "created.json") }
+func createdRecordPath() string { return filepath.Join(LockDir, "created.json") }
 
 func readCreated() (map[string]bool, error) {
 	out := map[string]bool{}
@@ -601,13 +607,12 @@ func recordCreated(add, remove []string) error {
 	return nil
 }
 
-// releaseTenantParent removes the tenant's parent cgroup (every hierarchy) once it has no
+// Release removes the tenant's parent cgroup (every hierarchy) once it has no
 // child cgroups left, under the same lock; never removes a parent that still has children.
-func releaseTenantParent(s *sidecar) {
-	if s == nil || s.CgroupParent == "" {
+func Release(parent string, systemd bool) {
+	if parent == "" {
 		return
 	}
-	parent, systemd := s.CgroupParent, s.Systemd
 	if err := validateTenantParent(parent, systemd); err != nil {
 		logrus.Warnf("not releasing tenant cgroup: %v", err)
 		return
@@ -615,16 +620,16 @@ func releaseTenantParent(s *sidecar) {
 	key := tenantLockKey(parent, systemd)
 	tenantHeld.Lock()
 	if tenantHeld.n[key] > 0 {
-		// This process is itself between ensureTenantParent and unlock: do it at unlock.
-		tenantHeld.pending[key] = &sidecar{CgroupParent: parent, Systemd: systemd}
+		// This process is itself between Ensure and unlock: do it at unlock.
+		tenantHeld.pending[key] = &parentRef{parent, systemd}
 		tenantHeld.Unlock()
 		return
 	}
 	tenantHeld.Unlock()
-	if _, err := os.Stat(tenantLockDir); err != nil {
+	if _, err := os.Stat(LockDir); err != nil {
 		return // nothing was ever created by tenantrun on this boot
 	}
-	tl, err := tenantLockFile(filepath.Join(tenantLockDir, key+".lock"), unix.LOCK_EX|unix.LOCK_NB)
+	tl, err := tenantLockFile(filepath.Join(LockDir, key+".lock"), unix.LOCK_EX|unix.LOCK_NB)
 	if err != nil {
 		if errors.Is(err, unix.EWOULDBLOCK) {
 			logrus.Debugf("tenant cgroup %s: a create is in progress, keeping it", parent)
@@ -634,7 +639,7 @@ func releaseTenantParent(s *sidecar) {
 		return
 	}
 	defer tl.Close()
-	sl, err := tenantLockFile(filepath.Join(tenantLockDir, ".setup.lock"), unix.LOCK_EX)
+	sl, err := tenantLockFile(filepath.Join(LockDir, ".setup.lock"), unix.LOCK_EX)
 	if err != nil {
 		logrus.Warnf("tenant cgroup %s: lock: %v", parent, err)
 		return
@@ -646,17 +651,17 @@ func releaseTenantParent(s *sidecar) {
 	}
 	if gone {
 		// Still holding it exclusively: a create waiting on this file retries on a new one.
-		_ = os.Remove(filepath.Join(tenantLockDir, key+".limits"))
-		_ = os.Remove(filepath.Join(tenantLockDir, key+".lock"))
+		_ = os.Remove(filepath.Join(LockDir, key+".limits"))
+		_ = os.Remove(filepath.Join(LockDir, key+".lock"))
 	}
 }
 
-// gcTenantParents releases every tenant parent tenantrun ever locked on this boot (one lock
-// file each under tenantLockDir): the ones left empty by a create killed between
-// ensureTenantParent and the container's cgroup, whose tenant has no container left to
+// GC releases every tenant parent tenantrun ever locked on this boot (one lock
+// file each under LockDir): the ones left empty by a create killed between
+// Ensure and the container's cgroup, whose tenant has no container left to
 // delete. Parents with children, or with a create in flight, stay. For `gc`.
-func gcTenantParents() {
-	ents, err := os.ReadDir(tenantLockDir)
+func GC() {
+	ents, err := os.ReadDir(LockDir)
 	if err != nil {
 		return
 	}
@@ -665,34 +670,34 @@ func gcTenantParents() {
 		if !ok || strings.HasPrefix(name, ".") {
 			continue
 		}
-		var s sidecar
+		var s parentRef
 		switch {
 		case strings.HasPrefix(name, "fs_"):
 			p, err := url.PathUnescape(name[3:])
 			if err != nil {
 				continue
 			}
-			s.CgroupParent = "/" + p
+			s.parent = "/" + p
 		case strings.HasPrefix(name, "sd_"):
 			p, err := url.PathUnescape(name[3:])
 			if err != nil {
 				continue
 			}
-			s.CgroupParent, s.Systemd = p, true
+			s.parent, s.systemd = p, true
 		default:
 			continue
 		}
-		if tenantLockKey(s.CgroupParent, s.Systemd) != name {
+		if tenantLockKey(s.parent, s.systemd) != name {
 			continue // not a name tenantrun made
 		}
-		releaseTenantParent(&s)
+		Release(s.parent, s.systemd)
 	}
 }
 
 // removeTenantParent does the removal; the caller holds both locks. gone reports that the
 // parent no longer exists in any hierarchy.
 func removeTenantParent(parent string, systemd bool) (gone bool, err error) {
-	inner, err := tenantParentInner(parent, systemd)
+	inner, err := ParentInner(parent, systemd)
 	if err != nil {
 		return false, err
 	}
