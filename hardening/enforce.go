@@ -3,6 +3,7 @@ package hardening
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
@@ -151,17 +152,30 @@ func otherPlatform(s *specs.Spec) string {
 	return "zos"
 }
 
-func validContainerID(id string) bool {
-	if id == "" || len(id) > 128 || id == "." || id == ".." {
-		return false
+// MaxContainerIDLen is the longest container id tenantrun accepts (engines use 64).
+const MaxContainerIDLen = 128
+
+// CheckContainerID is the one rule for a container id, for every verb and the policy: 1 to
+// 128 characters of [A-Za-z0-9_.-], never containing "..", so an id is always one path
+// component of the state root and of the runtime's host directories.
+func CheckContainerID(id string) error {
+	switch {
+	case id == "":
+		return errors.New("container id cannot be empty")
+	case len(id) > MaxContainerIDLen:
+		return fmt.Errorf("container id is too long (%d characters; at most %d)", len(id), MaxContainerIDLen)
+	case id == "." || strings.Contains(id, ".."):
+		return fmt.Errorf("invalid container id %q: must not be \".\" or contain \"..\"", id)
 	}
 	for _, c := range id {
 		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '.' || c == '-') {
-			return false
+			return fmt.Errorf("invalid container id %q: only letters, digits, '_', '-' and '.' are allowed", id)
 		}
 	}
-	return true
+	return nil
 }
+
+func validContainerID(id string) bool { return CheckContainerID(id) == nil }
 
 func copySpec(s *specs.Spec) (*specs.Spec, error) {
 	return deepCopy(s), nil

@@ -4,12 +4,11 @@
 package runtime
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
-	"strings"
+
+	"github.com/tenantrun/tenantrun/hardening"
 )
 
 // DefaultRoot is where container state lives unless --root says otherwise.
@@ -35,22 +34,9 @@ type ExitError struct{ Code int }
 
 func (e *ExitError) Error() string { return fmt.Sprintf("exit status %d", e.Code) }
 
-var idRegexp = regexp.MustCompile(`^[\w+\-.]+$`)
-
-// validateID refuses ids that could escape the state directory or confuse tools.
-func validateID(id string) error {
-	switch {
-	case id == "":
-		return errors.New("container id cannot be empty")
-	case len(id) > 1024:
-		return errors.New("container id is too long (max 1024 characters)")
-	case id == "." || id == ".." || strings.Contains(id, ".."):
-		return fmt.Errorf("invalid container id %q: must not contain '..'", id)
-	case !idRegexp.MatchString(id):
-		return fmt.Errorf("invalid container id %q: only letters, digits, '_', '+', '-' and '.' are allowed", id)
-	}
-	return nil
-}
+// validateID refuses ids that could escape the state directory or confuse tools: the one
+// rule the policy applies too (hardening.CheckContainerID).
+func validateID(id string) error { return hardening.CheckContainerID(id) }
 
 // stateRoot returns the absolute state root, creating it (0700) if needed.
 func (g *Global) stateRoot() (string, error) {
