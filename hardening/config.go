@@ -82,7 +82,7 @@ type Tenant struct {
 	BindRoots      []string
 	Capabilities   []string // allowlist, CAP_ names
 	SeccompProfile string
-	Mode           string // "enforce" or "audit"
+	Mode           Mode // ModeEnforce or ModeAudit (EffectiveMode says ModeTrusted too)
 	Trusted        bool
 	Users          []int
 	Quota          Quota // tenant-wide aggregate
@@ -584,9 +584,9 @@ func buildTenant(name string, r *rawTenant, d *Defaults) (*Tenant, error) {
 	}
 	switch r.Mode {
 	case "", "enforce":
-		t.Mode = "enforce"
+		t.Mode = ModeEnforce
 	case "audit":
-		t.Mode = "audit"
+		t.Mode = ModeAudit
 	default:
 		return nil, fmt.Errorf("key %s.mode: %q must be \"enforce\" or \"audit\"", k, r.Mode)
 	}
@@ -824,3 +824,24 @@ func (c *Config) AssignRange(name string, r IDRange) error {
 	t.UIDs, t.GIDs = r, r
 	return nil
 }
+
+// Mode is how a tenant's bundles are treated: enforced, audited (the floor enforced, the
+// rest logged), or passed through (a trusted tenant). It is recorded with each container.
+type Mode string
+
+const (
+	ModeEnforce Mode = "enforce"
+	ModeAudit   Mode = "audit"
+	ModeTrusted Mode = "trusted"
+)
+
+// EffectiveMode is the tenant's mode, ModeTrusted for a trusted tenant whatever its mode.
+func (t *Tenant) EffectiveMode() Mode {
+	if t.Trusted {
+		return ModeTrusted
+	}
+	return t.Mode
+}
+
+// Policed says whether the tenant policy runs (enforce or audit), unlike a trusted tenant.
+func (m Mode) Policed() bool { return m == ModeEnforce || m == ModeAudit }

@@ -45,10 +45,7 @@ func NewExplanation(spec *specs.Spec, decisions []Decision, err error, c *Config
 		e.Decisions = []Decision{}
 	}
 	if t != nil {
-		e.Tenant, e.Mode = t.Name, t.Mode
-		if t.Trusted {
-			e.Mode = "trusted"
-		}
+		e.Tenant, e.Mode = t.Name, string(t.EffectiveMode())
 		if c != nil {
 			e.Digest = PolicyDigest(c, t)
 		}

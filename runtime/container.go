@@ -23,7 +23,7 @@ const sidecarName = "tenantrun.json"
 // state: whose it is and the hardened process that exec starts from.
 type sidecar struct {
 	Tenant       string         `json:"tenant"`
-	Mode         string         `json:"mode"`
+	Mode         hardening.Mode `json:"mode"`
 	PolicyDigest string         `json:"policyDigest,omitempty"`
 	Bundle       string         `json:"bundle"`
 	Process      *specs.Process `json:"process,omitempty"`

@@ -189,10 +189,7 @@ func preparePolicy(g *Global, bundle, id string, console bool) (*prepared, error
 			p.nsFiles.Close()
 		}
 	}()
-	mode := t.Mode
-	if t.Trusted {
-		mode = "trusted"
-	}
+	mode := t.EffectiveMode()
 	// Audit mode keeps the floor: the bundle goes through the whole policy (tenant user
 	// namespace, no host namespaces, sockets or out-of-tree binds, the tenant's cgroup
 	// parent and quotas, nosuid/nodev, no_new_privs, no dangerous capability); anything
@@ -201,7 +198,7 @@ func preparePolicy(g *Global, bundle, id string, console bool) (*prepared, error
 	// root keeps the bundle's writability, the capability allowlist keeps the bundle's
 	// own (non-dangerous) capabilities.
 	pt := t
-	if mode == "audit" {
+	if mode == hardening.ModeAudit {
 		tc := *t
 		if tc.SeccompProfile != "" && !strings.HasSuffix(tc.SeccompProfile, profiles.AuditSuffix) {
 			tc.SeccompProfile += profiles.AuditSuffix
@@ -220,9 +217,9 @@ func preparePolicy(g *Global, bundle, id string, console bool) (*prepared, error
 			return nil, aerr
 		}
 		return nil, err
-	case mode != "trusted" && !auditLogWritable(p):
+	case mode != hardening.ModeTrusted && !auditLogWritable(p):
 		return nil, p.auditErr()
-	case mode == "audit":
+	case mode == hardening.ModeAudit:
 		relaxAudit(spec, out, &p.decisions)
 		for _, d := range p.decisions {
 			logrus.Warnf("audit tenant %s: container %s: %s %s: %s", t.Name, id, d.Action, d.Path, d.Reason)
@@ -230,7 +227,7 @@ func preparePolicy(g *Global, bundle, id string, console bool) (*prepared, error
 		if p.adapt, err = adaptSpec(root, spec, out, t, p.nsFiles, &p.decisions); err != nil {
 			return nil, err
 		}
-	case mode == "trusted":
+	case mode == hardening.ModeTrusted:
 		logrus.Warnf("tenant %s is trusted: container %s runs its bundle as given, without the tenant policy", t.Name, id)
 	default:
 		if p.adapt, err = adaptSpec(root, spec, out, t, p.nsFiles, &p.decisions); err != nil {
@@ -254,7 +251,7 @@ func preparePolicy(g *Global, bundle, id string, console bool) (*prepared, error
 		Process: out.Process, CgroupsPath: out.Linux.CgroupsPath, Systemd: g.SystemdCgroup,
 		PodUID: podUIDOf(spec.Annotations),
 	}
-	if mode == "enforce" || mode == "audit" {
+	if mode.Policed() {
 		p.side.CgroupParent = tenantParentOf(cfg, t, g.SystemdCgroup)
 	}
 	ok = true
@@ -291,7 +288,7 @@ func (p *prepared) setupHost() error {
 		}
 		p.unlock = unlock
 	}
-	if p.side.Mode != "enforce" && p.side.Mode != "audit" {
+	if !p.side.Mode.Policed() {
 		return nil
 	}
 	if err := p.openRootfs(); err != nil {
@@ -391,7 +388,7 @@ func (p *prepared) openRootfs() error {
 // claimed (claims.ReleaseAll).
 func (p *prepared) claimHost() error {
 	hd := claims.Holder{Tenant: p.tenant.Name, Container: p.id, Root: p.root}
-	if p.side.RootfsKey == "" && p.side.Mode == "trusted" && p.spec.Root != nil {
+	if p.side.RootfsKey == "" && p.side.Mode == hardening.ModeTrusted && p.spec.Root != nil {
 		p.rootPath = p.spec.Root.Path
 		// A trusted tenant's bundle runs as given; its rootfs is still claimed, so no
 		// other tenant takes it while it runs.
@@ -555,7 +552,7 @@ type auditRecord struct {
 	Tenant       string               `json:"tenant"`
 	Container    string               `json:"container"`
 	Verdict      string               `json:"verdict"` // run, refused, audit
-	Mode         string               `json:"mode"`
+	Mode         hardening.Mode       `json:"mode"`
 	Error        string               `json:"error,omitempty"`
 	Decisions    []hardening.Decision `json:"decisions"`
 	PolicyDigest string               `json:"policyDigest"`
@@ -585,10 +582,7 @@ func writeAudit(cfg *hardening.Config, t *hardening.Tenant, id, verb, verdict st
 	if cfg == nil || cfg.Defaults.AuditLog == "" || t == nil {
 		return nil
 	}
-	mode := t.Mode
-	if t.Trusted {
-		mode = "trusted"
-	}
+	mode := t.EffectiveMode()
 	rec := auditRecord{Time: time.Now().UTC(), Verb: verb, Tenant: t.Name, Container: id, Verdict: verdict,
 		Mode: mode, Decisions: ds, PolicyDigest: hardening.PolicyDigest(cfg, t)}
 	if rec.Decisions == nil {
@@ -662,7 +656,7 @@ func relaxAudit(orig, out *specs.Spec, ds *[]hardening.Decision) {
 
 func audit(g *Global, p *prepared, verb, _ string) {
 	verdict := "run"
-	if p.side.Mode == "audit" {
+	if p.side.Mode == hardening.ModeAudit {
 		verdict = "audit"
 	}
 	p.writeAudit(verb, verdict, nil)
@@ -802,7 +796,7 @@ func policyForExec(g *Global, h *handle, p *specs.Process, console bool) (*specs
 	case err != nil:
 		writeAudit(cfg, t, h.id, "exec", "refused", ds, err)
 		return nil, err
-	case h.side.Mode == "audit":
+	case h.side.Mode == hardening.ModeAudit:
 		// The floor holds for exec too: only the capability allowlist is relaxed.
 		if p.Capabilities != nil && out.Capabilities != nil {
 			nc := *p.Capabilities
@@ -814,7 +808,7 @@ func policyForExec(g *Global, h *handle, p *specs.Process, console bool) (*specs
 			return nil, fmt.Errorf("process.apparmorProfile: %w", err)
 		}
 		return out, nil
-	case h.side.Mode == "trusted":
+	case h.side.Mode == hardening.ModeTrusted:
 		writeAudit(cfg, t, h.id, "exec", "run", ds, nil)
 		return p, nil
 	}
@@ -831,7 +825,7 @@ func clampUpdate(g *Global, h *handle, r *specs.LinuxResources) (*specs.LinuxRes
 	if err != nil {
 		return nil, err
 	}
-	if h.side.Mode == "trusted" {
+	if h.side.Mode == hardening.ModeTrusted {
 		return r, nil
 	}
 	out, ds := hardening.ClampUpdate(r, t)

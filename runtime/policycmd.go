@@ -51,7 +51,7 @@ func judge(g *Global, o PolicyOptions) (*hardening.Explanation, error) {
 		Spec: spec, Bundle: bundle, ContainerID: id, Tenant: t, Config: cfg,
 		Host: osHost(g, root, files), ConsoleSocket: o.ConsoleSocket, SystemdCgroup: g.SystemdCgroup,
 	})
-	if err == nil && t.Mode != "audit" && !t.Trusted {
+	if err == nil && t.EffectiveMode() != hardening.ModeAudit && !t.Trusted {
 		_, err = adaptSpec(root, spec, out, t, files, &ds)
 	}
 	return hardening.NewExplanation(out, ds, err, cfg, t), nil
