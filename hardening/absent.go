@@ -37,6 +37,7 @@ type absentCtx struct {
 	t    *Tenant
 	cfg  *Config
 	id   string
+	host Host // for the tenant's seccomp profile (scopeSpec)
 }
 
 // AbsentRow is one field whose absence means "unrestricted" (or the host's, the
@@ -149,7 +150,7 @@ var AbsentFields = []AbsentRow{
 		reason: "no seccomp filter: the tenant's profile",
 		absent: func(c *absentCtx) bool { return c.s.Linux.Seccomp == nil },
 		fill: func(c *absentCtx) (any, bool) {
-			prof, err := LoadProfile(c.t.SeccompProfile, c.cfg.Defaults.SeccompDir)
+			prof, err := c.host.SeccompProfile(c.t.SeccompProfile, c.cfg.Defaults.SeccompDir)
 			if err != nil {
 				return nil, false // enforceSeccomp refuses
 			}

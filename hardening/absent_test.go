@@ -137,7 +137,7 @@ var absentCases = map[string]absentCase{
 		}
 	}},
 	"linux.seccomp": {func(s *specs.Spec) { s.Linux.Seccomp = nil }, func(t *testing.T, out *specs.Spec, ten *Tenant) {
-		want, err := LoadProfile(ten.SeccompProfile, "")
+		want, err := newFakeHost().SeccompProfile(ten.SeccompProfile, "")
 		if err != nil || !reflect.DeepEqual(out.Linux.Seccomp, want) {
 			t.Errorf("seccomp is not the tenant's %q profile (%v)", ten.SeccompProfile, err)
 		}

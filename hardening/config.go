@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -257,23 +256,6 @@ type rawHook struct {
 type rawConfig struct {
 	Defaults rawDefaults           `toml:"defaults"`
 	Tenants  map[string]*rawTenant `toml:"tenants"`
-}
-
-// LoadConfig reads the operator's TOML file. A missing file gives BuiltinConfig().
-func LoadConfig(path string) (*Config, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		if os.IsNotExist(err) {
-			return BuiltinConfig(), nil
-		}
-		return nil, fmt.Errorf("config %s: %w", path, err)
-	}
-	c, err := ParseConfig(data)
-	if err != nil {
-		return nil, fmt.Errorf("config %s: %w", path, err)
-	}
-	c.Path = path
-	return c, nil
 }
 
 // BuiltinConfig is the configuration used when no file exists: one tenant "default"

@@ -2,16 +2,12 @@ package hardening
 
 import (
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 )
 
-func TestLoadConfigMissingIsBuiltin(t *testing.T) {
-	c, err := LoadConfig(filepath.Join(t.TempDir(), "nope.toml"))
-	if err != nil {
-		t.Fatal(err)
-	}
+func TestBuiltinConfig(t *testing.T) {
+	c := BuiltinConfig()
 	d := c.Tenants["default"]
 	if d == nil || c.Defaults.FallbackTenant != "default" || d.UIDs != (IDRange{1000000, 65536}) || d.Container.Memory != 512<<20 ||
 		d.Container.Pids != 256 || d.Container.CPUs != 1 || d.Container.Tmpfs != 64<<20 || d.Container.Nofile != 4096 || d.SeccompProfile != "web" {
@@ -23,15 +19,13 @@ func TestLoadConfigMissingIsBuiltin(t *testing.T) {
 	}
 }
 
-func TestLoadConfigFile(t *testing.T) {
-	p := filepath.Join(t.TempDir(), "t.toml")
-	os.WriteFile(p, []byte(hostileTOML), 0o600)
-	c, err := LoadConfig(p)
+func TestParseConfigFile(t *testing.T) {
+	c, err := ParseConfig([]byte(hostileTOML))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t1 := c.Tenants["t1"]
-	if t1.Container.Memory != 134217728 || t1.Container.Pids != 64 || t1.Container.CPUs != 0.5 || t1.GIDs != t1.UIDs || t1.Mode != "enforce" || len(t1.Capabilities) != 11 {
+	if t1.Container.Memory != 134217728 || t1.Container.Pids != 64 || t1.Container.CPUs != 0.5 || t1.GIDs != t1.UIDs || t1.Mode != ModeEnforce || len(t1.Capabilities) != 11 {
 		t.Fatalf("%+v", t1)
 	}
 	if _, err := c.ResolveTenant(TenantRequest{}); err == nil {

@@ -104,7 +104,7 @@ func Enforce(req Request) (*specs.Spec, []Decision, error) {
 	}
 	// Every field whose absence means "unrestricted" gets the tenant's value first
 	// (absent.go); the rules below then judge it as any present value.
-	p.fillAbsent(&absentCtx{s: s, pr: s.Process, base: "process", res: s.Linux.Resources, t: req.Tenant, cfg: req.Config, id: req.ContainerID},
+	p.fillAbsent(&absentCtx{s: s, pr: s.Process, base: "process", res: s.Linux.Resources, t: req.Tenant, cfg: req.Config, id: req.ContainerID, host: req.Host},
 		scopeProcess, scopeSpec, scopeResources)
 	p.enforceHooks(s, req.Config, req.ContainerID)
 	p.enforceAnnotations(s, req.Config)

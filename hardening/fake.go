@@ -2,11 +2,13 @@ package hardening
 
 import (
 	"fmt"
-	"os"
+	"io/fs"
 	"path"
 	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	profiles "github.com/tenantrun/tenantrun/seccomp-profiles"
 )
 
 // FakeHost is a Host whose facts come from maps, for tests (here and in the runtime):
@@ -34,6 +36,17 @@ type FakeHost struct {
 	// NoLSM lists the LSMs ("apparmor", "selinux") the host does not enforce; all
 	// others it does.
 	NoLSM map[string]bool
+	// Profiles are seccomp profiles by name, in place of the operator's seccomp_dir.
+	Profiles map[string]*specs.LinuxSeccomp
+}
+
+// SeccompProfile is the embedded profile of that name (no operator directory is read),
+// or Profiles' entry when it has one.
+func (h *FakeHost) SeccompProfile(name, _ string) (*specs.LinuxSeccomp, error) {
+	if p, ok := h.Profiles[name]; ok {
+		return p, nil
+	}
+	return profiles.Load(name, "")
 }
 
 // LSMEnabled is true unless NoLSM lists lsm.
@@ -114,14 +127,14 @@ func (h *FakeHost) ResolveBeneath(root, rel string) (string, FileKind, error) {
 			return cur, KindFile, nil
 		}
 	}
-	return "", KindOther, fmt.Errorf("%s: %w", cur, os.ErrNotExist)
+	return "", KindOther, fmt.Errorf("%s: %w", cur, fs.ErrNotExist)
 }
 
 // NamespaceOwner looks the path up in NS and the identity in NSOwners.
 func (h *FakeHost) NamespaceOwner(p string, _ specs.LinuxNamespaceType) (NSOwner, error) {
 	id, ok := h.NS[p]
 	if !ok {
-		return NSOwner{}, fmt.Errorf("%s: %w", p, os.ErrNotExist)
+		return NSOwner{}, fmt.Errorf("%s: %w", p, fs.ErrNotExist)
 	}
 	o, ok := h.NSOwners[id]
 	if !ok {

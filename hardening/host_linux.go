@@ -13,6 +13,8 @@ import (
 	"github.com/opencontainers/runc/libcontainer/apparmor"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/opencontainers/selinux/go-selinux"
+
+	profiles "github.com/tenantrun/tenantrun/seccomp-profiles"
 	"golang.org/x/sys/unix"
 )
 
@@ -610,4 +612,9 @@ func (h OSHost) LSMEnabled(lsm string) bool {
 		return selinux.GetEnabled()
 	}
 	return false
+}
+
+// SeccompProfile loads the profile from the operator's seccomp_dir or the embedded set.
+func (h OSHost) SeccompProfile(name, dir string) (*specs.LinuxSeccomp, error) {
+	return profiles.Load(name, dir)
 }

@@ -5,12 +5,7 @@ import (
 	"reflect"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
-
-	profiles "github.com/tenantrun/tenantrun/seccomp-profiles"
 )
-
-// LoadProfile loads a tenant's seccomp profile; a variable so tests can substitute it.
-var LoadProfile = profiles.Load
 
 var okSeccompFlags = map[specs.LinuxSeccompFlag]bool{
 	specs.LinuxSeccompFlagLog:                true,
@@ -41,7 +36,7 @@ func (p *pol) enforceSeccomp(s *specs.Spec, t *Tenant, cfg *Config) {
 			}
 		}
 	}
-	prof, err := LoadProfile(t.SeccompProfile, cfg.Defaults.SeccompDir)
+	prof, err := p.host.SeccompProfile(t.SeccompProfile, cfg.Defaults.SeccompDir)
 	if err != nil {
 		p.refuse("linux.seccomp", fmt.Sprintf("tenant %s's profile %q: %v", t.Name, t.SeccompProfile, err))
 		return

@@ -218,6 +218,9 @@ type Host interface {
 	// LSMEnabled says whether the host enforces the LSM ("apparmor" or "selinux"): a
 	// profile or label is only handed on where the kernel applies it.
 	LSMEnabled(lsm string) bool
+	// SeccompProfile is the named profile: the operator's <dir>/<name>.json when dir has
+	// it, else the embedded one (seccomp-profiles), "<name>-audit" derived from <name>.
+	SeccompProfile(name, dir string) (*specs.LinuxSeccomp, error)
 }
 
 // NSID identifies a namespace (device and inode of the nsfs file).

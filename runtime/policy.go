@@ -82,13 +82,31 @@ func readBundleConfig(bundle string) ([]byte, error) {
 	return buf, nil
 }
 
+// readConfig reads and parses the operator's TOML file (the policy engine reads no files).
+// A missing file gives the built-in configuration.
+func readConfig(path string) (*hardening.Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		if os.IsNotExist(err) {
+			return hardening.BuiltinConfig(), nil
+		}
+		return nil, err
+	}
+	c, err := hardening.ParseConfig(data)
+	if err != nil {
+		return nil, err
+	}
+	c.Path = path
+	return c, nil
+}
+
 // loadConfig reads the operator's tenant policy (--config).
 func loadConfig(g *Global) (*hardening.Config, error) {
 	path := g.ConfigPath
 	if path == "" {
 		path = DefaultConfig
 	}
-	cfg, err := hardening.LoadConfig(path)
+	cfg, err := readConfig(path)
 	if err != nil {
 		return nil, fmt.Errorf("--config %s: %w", path, err)
 	}

@@ -119,7 +119,7 @@ func collectTenants(g *Global, o TenantsOptions) ([]TenantUsage, error) {
 	// Parents without a container under this root (another engine's --root, a leftover):
 	// scan the tops the operator's config and the containers name, and the default one.
 	tops := append([]tenantTop(nil), defaultTenantTops...)
-	if cfg, err := hardening.LoadConfig(g.ConfigPath); err == nil && cfg.Defaults.CgroupParent != "" {
+	if cfg, err := readConfig(g.ConfigPath); err == nil && cfg.Defaults.CgroupParent != "" {
 		tops = append(tops, tenantTop{"/" + cfg.Defaults.CgroupParent, false}, tenantTop{hardening.SystemdEscapeDash(cfg.Defaults.CgroupParent) + ".slice", true})
 	}
 	for _, src := range sources {
