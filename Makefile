@@ -31,8 +31,10 @@ static: ## build a statically linked bin/tenantrun (libseccomp.a)
 	@mkdir -p bin
 	$(GO) build -tags '$(BINTAGS),netgo,osusergo' -ldflags '$(LDFLAGS) -extldflags -static' -o $(BIN) ./cmd/tenantrun
 
-vet: ## go vet and gofmt check
+STATICCHECK_VERSION := v0.8.2
+vet: ## go vet, staticcheck (staticcheck.conf) and gofmt check
 	$(GO) vet -tags '$(GOTAGS)' ./...
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) -tags '$(GOTAGS)' ./...
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt: $$out"; exit 1; fi
 
 unit: ## unit tests (no root needed)

@@ -20,7 +20,7 @@ func engineVerdicts(t *testing.T, dir string) map[string]string {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	row := regexp.MustCompile("^\\| ([a-z0-9.-]+\\.json) \\| [^|]+ \\| ([^|]+) \\|")
+	row := regexp.MustCompile(`^\| ([a-z0-9.-]+\.json) \| [^|]+ \| ([^|]+) \|`)
 	out := map[string]string{}
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {

@@ -526,7 +526,7 @@ func TestClampResources(t *testing.T) {
 		t.Fatal("not filled")
 	}
 	small := int64(64 << 20)
-	r, ds = ClampResources(&specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: &small, Swap: &small}}, tn)
+	r, _ = ClampResources(&specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: &small, Swap: &small}}, tn)
 	if *r.Memory.Limit != small {
 		t.Fatal("a smaller limit must be kept")
 	}

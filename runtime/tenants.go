@@ -411,10 +411,16 @@ func writeTenantsAtomic(path string, write func(io.Writer) error) error {
 		os.Remove(tmp)
 		return err
 	}
-	if err := f.Chmod(0o644); err == nil {
-		err = f.Close()
-	} else {
+	// A failed chmod or close (a write-back error: ENOSPC, EIO) must not rename a file the
+	// collector would read short.
+	if err := f.Chmod(0o644); err != nil {
 		f.Close()
+		os.Remove(tmp)
+		return fmt.Errorf("--output: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("--output: %w", err)
 	}
 	if err := os.Rename(tmp, path); err != nil {
 		os.Remove(tmp)

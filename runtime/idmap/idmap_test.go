@@ -249,7 +249,7 @@ func testIdmapRootfsOverlay(t *testing.T) {
 	idmapWriteRootFile(t, filepath.Join(l2, "bin/tool"), "tool\n", 0o755)
 	idmapWriteRootFile(t, filepath.Join(up, "etc/overridden"), "upper\n", 0o600)
 	// A whiteout (0:0 char device) and an opaque dir, as a container's writes leave them.
-	if err := unix.Mknod(filepath.Join(up, "etc/deleted"), unix.S_IFCHR|0o000, 0); err != nil {
+	if err := unix.Mknod(filepath.Join(up, "etc/deleted"), unix.S_IFCHR, 0); err != nil {
 		t.Fatal(err)
 	}
 	idmapWriteRootFile(t, filepath.Join(up, "opaque/new"), "new", 0o644)

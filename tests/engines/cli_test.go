@@ -18,7 +18,6 @@ type dockerish struct {
 	name    string   // "podman" or "docker"
 	base    []string // the CLI with its private-state flags
 	runtime string   // --runtime value for tenant alpha
-	roots   []string // runtime state roots that must be empty after each test
 	netNone []string // flags that select no network
 }
 
