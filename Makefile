@@ -27,6 +27,13 @@ $(BIN): $(GO_SOURCES)
 	@mkdir -p bin
 	$(GO) build -tags '$(BINTAGS)' -ldflags '$(LDFLAGS)' -o $@ ./cmd/tenantrun
 
+FP_BIN := bin/tenantrun-failpoints
+build-failpoints: $(FP_BIN) ## build bin/tenantrun-failpoints: the test binary with TENANTRUN_FAILPOINT (never the product)
+
+$(FP_BIN): $(GO_SOURCES)
+	@mkdir -p bin
+	$(GO) build -tags '$(BINTAGS),failpoints' -ldflags '$(LDFLAGS)' -o $@ ./cmd/tenantrun
+
 static: ## build a statically linked bin/tenantrun (libseccomp.a)
 	@mkdir -p bin
 	$(GO) build -tags '$(BINTAGS),netgo,osusergo' -ldflags '$(LDFLAGS) -extldflags -static' -o $(BIN) ./cmd/tenantrun
@@ -40,7 +47,7 @@ vet: ## go vet, staticcheck (staticcheck.conf) and gofmt check
 unit: ## unit tests (no root needed)
 	$(GO) test -tags '$(GOTAGS)' -count=1 ./hardening/... ./seccomp-profiles/... ./runtime/... ./internal/...
 
-integration: deps build probe rootfs-web ## integration tests as root with real containers
+integration: deps build build-failpoints probe rootfs-web ## integration tests as root with real containers
 	$(GO) test -tags '$(GOTAGS)' -count=1 -p 1 -timeout 30m ./tests/integration/...
 
 SHARED ?= ../shared
@@ -59,7 +66,7 @@ bench: deps build bench-timing ## lifecycle benchmarks vs runc (writes docs/benc
 clean: ## remove build outputs
 	rm -rf bin
 
-.PHONY: help deps build static vet unit integration hostile test demo bench clean
+.PHONY: help deps build build-failpoints static vet unit integration hostile test demo bench clean
 
 # Area-specific targets live beside their code.
 -include $(wildcard */targets.mk hack/*/targets.mk tests/*/targets.mk)

@@ -1,3 +1,5 @@
+//go:build failpoints
+
 package runtime
 
 import (
@@ -8,8 +10,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// FailpointEnv names the environment variable that makes tenantrun kill itself
-// (SIGKILL, no cleanup) when it reaches a named phase. Reliability tests use it
+// Failpoints are built only into the test binary (go build -tags failpoints:
+// bin/tenantrun-failpoints, `make build-failpoints`); the product has the no-ops of
+// failpoint_off.go. FailpointEnv names the environment variable that makes tenantrun kill
+// itself (SIGKILL, no cleanup) when it reaches a named phase. Reliability tests use it
 // to prove that `delete --force` and `tenantrun gc` leave nothing behind after
 // a crash at any point. Several phases may be given, comma-separated.
 const FailpointEnv = "TENANTRUN_FAILPOINT"

@@ -80,6 +80,7 @@ mkdir -p "$repo" "$tmp/share/out"
 git ls-files -z | tar --null -cf - -T - | tar -xf - -C "$repo"
 export CGO_ENABLED=1 GOFLAGS=-mod=mod
 nice -n 19 "$GO" build -tags "$BINTAGS" -ldflags "$LDFLAGS" -o "$repo/bin/tenantrun" ./cmd/tenantrun
+nice -n 19 "$GO" build -tags "$BINTAGS,failpoints" -ldflags "$LDFLAGS" -o "$repo/bin/tenantrun-failpoints" ./cmd/tenantrun
 suites=${TENANTRUN_VM_SUITES:-integration security hostile podman}
 for s in $suites; do
   case ${s%%:*} in

@@ -85,6 +85,26 @@ func BinPath() string {
 	return filepath.Join(RepoRoot(), "bin", "tenantrun")
 }
 
+// FailpointBinPath is the binary built with -tags failpoints (make build-failpoints), the
+// one a call that sets TENANTRUN_FAILPOINT runs: the product binary has no failpoints.
+// $TENANTRUN_FAILPOINT_BIN overrides it.
+func FailpointBinPath() string {
+	if b := os.Getenv("TENANTRUN_FAILPOINT_BIN"); b != "" {
+		return b
+	}
+	return filepath.Join(RepoRoot(), "bin", "tenantrun-failpoints")
+}
+
+// failpointCall says whether env asks for a failpoint.
+func failpointCall(env []string) bool {
+	for _, e := range env {
+		if strings.HasPrefix(e, "TENANTRUN_FAILPOINT=") {
+			return true
+		}
+	}
+	return false
+}
+
 var (
 	kindOnce sync.Once
 	isRunc   bool
@@ -203,7 +223,14 @@ func (r *Runtime) RunCall(t testing.TB, c Call, args ...string) *Result {
 		globals = r.GlobalArgs()
 	}
 	full := append(append([]string(nil), globals...), args...)
-	res := &Result{Args: append([]string{filepath.Base(r.Bin)}, full...), Code: -1}
+	bin := r.Bin
+	if failpointCall(c.Env) && !IsRunc() {
+		bin = FailpointBinPath()
+		if _, err := os.Stat(bin); err != nil {
+			Require(t, false, fmt.Sprintf("%s (make build-failpoints): a call with TENANTRUN_FAILPOINT needs the failpoints build", bin))
+		}
+	}
+	res := &Result{Args: append([]string{filepath.Base(bin)}, full...), Code: -1}
 	timeout := c.Timeout
 	if timeout == 0 {
 		timeout = r.Timeout
@@ -231,7 +258,7 @@ func (r *Runtime) RunCall(t testing.TB, c Call, args ...string) *Result {
 	}()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, r.Bin, full...)
+	cmd := exec.CommandContext(ctx, bin, full...)
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 	cmd.Stdin = c.Stdin
 	if c.Stdio != nil {

@@ -1,6 +1,8 @@
 package integration
 
 import (
+	"os"
+	"os/exec"
 	"strings"
 	"syscall"
 	"testing"
@@ -78,5 +80,20 @@ func TestFailpoints(t *testing.T) {
 			}
 			h.Delete(id)
 		})
+	}
+}
+
+// The product binary has no failpoints (they are built with -tags failpoints into
+// bin/tenantrun-failpoints only): TENANTRUN_FAILPOINT does nothing to it.
+func TestProductBinaryHasNoFailpoints(t *testing.T) {
+	tu.TenantrunOnly(t)
+	h := tu.New(t)
+	b := h.Bundle(tu.WithShell("echo ran"))
+	id := h.ID("nofp")
+	cmd := exec.Command(tu.BinPath(), append(h.RT.GlobalArgs(), "run", "--bundle", b.Dir, id)...)
+	cmd.Env = append(os.Environ(), "TENANTRUN_FAILPOINT=create:after-policy,create:after-start,leak-fd")
+	out, err := cmd.CombinedOutput()
+	if err != nil || strings.TrimSpace(string(out)) != "ran" {
+		t.Fatalf("%s with TENANTRUN_FAILPOINT: %v\n%s", tu.BinPath(), err, out)
 	}
 }

@@ -8,7 +8,7 @@ integration-runc: ## integration suite against Debian's runc (baseline; policy-o
 integration-load: build ## the 8x500 concurrent lifecycle load over 10 generated tenants (LOAD_FULL=1)
 	LOAD_FULL=1 $(INTEGRATION_GOTEST) -timeout 60m -run TestLoadConcurrentLifecycles -v ./tests/integration/
 
-integration-faults: build ## failpoints, concurrency races, bad input and CVE attacks (issue 10)
+integration-faults: build build-failpoints ## failpoints, concurrency races, bad input and CVE attacks (issue 10)
 	$(INTEGRATION_GOTEST) -timeout 30m -run 'TestFailpoints|TestConcurrent|TestDeleteRacing|TestBadInput|TestCVE|TestProcWrites' -v ./tests/integration/
 
 testutil-selftest: ## self-tests of the shared test helpers (leak checker, console socket)
