@@ -43,8 +43,9 @@ const (
 )
 
 // createContainer is the shared path of create and run: policy first, then
-// libcontainer. On any error nothing is left behind.
-func createContainer(g *Global, o CreateOptions, act action) (int, error) {
+// libcontainer. On any error nothing is left behind: every step that makes something
+// pushes its undo on one rollback, which runs when the create fails.
+func createContainer(g *Global, o CreateOptions, act action) (_ int, err error) {
 	tm := newPhaseTimer("create", o.ID)
 	defer tm.done()
 	if err := validateID(o.ID); err != nil {
@@ -84,14 +85,31 @@ func createContainer(g *Global, o CreateOptions, act action) (int, error) {
 	tm.mark("policy")
 	failpoint("create:after-policy")
 
+	var rb rollback
+	var lock *os.File // the state directory's lock, held until the rollback is done
+	defer func() {
+		if err != nil {
+			rb.run()
+		}
+		if lock != nil {
+			lock.Close()
+		}
+	}()
+	// The host-wide claims go last, once this create owns the id (another create of the
+	// same id that won keeps its own).
+	owned := false
+	rb.push(func() {
+		if owned {
+			releaseClaims(root, o.ID)
+		}
+	})
+	rb.push(prep.cleanupHost)
 	// The tenant's parent cgroup and the idmapped rootfs: before specconv,
 	// which reads the (possibly replaced) root.path.
 	if err := prep.setupHost(); err != nil {
-		prep.cleanupHost()
 		return -1, err
 	}
 	if err := prep.pidsShortfall(); err != nil {
-		prep.cleanupHost()
 		return -1, err
 	}
 	tm.mark("host-setup")
@@ -99,7 +117,6 @@ func createContainer(g *Global, o CreateOptions, act action) (int, error) {
 
 	// specconv resolves root.path relative to the current directory.
 	if err := os.Chdir(bundle); err != nil {
-		prep.cleanupHost()
 		return -1, fmt.Errorf("--bundle %q: %w", bundle, err)
 	}
 	cfg, err := specconv.CreateLibcontainerConfig(&specconv.CreateOpts{
@@ -111,14 +128,12 @@ func createContainer(g *Global, o CreateOptions, act action) (int, error) {
 		RootlessEUID:     os.Geteuid() != 0,
 	})
 	if err != nil {
-		prep.cleanupHost()
 		return -1, fmt.Errorf("converting the spec: %w", err)
 	}
 	lcProcess, deferred := rlimits.Defer(prep.spec.Process)
 	prep.side.DeferredRlimits = deferred
 	proc, err := newProcess(lcProcess, true)
 	if err != nil {
-		prep.cleanupHost()
 		return -1, err
 	}
 
@@ -129,31 +144,24 @@ func createContainer(g *Global, o CreateOptions, act action) (int, error) {
 		if errors.Is(err, libcontainer.ErrExist) || errors.Is(err, os.ErrExist) {
 			// Another create of this id won: its work directory is not ours.
 			prep.wd = ""
-			prep.cleanupHost()
 			return -1, fmt.Errorf("container %q already exists", o.ID)
 		}
-		prep.cleanupHost()
 		return -1, err
 	}
 	stateDir := filepath.Join(root, o.ID)
-	// From here on, failure must destroy what libcontainer made too.
-	destroy := func() {
+	// From here on, failure destroys what libcontainer made too (before cleanupHost).
+	owned = true
+	rb.push(func() {
 		_ = c.Destroy()
 		_ = os.RemoveAll(stateDir)
-		prep.cleanupHost()
-		releaseClaims(root, o.ID)
-	}
-	lock, err := lockDir(stateDir)
-	if err != nil {
-		destroy()
+	})
+	if lock, err = lockDir(stateDir); err != nil {
 		return -1, err
 	}
-	defer lock.Close()
 	// We own the id now: the idmapped rootfs goes onto the mount point that
 	// libcontainer's config already names. The record is written first, so
 	// a crash from here on leaves something delete and gc can clean up.
 	if err := prep.claimWorkDir(); err != nil {
-		destroy()
 		return -1, err
 	}
 	// The state directory exists (a claim is live while it does): claim the rootfs, the
@@ -162,20 +170,16 @@ func createContainer(g *Global, o CreateOptions, act action) (int, error) {
 	// any of them refuses this create: of two tenants racing past the policy for one
 	// object, only one gets the claim.
 	if err := prep.claimHost(); err != nil {
-		destroy()
 		return -1, err
 	}
 	if err := writeSidecar(stateDir, prep.side); err != nil {
-		destroy()
 		return -1, err
 	}
 	failpoint("create:after-claim")
 	if err := prep.mountRootfs(); err != nil {
-		destroy()
 		return -1, err
 	}
 	if err := writeSidecar(stateDir, prep.side); err != nil {
-		destroy()
 		return -1, err
 	}
 	failpoint("create:after-libcontainer-create")
@@ -186,9 +190,14 @@ func createContainer(g *Global, o CreateOptions, act action) (int, error) {
 	proc.LogLevel = strconv.Itoa(int(logrus.GetLevel()))
 	io, err := setupIO(proc, c, prep.spec.Process.Terminal, detach, o.ConsoleSocket)
 	if err != nil {
-		destroy()
 		return -1, err
 	}
+	ioOpen := true
+	rb.push(func() {
+		if ioOpen {
+			io.close()
+		}
+	})
 	var fwd *forwarder
 	if act == actRun {
 		fwd = newForwarder()
@@ -206,8 +215,6 @@ func createContainer(g *Global, o CreateOptions, act action) (int, error) {
 		}
 	}
 	if err != nil {
-		io.close()
-		destroy()
 		// Another start of the same tenant may have used up the quota meanwhile.
 		if qerr := prep.pidsShortfall(); qerr != nil {
 			return -1, fmt.Errorf("%w (%v)", explainStartError(err), qerr)
@@ -215,18 +222,21 @@ func createContainer(g *Global, o CreateOptions, act action) (int, error) {
 		return -1, explainStartError(err)
 	}
 	io.started()
+	ioOpen = false
+	rb.push(func() {
+		_ = proc.Signal(os.Kill)
+		_, _ = proc.Wait()
+	})
 	prep.started()
 	writeListRecord(stateDir, c, prep.side.Tenant)
 	tm.mark("start")
 	failpoint("create:after-start")
 	if o.PidFile != "" {
 		if err := writePidFile(o.PidFile, proc); err != nil {
-			_ = proc.Signal(os.Kill)
-			_, _ = proc.Wait()
-			destroy()
 			return -1, err
 		}
 	}
+	rb.done()
 	audit(g, prep, verbName(act), "")
 	if act != actRun {
 		return 0, nil
