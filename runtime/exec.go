@@ -34,8 +34,10 @@ type ExecOptions struct {
 }
 
 // Exec runs a new process in a running container. The process goes through
-// the container's tenant policy exactly like the init process did.
-func Exec(g *Global, o ExecOptions) error {
+// the container's tenant policy exactly like the init process did. On failure one
+// rollback undoes what was made (the stdio, a started process) and the container's
+// lock is released.
+func Exec(g *Global, o ExecOptions) (err error) {
 	// Only descriptors the caller passed reach the container (package fds).
 	preserved, err := fds.Passed(o.PreserveFDs, "--preserve-fds")
 	if err != nil {
@@ -45,57 +47,69 @@ func Exec(g *Global, o ExecOptions) error {
 	if err != nil {
 		return err
 	}
+	var rb rollback
+	held := true
+	defer func() {
+		if err != nil {
+			rb.run()
+		}
+		if held {
+			h.close()
+		}
+	}()
 	st, err := h.c.Status()
 	if err != nil {
-		h.close()
 		return err
 	}
 	if st != libcontainer.Running {
-		h.close()
 		return fmt.Errorf("cannot exec in container %q: it is %s, not running", o.ID, st)
 	}
 	p, err := execProcessSpec(h, o)
 	if err != nil {
-		h.close()
 		return err
 	}
-	p, err = policyForExec(g, h, p, o.ConsoleSocket != "")
-	if err != nil {
-		h.close()
+	if p, err = policyForExec(g, h, p, o.ConsoleSocket != ""); err != nil {
 		return err
 	}
 	lcProcess, deferred := rlimits.Defer(p)
 	proc, err := newProcess(lcProcess, false)
 	if err != nil {
-		h.close()
 		return err
 	}
 	proc.ExtraFiles = append(proc.ExtraFiles, preserved...)
 	proc.LogLevel = strconv.Itoa(int(logrus.GetLevel()))
 	io, err := setupIO(proc, h.c, p.Terminal, o.Detach, o.ConsoleSocket)
 	if err != nil {
-		h.close()
 		return err
 	}
+	ioOpen := true
+	rb.push(func() {
+		if ioOpen {
+			io.close()
+		}
+	})
 	var fwd *forwarder
 	if !o.Detach {
 		fwd = newForwarder()
 		defer fwd.stop()
 	}
-	err = auditFDs()
-	if err == nil {
+	if err = auditFDs(); err == nil {
 		err = h.c.Run(proc)
 	}
 	if err != nil {
-		io.close()
-		h.close()
 		return fmt.Errorf("exec in container %q: %w", o.ID, err)
 	}
 	io.started()
+	ioOpen = false
+	// From here a failure kills the process: it must not run without its deferred
+	// rlimits, or unknown to the caller who asked for its pid file.
+	rb.push(func() {
+		_ = proc.Signal(os.Kill)
+		_, _ = proc.Wait()
+	})
 	if len(deferred) > 0 {
 		if pid, perr := proc.Pid(); perr == nil {
 			if err := rlimits.Watch(pid, deferred).Wait(); err != nil {
-				h.close()
 				return err
 			}
 		}
@@ -103,13 +117,12 @@ func Exec(g *Global, o ExecOptions) error {
 	failpoint("exec:after-start")
 	if o.PidFile != "" {
 		if err := writePidFile(o.PidFile, proc); err != nil {
-			_ = proc.Signal(os.Kill)
-			_, _ = proc.Wait()
-			h.close()
 			return err
 		}
 	}
+	rb.done()
 	h.close() // don't hold the container's lock while the process runs
+	held = false
 	if o.Detach {
 		return nil
 	}
