@@ -84,7 +84,7 @@ nice -n 19 "$GO" build -tags "$BINTAGS,failpoints" -ldflags "$LDFLAGS" -o "$repo
 suites=${TENANTRUN_VM_SUITES:-integration security hostile podman}
 for s in $suites; do
   case ${s%%:*} in
-    integration | security) nice -n 19 "$GO" test -c -tags "$GOTAGS" -o "$repo/tests/$s/$s.test" "./tests/$s" ;;
+    integration | security) nice -n 19 "$GO" test -c -tags "$GOTAGS" -o "$repo/tests/${s%%:*}/${s%%:*}.test" "./tests/${s%%:*}" ;;
     podman) nice -n 19 "$GO" test -c -tags "$GOTAGS" -o "$repo/tests/engines/engines.test" ./tests/engines ;;
     hostile)
       if [ -x "$SHARED/hostile/run.sh" ]; then cp -a "$SHARED/hostile" "$pay/hostile"
