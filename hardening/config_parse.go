@@ -1,0 +1,462 @@
+package hardening
+
+// ParseConfig: the TOML file into a Config, every key checked.
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"math"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/pelletier/go-toml/v2"
+)
+
+type rawQuota struct {
+	Memory any      `toml:"memory"`
+	Pids   *int64   `toml:"pids"`
+	CPUs   *float64 `toml:"cpus"`
+	Tmpfs  any      `toml:"tmpfs"`
+	Nofile *int64   `toml:"nofile"`
+}
+
+type rawTenant struct {
+	UIDRange       string    `toml:"uid_range"`
+	GIDRange       string    `toml:"gid_range"`
+	BindRoots      []string  `toml:"bind_roots"`
+	Capabilities   *[]string `toml:"capabilities"`
+	SeccompProfile string    `toml:"seccomp_profile"`
+	Mode           string    `toml:"mode"`
+	Trusted        bool      `toml:"trusted"`
+	Users          []int     `toml:"users"`
+	Quota          *rawQuota `toml:"quota"`
+	Container      *rawQuota `toml:"container"`
+	OOMScoreAdjMin *int      `toml:"oom_score_adj_min"`
+	ForeignIDMap   string    `toml:"foreign_idmap"`
+	AllowFuse      bool      `toml:"allow_fuse"`
+	Apparmor       string    `toml:"apparmor_profile"`
+	SELinuxLabel   string    `toml:"selinux_label"`
+	MountLabel     string    `toml:"mount_label"`
+	// Pointers: a tenant's list, even [], replaces the [defaults] one.
+	ApparmorAllowed   *[]string `toml:"apparmor_allowed"`
+	SELinuxAllowed    *[]string `toml:"selinux_allowed"`
+	MountLabelAllowed *[]string `toml:"mount_label_allowed"`
+}
+
+type rawDefaults struct {
+	AuditLog           string              `toml:"audit_log"`
+	AuditLogFailOpen   bool                `toml:"audit_log_fail_open"`
+	FallbackTenant     string              `toml:"fallback_tenant"`
+	SeccompDir         string              `toml:"seccomp_dir"`
+	Hooks              []string            `toml:"hooks"`
+	Hook               []rawHook           `toml:"hook"`
+	CgroupParent       string              `toml:"cgroup_parent"`
+	TrustedAnnotations []TrustedAnnotation `toml:"trusted_annotations"`
+	EngineRoots        *[]string           `toml:"engine_roots"`
+	NetnsDirs          *[]string           `toml:"netns_dirs"`
+	MaxEnvBytes        int                 `toml:"max_env_bytes"`
+	RefusedAnnotations []string            `toml:"refused_annotations"`
+	IDPoolUser         string              `toml:"id_pool_user"`
+	IDBlock            uint32              `toml:"id_block"`
+	IDAllocations      string              `toml:"id_allocations"`
+	ApparmorAllowed    []string            `toml:"apparmor_allowed"`
+	SELinuxAllowed     []string            `toml:"selinux_allowed"`
+	MountLabelAllowed  []string            `toml:"mount_label_allowed"`
+}
+
+// rawHook is one [[defaults.hook]] table. Pointers: absent and [] differ (an empty
+// args or env is refused, not defaulted).
+type rawHook struct {
+	Path    string    `toml:"path"`
+	Args    *[]string `toml:"args"`
+	Env     *[]string `toml:"env"`
+	Timeout *int      `toml:"timeout"`
+}
+
+type rawConfig struct {
+	Defaults rawDefaults           `toml:"defaults"`
+	Tenants  map[string]*rawTenant `toml:"tenants"`
+}
+
+// BuiltinConfig is the configuration used when no file exists: one tenant "default"
+// (uid/gid range 1000000:65536, DefaultQuota) that is also the fallback tenant, so
+// `make demo` works with no file. Its foreign_idmap is "override": whatever mapping a
+// local engine hands over is replaced by the tenant's range.
+func BuiltinConfig() *Config {
+	c, err := ParseConfig([]byte(`
+[defaults]
+fallback_tenant = "default"
+[tenants.default]
+uid_range = "1000000:65536"
+foreign_idmap = "override"
+`))
+	if err != nil {
+		panic(err)
+	}
+	return c
+}
+
+var tenantNameRe = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
+
+// ParseConfig parses and validates TOML configuration text.
+func ParseConfig(data []byte) (*Config, error) {
+	var raw rawConfig
+	dec := toml.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&raw); err != nil {
+		var sme *toml.StrictMissingError
+		if errors.As(err, &sme) && len(sme.Errors) > 0 {
+			keys := []string{}
+			for _, e := range sme.Errors {
+				keys = append(keys, strings.Join(e.Key(), "."))
+			}
+			return nil, fmt.Errorf("unknown key %s", strings.Join(keys, ", "))
+		}
+		var de *toml.DecodeError
+		if errors.As(err, &de) {
+			row, col := de.Position()
+			key := strings.Join(de.Key(), ".")
+			if key != "" {
+				return nil, fmt.Errorf("key %s (line %d, column %d): %s", key, row, col, de.Error())
+			}
+			return nil, fmt.Errorf("line %d, column %d: %s", row, col, de.Error())
+		}
+		return nil, err
+	}
+	c := &Config{Tenants: map[string]*Tenant{}}
+	d := raw.Defaults
+	c.Defaults = Defaults{
+		AuditLog: d.AuditLog, AuditLogFailOpen: d.AuditLogFailOpen, FallbackTenant: d.FallbackTenant, SeccompDir: d.SeccompDir,
+		CgroupParent: d.CgroupParent, TrustedAnnotations: d.TrustedAnnotations,
+		MaxEnvBytes: d.MaxEnvBytes, RefusedAnnotations: d.RefusedAnnotations,
+		EngineRoots: DefaultEngineRoots, NetnsDirs: DefaultNetnsDirs,
+		IDPoolUser: d.IDPoolUser, IDBlock: d.IDBlock, IDAllocations: d.IDAllocations,
+		ApparmorAllowed: d.ApparmorAllowed, SELinuxAllowed: d.SELinuxAllowed, MountLabelAllowed: d.MountLabelAllowed,
+	}
+	if err := checkLSMAllowlists("defaults", c.Defaults.ApparmorAllowed, c.Defaults.SELinuxAllowed, c.Defaults.MountLabelAllowed); err != nil {
+		return nil, err
+	}
+	if c.Defaults.IDPoolUser == "" {
+		c.Defaults.IDPoolUser = "tenantrun"
+	}
+	if c.Defaults.IDBlock == 0 {
+		c.Defaults.IDBlock = 65536
+	}
+	if c.Defaults.IDAllocations == "" {
+		c.Defaults.IDAllocations = "/var/lib/tenantrun/id-allocations.json"
+	}
+	if !filepath.IsAbs(c.Defaults.IDAllocations) {
+		return nil, fmt.Errorf("key defaults.id_allocations: %q must be an absolute path", c.Defaults.IDAllocations)
+	}
+	if d.EngineRoots != nil {
+		c.Defaults.EngineRoots = *d.EngineRoots
+	}
+	if d.NetnsDirs != nil {
+		c.Defaults.NetnsDirs = *d.NetnsDirs
+	}
+	if c.Defaults.CgroupParent == "" {
+		c.Defaults.CgroupParent = DefaultCgroupParent
+	}
+	if !tenantNameRe.MatchString(c.Defaults.CgroupParent) {
+		return nil, fmt.Errorf("key defaults.cgroup_parent: %q must match %s", c.Defaults.CgroupParent, tenantNameRe)
+	}
+	if c.Defaults.MaxEnvBytes == 0 {
+		c.Defaults.MaxEnvBytes = DefaultMaxEnvBytes
+	}
+	if c.Defaults.MaxEnvBytes < 0 {
+		return nil, fmt.Errorf("key defaults.max_env_bytes: must be positive")
+	}
+	hooks, err := buildHooks(d.Hooks, d.Hook)
+	if err != nil {
+		return nil, err
+	}
+	c.Defaults.Hooks = hooks
+	for _, list := range []struct {
+		key string
+		v   []string
+	}{{"defaults.engine_roots", c.Defaults.EngineRoots}, {"defaults.netns_dirs", c.Defaults.NetnsDirs}} {
+		for i, p := range list.v {
+			if !filepath.IsAbs(p) || filepath.Clean(p) != p || p == "/" {
+				return nil, fmt.Errorf("key %s[%d]: %q must be a clean absolute path other than /", list.key, i, p)
+			}
+		}
+	}
+	for i, ta := range c.Defaults.TrustedAnnotations {
+		k := fmt.Sprintf("defaults.trusted_annotations[%d]", i)
+		if ta.Key == "" {
+			return nil, fmt.Errorf("key %s.key: missing", k)
+		}
+		if !filepath.IsAbs(ta.Root) || filepath.Clean(ta.Root) != ta.Root || ta.Root == "/" {
+			return nil, fmt.Errorf("key %s.root: %q must be a clean absolute path other than / (the --root of the engine trusted to set %s)", k, ta.Root, ta.Key)
+		}
+	}
+	names := make([]string, 0, len(raw.Tenants))
+	for n := range raw.Tenants {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		t, err := buildTenant(n, raw.Tenants[n], &c.Defaults)
+		if err != nil {
+			return nil, err
+		}
+		c.Tenants[n] = t
+	}
+	// Exclusive ranges: no two tenants may share a host uid or gid.
+	for i, a := range names {
+		for _, b := range names[i+1:] {
+			ta, tb := c.Tenants[a], c.Tenants[b]
+			if ta.UIDs.overlaps(tb.UIDs) {
+				return nil, fmt.Errorf("key tenants.%s.uid_range: %s overlaps tenants.%s.uid_range %s (ranges must be exclusive)", b, tb.UIDs, a, ta.UIDs)
+			}
+			if ta.GIDs.overlaps(tb.GIDs) {
+				return nil, fmt.Errorf("key tenants.%s.gid_range: %s overlaps tenants.%s.gid_range %s (ranges must be exclusive)", b, tb.GIDs, a, ta.GIDs)
+			}
+			// Exclusive bind roots: a root inside (or equal to) another tenant's would let
+			// one tenant bind the other's volumes.
+			for _, ra := range ta.BindRoots {
+				for _, rb := range tb.BindRoots {
+					if within(ra, rb) || within(rb, ra) {
+						return nil, fmt.Errorf("key tenants.%s.bind_roots: %q overlaps tenants.%s.bind_roots %q (bind roots must not nest or repeat across tenants)", b, rb, a, ra)
+					}
+				}
+			}
+			for _, u := range ta.Users {
+				for _, v := range tb.Users {
+					if u == v {
+						return nil, fmt.Errorf("key tenants.%s.users: uid %d is also a user of tenant %s", b, u, a)
+					}
+				}
+			}
+		}
+	}
+	if f := c.Defaults.FallbackTenant; f != "" {
+		if _, ok := c.Tenants[f]; !ok {
+			return nil, fmt.Errorf("key defaults.fallback_tenant: no tenant %q", f)
+		}
+	}
+	for i, ta := range c.Defaults.TrustedAnnotations {
+		for v, tn := range ta.Map {
+			if _, ok := c.Tenants[tn]; !ok {
+				return nil, fmt.Errorf("key defaults.trusted_annotations[%d].map.%s: no tenant %q", i, v, tn)
+			}
+		}
+	}
+	return c, nil
+}
+
+// buildHooks turns [defaults] hooks (plain paths: argv [path], DefaultHookEnv, no
+// timeout) and [[defaults.hook]] (whole declarations) into the hook allowlist. A path
+// is declared once: the declaration is what every bundle hook naming it runs with.
+func buildHooks(paths []string, tables []rawHook) ([]HookDecl, error) {
+	var out []HookDecl
+	seen := map[string]string{}
+	add := func(key string, h HookDecl) error {
+		if !filepath.IsAbs(h.Path) || filepath.Clean(h.Path) != h.Path {
+			return fmt.Errorf("key %s: %q must be a clean absolute path", key, h.Path)
+		}
+		if prev, ok := seen[h.Path]; ok {
+			return fmt.Errorf("key %s: hook %q is already declared by %s (one declaration per path)", key, h.Path, prev)
+		}
+		seen[h.Path] = key
+		out = append(out, h)
+		return nil
+	}
+	for i, p := range paths {
+		if err := add(fmt.Sprintf("defaults.hooks[%d]", i), HookDecl{Path: p, Args: []string{p}, Env: slices.Clone(DefaultHookEnv)}); err != nil {
+			return nil, err
+		}
+	}
+	for i, t := range tables {
+		k := fmt.Sprintf("defaults.hook[%d]", i)
+		if t.Path == "" {
+			return nil, fmt.Errorf("key %s.path: missing", k)
+		}
+		h := HookDecl{Path: t.Path, Args: []string{t.Path}, Env: slices.Clone(DefaultHookEnv), Timeout: t.Timeout}
+		if t.Args != nil {
+			if len(*t.Args) == 0 {
+				return nil, fmt.Errorf("key %s.args: empty; give at least argv[0] (or leave args out for [path])", k)
+			}
+			h.Args = slices.Clone(*t.Args)
+		}
+		for j, a := range h.Args {
+			if strings.ContainsRune(a, 0) {
+				return nil, fmt.Errorf("key %s.args[%d]: contains a NUL byte", k, j)
+			}
+		}
+		if t.Env != nil {
+			// An empty environment is refused rather than kept: a nil one would make the
+			// hook inherit the runtime's (the engine's) environment.
+			if len(*t.Env) == 0 {
+				return nil, fmt.Errorf("key %s.env: empty; give at least one NAME=value (or leave env out for %s)", k, strings.Join(DefaultHookEnv, " "))
+			}
+			h.Env = slices.Clone(*t.Env)
+		}
+		for j, e := range h.Env {
+			name, _, ok := strings.Cut(e, "=")
+			if !ok || name == "" || strings.ContainsRune(e, 0) {
+				return nil, fmt.Errorf("key %s.env[%d]: %q is not NAME=value", k, j, e)
+			}
+		}
+		if t.Timeout != nil && *t.Timeout <= 0 {
+			return nil, fmt.Errorf("key %s.timeout: %d must be a positive number of seconds (leave it out for none)", k, *t.Timeout)
+		}
+		if err := add(k+".path", h); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+func buildTenant(name string, r *rawTenant, d *Defaults) (*Tenant, error) {
+	k := "tenants." + name
+	if !tenantNameRe.MatchString(name) {
+		return nil, fmt.Errorf("key %s: tenant names must match %s", k, tenantNameRe)
+	}
+	if r == nil {
+		return nil, fmt.Errorf("key %s: empty", k)
+	}
+	t := &Tenant{Name: name, Trusted: r.Trusted, Users: r.Users, AllowFuse: r.AllowFuse}
+	if err := buildTenantLSM(k, r, d, t); err != nil {
+		return nil, err
+	}
+	if r.UIDRange == "" {
+		return nil, fmt.Errorf("key %s.uid_range: missing (\"START:SIZE\", or \"auto\" to allocate from defaults.id_pool_user's /etc/subuid ranges)", k)
+	}
+	var err error
+	if r.UIDRange == "auto" {
+		if r.GIDRange != "" {
+			return nil, fmt.Errorf("key %s.gid_range: must be absent with uid_range = \"auto\" (both come from the pool)", k)
+		}
+		t.AutoRange = true
+	} else if t.UIDs, err = parseRange(k+".uid_range", r.UIDRange); err != nil {
+		return nil, err
+	}
+	t.GIDs = t.UIDs
+	if r.GIDRange != "" {
+		if t.GIDs, err = parseRange(k+".gid_range", r.GIDRange); err != nil {
+			return nil, err
+		}
+	}
+	for i, br := range r.BindRoots {
+		if !filepath.IsAbs(br) || filepath.Clean(br) != br || br == "/" {
+			return nil, fmt.Errorf("key %s.bind_roots[%d]: %q must be a clean absolute path other than /", k, i, br)
+		}
+	}
+	t.BindRoots = r.BindRoots
+	t.Capabilities = DefaultCapabilities
+	if r.Capabilities != nil {
+		t.Capabilities = nil
+		for i, c := range *r.Capabilities {
+			cn := strings.ToUpper(c)
+			if !strings.HasPrefix(cn, "CAP_") {
+				cn = "CAP_" + cn
+			}
+			if !knownCap(cn) {
+				return nil, fmt.Errorf("key %s.capabilities[%d]: unknown capability %q", k, i, c)
+			}
+			if why, bad := dangerousCaps[cn]; bad {
+				return nil, fmt.Errorf("key %s.capabilities[%d]: %s cannot be granted to a tenant (%s)", k, i, cn, why)
+			}
+			t.Capabilities = append(t.Capabilities, cn)
+		}
+	}
+	t.SeccompProfile = r.SeccompProfile
+	if t.SeccompProfile == "" {
+		t.SeccompProfile = DefaultSeccompProfile
+	}
+	switch r.Mode {
+	case "", "enforce":
+		t.Mode = ModeEnforce
+	case "audit":
+		t.Mode = ModeAudit
+	default:
+		return nil, fmt.Errorf("key %s.mode: %q must be \"enforce\" or \"audit\"", k, r.Mode)
+	}
+	switch r.ForeignIDMap {
+	case "", "refuse":
+		t.ForeignIDMap = "refuse"
+	case "override":
+		t.ForeignIDMap = "override"
+	default:
+		return nil, fmt.Errorf("key %s.foreign_idmap: %q must be \"refuse\" or \"override\"", k, r.ForeignIDMap)
+	}
+	for i, u := range r.Users {
+		if u <= 0 {
+			return nil, fmt.Errorf("key %s.users[%d]: %d must be a non-root uid", k, i, u)
+		}
+	}
+	if r.OOMScoreAdjMin != nil {
+		if *r.OOMScoreAdjMin < 0 || *r.OOMScoreAdjMin > 1000 {
+			return nil, fmt.Errorf("key %s.oom_score_adj_min: %d must be in 0..1000", k, *r.OOMScoreAdjMin)
+		}
+		t.OOMScoreAdjMin = *r.OOMScoreAdjMin
+	}
+	if t.Quota, err = buildQuota(k+".quota", r.Quota, DefaultQuota); err != nil {
+		return nil, err
+	}
+	if t.Container, err = buildQuota(k+".container", r.Container, t.Quota); err != nil {
+		return nil, err
+	}
+	q, cq := t.Quota, t.Container
+	switch {
+	case cq.Memory > q.Memory:
+		return nil, fmt.Errorf("key %s.container.memory: larger than the tenant quota", k)
+	case cq.Pids > q.Pids:
+		return nil, fmt.Errorf("key %s.container.pids: larger than the tenant quota", k)
+	case cq.CPUs > q.CPUs:
+		return nil, fmt.Errorf("key %s.container.cpus: larger than the tenant quota", k)
+	case cq.Tmpfs > q.Tmpfs:
+		return nil, fmt.Errorf("key %s.container.tmpfs: larger than the tenant quota", k)
+	case cq.Nofile > q.Nofile:
+		return nil, fmt.Errorf("key %s.container.nofile: larger than the tenant quota", k)
+	}
+	return t, nil
+}
+
+func buildQuota(k string, r *rawQuota, def Quota) (Quota, error) {
+	q := def
+	if r == nil {
+		return q, nil
+	}
+	var err error
+	if r.Memory != nil {
+		if q.Memory, err = parseSizeValue(k+".memory", r.Memory); err != nil {
+			return q, err
+		}
+		if q.Memory < 4<<20 {
+			return q, fmt.Errorf("key %s.memory: at least 4M", k)
+		}
+	}
+	if r.Tmpfs != nil {
+		if q.Tmpfs, err = parseSizeValue(k+".tmpfs", r.Tmpfs); err != nil {
+			return q, err
+		}
+		if q.Tmpfs < 4096 {
+			return q, fmt.Errorf("key %s.tmpfs: at least 4k", k)
+		}
+	}
+	if r.Pids != nil {
+		if *r.Pids < 1 {
+			return q, fmt.Errorf("key %s.pids: must be at least 1", k)
+		}
+		q.Pids = *r.Pids
+	}
+	if r.CPUs != nil {
+		if *r.CPUs < 0.01 || *r.CPUs > 4096 || math.IsNaN(*r.CPUs) {
+			return q, fmt.Errorf("key %s.cpus: %v must be in 0.01..4096", k, *r.CPUs)
+		}
+		q.CPUs = *r.CPUs
+	}
+	if r.Nofile != nil {
+		if *r.Nofile < 16 || *r.Nofile > 1<<20 {
+			return q, fmt.Errorf("key %s.nofile: %d must be in 16..1048576", k, *r.Nofile)
+		}
+		q.Nofile = uint64(*r.Nofile)
+	}
+	return q, nil
+}
