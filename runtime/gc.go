@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/opencontainers/runc/libcontainer"
+	"golang.org/x/sys/unix"
 
 	"github.com/tenantrun/tenantrun/runtime/bindpin"
 	"github.com/tenantrun/tenantrun/runtime/fsutil"
@@ -39,10 +40,13 @@ func GC(g *Global, w io.Writer) error {
 		if _, err := libcontainer.Load(root, id); err == nil {
 			continue
 		}
-		// Busy = a create (or delete) of this id is in progress right now.
-		if fsutil.Busy(dir) {
+		// Skipped unless its lock can be taken now: a create (or delete) of this id is in
+		// progress, or the directory is already gone.
+		lk, err := fsutil.LockDir(dir, unix.LOCK_EX|unix.LOCK_NB)
+		if err != nil {
 			continue
 		}
+		lk.Close()
 		if _, err := deleteOrphan(g, id); err != nil {
 			errs = append(errs, err)
 			continue

@@ -32,9 +32,6 @@ const DefaultName = "tenantrun-default"
 //go:embed tenantrun-default
 var defaultProfile []byte
 
-// Profile is the text of tenantrun-default, as apparmor_parser reads it.
-func Profile() []byte { return bytes.Clone(defaultProfile) }
-
 // Where the kernel lists its profiles, and where tenantrun keeps the digest of the
 // tenantrun-default text it loaded (host-wide, like the claims: every --root shares one
 // kernel). Variables for tests.

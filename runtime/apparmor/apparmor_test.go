@@ -92,7 +92,7 @@ func TestPrepareWithoutAppArmorOrParser(t *testing.T) {
 }
 
 func TestProfileText(t *testing.T) {
-	p := string(Profile())
+	p := string(defaultProfile)
 	for _, want := range []string{"profile tenantrun-default ", "deny mount,", "deny /proc/sys/** w,", "deny /sys/** wkl,", "deny /tmp/** x,"} {
 		if !strings.Contains(p, want) {
 			t.Errorf("profile lacks %q", want)

@@ -7,14 +7,8 @@ import (
 	"testing"
 
 	tu "github.com/tenantrun/tenantrun/internal/testutil"
+	"github.com/tenantrun/tenantrun/runtime/apparmor"
 )
-
-// appArmorHost: the host enforces AppArmor (what libcontainer and tenantrun ask).
-func appArmorHost() bool {
-	b, err := os.ReadFile("/sys/module/apparmor/parameters/enabled")
-	_, serr := os.Stat("/sys/kernel/security/apparmor")
-	return err == nil && serr == nil && strings.HasPrefix(string(b), "Y")
-}
 
 const appArmorConfig = `
 [tenants.aa]
@@ -49,7 +43,7 @@ func TestAppArmorDefaultProfile(t *testing.T) {
 	tu.TenantrunOnly(t)
 	h := tu.New(t)
 	h.UseConfig(appArmorConfig)
-	if !appArmorHost() {
+	if !apparmor.Enabled() { // what the runtime itself asks (libcontainer's check)
 		if os.Getenv("TENANTRUN_TEST_REQUIRE_APPARMOR") == "1" {
 			t.Fatal("TENANTRUN_TEST_REQUIRE_APPARMOR=1 but this host does not enforce AppArmor")
 		}
