@@ -5,6 +5,7 @@ package hardening
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 )
 
@@ -55,15 +56,33 @@ type IDRange struct {
 
 func (r IDRange) String() string { return fmt.Sprintf("%d:%d", r.Start, r.Size) }
 
-func (r IDRange) end() uint64 { return uint64(r.Start) + uint64(r.Size) }
+// End is the first id after the range (64-bit, so Start+Size cannot wrap).
+func (r IDRange) End() uint64 { return uint64(r.Start) + uint64(r.Size) }
 
-func (r IDRange) overlaps(o IDRange) bool {
-	return uint64(r.Start) < o.end() && uint64(o.Start) < r.end()
+// Overlaps reports whether r and o share an id.
+func (r IDRange) Overlaps(o IDRange) bool {
+	return uint64(r.Start) < o.End() && uint64(o.Start) < r.End()
 }
 
-// contains reports whether [start, start+size) lies inside r.
-func (r IDRange) contains(start, size uint64) bool {
-	return start >= uint64(r.Start) && start+size <= r.end()
+// Contains reports whether [start, start+size) lies inside r.
+func (r IDRange) Contains(start, size uint64) bool {
+	return start >= uint64(r.Start) && start+size <= r.End()
+}
+
+// ParseIDRange reads "START:SIZE" with 32-bit numbers and nothing else. It
+// is the syntax shared by uid_range, id allocation records and the
+// subuid/subgid files; parseRange adds the rules a tenant's range must keep.
+func ParseIDRange(s string) (IDRange, error) {
+	a, b, ok := strings.Cut(s, ":")
+	if !ok {
+		return IDRange{}, fmt.Errorf("%q is not START:SIZE", s)
+	}
+	start, err1 := strconv.ParseUint(strings.TrimSpace(a), 10, 32)
+	size, err2 := strconv.ParseUint(strings.TrimSpace(b), 10, 32)
+	if err1 != nil || err2 != nil {
+		return IDRange{}, fmt.Errorf("%q is not START:SIZE with 32-bit numbers", s)
+	}
+	return IDRange{Start: uint32(start), Size: uint32(size)}, nil
 }
 
 // Tenant is one tenant's resolved policy.

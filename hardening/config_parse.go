@@ -210,10 +210,10 @@ func ParseConfig(data []byte) (*Config, error) {
 	for i, a := range names {
 		for _, b := range names[i+1:] {
 			ta, tb := c.Tenants[a], c.Tenants[b]
-			if ta.UIDs.overlaps(tb.UIDs) {
+			if ta.UIDs.Overlaps(tb.UIDs) {
 				return nil, fmt.Errorf("key tenants.%s.uid_range: %s overlaps tenants.%s.uid_range %s (ranges must be exclusive)", b, tb.UIDs, a, ta.UIDs)
 			}
-			if ta.GIDs.overlaps(tb.GIDs) {
+			if ta.GIDs.Overlaps(tb.GIDs) {
 				return nil, fmt.Errorf("key tenants.%s.gid_range: %s overlaps tenants.%s.gid_range %s (ranges must be exclusive)", b, tb.GIDs, a, ta.GIDs)
 			}
 			// Exclusive bind roots: a root inside (or equal to) another tenant's would let

@@ -7,27 +7,22 @@ import (
 	"math"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 )
 
 func parseRange(key, s string) (IDRange, error) {
-	a, b, ok := strings.Cut(s, ":")
-	if !ok {
-		return IDRange{}, fmt.Errorf("key %s: %q is not START:SIZE", key, s)
+	r, err := ParseIDRange(s)
+	if err != nil {
+		return IDRange{}, fmt.Errorf("key %s: %w", key, err)
 	}
-	start, err1 := strconv.ParseUint(strings.TrimSpace(a), 10, 32)
-	size, err2 := strconv.ParseUint(strings.TrimSpace(b), 10, 32)
-	if err1 != nil || err2 != nil {
-		return IDRange{}, fmt.Errorf("key %s: %q is not START:SIZE with 32-bit numbers", key, s)
-	}
+	start, size := uint64(r.Start), uint64(r.Size)
 	if start < 65536 {
 		return IDRange{}, fmt.Errorf("key %s: start %d is below 65536 (host root and host users live there)", key, start)
 	}
 	if size < 1 || start+size > math.MaxUint32 {
 		return IDRange{}, fmt.Errorf("key %s: size %d must be at least 1 and the range must end below 4294967295", key, size)
 	}
-	return IDRange{Start: uint32(start), Size: uint32(size)}, nil
+	return r, nil
 }
 
 // TenantRequest carries the sources a tenant cannot write.
@@ -128,7 +123,7 @@ func (c *Config) AssignRange(name string, r IDRange) error {
 		if n == name {
 			continue
 		}
-		if o.UIDs.overlaps(r) || o.GIDs.overlaps(r) {
+		if o.UIDs.Overlaps(r) || o.GIDs.Overlaps(r) {
 			return fmt.Errorf("tenant %s: allocated range %s overlaps tenant %s (%s)", name, r, n, o.UIDs)
 		}
 	}

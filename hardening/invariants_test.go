@@ -39,7 +39,7 @@ func invariantViolations(s *specs.Spec, t *Tenant, cfg *Config, id string) []str
 	}
 	for _, m := range append(slices.Clone(l.UIDMappings), l.GIDMappings...) {
 		r := t.UIDs
-		if !r.contains(uint64(m.HostID), uint64(m.Size)) && !t.GIDs.contains(uint64(m.HostID), uint64(m.Size)) {
+		if !r.Contains(uint64(m.HostID), uint64(m.Size)) && !t.GIDs.Contains(uint64(m.HostID), uint64(m.Size)) {
 			bad("mapping %v outside the tenant range", m)
 		}
 	}

@@ -105,12 +105,12 @@ func (p *pol) checkNamespacePath(ns specs.LinuxNamespace, req Request) string {
 	}
 	for _, pr := range o.Procs {
 		for _, u := range pr.UIDs {
-			if !t.UIDs.contains(uint64(u), 1) {
+			if !t.UIDs.Contains(uint64(u), 1) {
 				return fmt.Sprintf("%q has process %d running as host uid %d, outside tenant %s's range %s", np, pr.PID, u, t.Name, t.UIDs)
 			}
 		}
 		for _, g := range pr.GIDs {
-			if !t.GIDs.contains(uint64(g), 1) {
+			if !t.GIDs.Contains(uint64(g), 1) {
 				return fmt.Sprintf("%q has process %d running as host gid %d, outside tenant %s's range %s", np, pr.PID, g, t.Name, t.GIDs)
 			}
 		}
@@ -124,7 +124,7 @@ func mappingOutside(m []specs.LinuxIDMapping, r IDRange, kind string) string {
 		return "no " + kind + " mapping"
 	}
 	for _, e := range m {
-		if e.Size == 0 || !r.contains(uint64(e.HostID), uint64(e.Size)) {
+		if e.Size == 0 || !r.Contains(uint64(e.HostID), uint64(e.Size)) {
 			return fmt.Sprintf("%s mapping %d %d %d lies outside %s", kind, e.ContainerID, e.HostID, e.Size, r)
 		}
 	}
@@ -172,7 +172,7 @@ func (p *pol) idmap(jp string, m []specs.LinuxIDMapping, r IDRange, t *Tenant) [
 			p.refuse(jp, "container range overflows")
 			return m
 		}
-		if !r.contains(uint64(e.HostID), uint64(e.Size)) {
+		if !r.Contains(uint64(e.HostID), uint64(e.Size)) {
 			inside = false
 		}
 	}

@@ -11,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -63,7 +62,7 @@ func Assign(cfg *hardening.Config) error {
 	changed := false
 	for _, name := range auto {
 		if v, ok := alloc[name]; ok {
-			r, err := parseIDRange(v)
+			r, err := hardening.ParseIDRange(v)
 			if err != nil {
 				return fmt.Errorf("id allocations %s: tenant %s: %w", d.IDAllocations, name, err)
 			}
@@ -92,16 +91,6 @@ func Assign(cfg *hardening.Config) error {
 	return nil
 }
 
-func parseIDRange(s string) (hardening.IDRange, error) {
-	a, b, ok := strings.Cut(s, ":")
-	start, err1 := strconv.ParseUint(a, 10, 32)
-	size, err2 := strconv.ParseUint(b, 10, 32)
-	if !ok || err1 != nil || err2 != nil {
-		return hardening.IDRange{}, fmt.Errorf("%q is not START:SIZE", s)
-	}
-	return hardening.IDRange{Start: uint32(start), Size: uint32(size)}, nil
-}
-
 // subRanges reads the ranges of user in a subuid/subgid file (with
 // others=true: the ranges of every other user instead).
 func subRanges(file, user string, others ...bool) ([]hardening.IDRange, error) {
@@ -118,20 +107,12 @@ func subRanges(file, user string, others ...bool) ([]hardening.IDRange, error) {
 		if len(parts) != 3 || (parts[0] == user) == other {
 			continue
 		}
-		r, err := parseIDRange(parts[1] + ":" + parts[2])
+		r, err := hardening.ParseIDRange(parts[1] + ":" + parts[2])
 		if err == nil {
 			out = append(out, r)
 		}
 	}
 	return out, sc.Err()
-}
-
-func overlaps(a hardening.IDRange, s, n uint64) bool {
-	return uint64(a.Start) < s+n && s < uint64(a.Start)+uint64(a.Size)
-}
-
-func within(a hardening.IDRange, s, n uint64) bool {
-	return s >= uint64(a.Start) && s+n <= uint64(a.Start)+uint64(a.Size)
 }
 
 // carveBlock finds the lowest free block of size n that lies in the pool
@@ -155,7 +136,7 @@ func carveBlock(cfg *hardening.Config, alloc map[string]string, user string, n u
 		}
 	}
 	for _, v := range alloc {
-		if r, err := parseIDRange(v); err == nil {
+		if r, err := hardening.ParseIDRange(v); err == nil {
 			taken = append(taken, r)
 		}
 	}
@@ -171,7 +152,7 @@ func carveBlock(cfg *hardening.Config, alloc map[string]string, user string, n u
 		for start+uint64(n) <= uint64(pool.Start)+uint64(pool.Size) {
 			free := true
 			for _, t := range taken {
-				if overlaps(t, start, uint64(n)) {
+				if t.Overlaps(hardening.IDRange{Start: uint32(start), Size: n}) {
 					free = false
 					start = uint64(t.Start) + uint64(t.Size)
 					break
@@ -182,7 +163,7 @@ func carveBlock(cfg *hardening.Config, alloc map[string]string, user string, n u
 			}
 			inG := false
 			for _, g := range gids {
-				if within(g, start, uint64(n)) {
+				if g.Contains(start, uint64(n)) {
 					inG = true
 				}
 			}
