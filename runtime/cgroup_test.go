@@ -33,7 +33,7 @@ func TestSystemdContainerUnderTenantSlice(t *testing.T) {
 	}
 }
 
-// Orphan cleanup (cleanupSidecar) derives a systemd container's scope unit from the
+// Orphan cleanup (cleanupRecord) derives a systemd container's scope unit from the
 // recorded cgroupsPath as libcontainer does, so the unit it stops is the one create
 // started (tenant in the name, finding 7), and a record without the tenant in its prefix
 // (before that change, when two tenants' ids could share a unit) is left alone.

@@ -1,70 +1,16 @@
 package runtime
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 
 	"github.com/opencontainers/runc/libcontainer"
-	"github.com/opencontainers/runtime-spec/specs-go"
-	"golang.org/x/sys/unix"
 
 	"github.com/tenantrun/tenantrun/hardening"
-	"github.com/tenantrun/tenantrun/runtime/fsutil"
+	"github.com/tenantrun/tenantrun/runtime/record"
 )
-
-// sidecarName is tenantrun's own per-container record, kept in libcontainer's
-// state directory (<root>/<id>/) so that Destroy removes both together.
-const sidecarName = "tenantrun.json"
-
-// sidecar is what tenantrun remembers about a container beyond libcontainer's
-// state: whose it is and the hardened process that exec starts from.
-type sidecar struct {
-	Tenant       string         `json:"tenant"`
-	Mode         hardening.Mode `json:"mode"`
-	PolicyDigest string         `json:"policyDigest,omitempty"`
-	Bundle       string         `json:"bundle"`
-	Process      *specs.Process `json:"process,omitempty"`
-	CgroupParent string         `json:"cgroupParent,omitempty"` // the tenant's parent cgroup (removed with its last container)
-	CgroupsPath  string         `json:"cgroupsPath,omitempty"`  // the container's own cgroup, for orphan cleanup
-	Systemd      bool           `json:"systemd,omitempty"`
-	Mounts       []string       `json:"mounts,omitempty"`  // host mounts tenantrun made for this container (idmapped rootfs…), removed on delete
-	WorkDir      string         `json:"workDir,omitempty"` // directory holding those mounts, removed after them
-	// Rlimits tenantrun applies itself right before the user program runs (RLIMIT_AS).
-	DeferredRlimits []specs.POSIXRlimit `json:"deferredRlimits,omitempty"`
-	// PodUID is the kubelet pod uid of the container's pod (hardening.PodUIDAnnotations),
-	// claimed host-wide for the tenant at create (claims kind "pod"): a member's kubelet
-	// files (pods/<uid>/…) are accepted only for the uid its sandbox recorded here.
-	PodUID string `json:"podUID,omitempty"`
-	// RootfsKey is the device and inode ("<dev>-<ino>") of the rootfs descriptor the
-	// runtime opened, claimed host-wide for the tenant (claims kind "rootfs").
-	RootfsKey string `json:"rootfsKey,omitempty"`
-}
-
-func writeSidecar(stateDir string, s *sidecar) error {
-	data, err := json.Marshal(s)
-	if err != nil {
-		return err
-	}
-	if err := fsutil.WriteFileAtomic(filepath.Join(stateDir, sidecarName), data, 0o600); err != nil {
-		return fmt.Errorf("writing container record: %w", err)
-	}
-	return nil
-}
-
-func readSidecar(stateDir string) (*sidecar, error) {
-	data, err := os.ReadFile(filepath.Join(stateDir, sidecarName))
-	if err != nil {
-		return nil, err
-	}
-	var s sidecar
-	if err := json.Unmarshal(data, &s); err != nil {
-		return nil, fmt.Errorf("container record %s: %w", filepath.Join(stateDir, sidecarName), err)
-	}
-	return &s, nil
-}
 
 // handle is a loaded container with its per-container lock held.
 type handle struct {
@@ -72,7 +18,7 @@ type handle struct {
 	id       string
 	stateDir string
 	lock     *os.File
-	side     *sidecar // nil if the record is missing (crash during create)
+	rec      *record.Record // nil if the record is missing (crash during create)
 }
 
 func (h *handle) close() {
@@ -142,17 +88,12 @@ func (c caller) mayAct(tenant string) bool {
 }
 
 // mayActOn is mayAct for a container's record (nil: none).
-func (c caller) mayActOn(s *sidecar) bool {
+func (c caller) mayActOn(s *record.Record) bool {
 	if s == nil {
 		return c.operator
 	}
 	return c.mayAct(s.Tenant)
 }
-
-// lockDir takes an exclusive flock on a container's state directory so that
-// concurrent verbs on one container (delete racing start, two kills…) are
-// serialised. The lock dies with the process, so a crash never wedges an id.
-func lockDir(dir string) (*os.File, error) { return fsutil.LockDir(dir, unix.LOCK_EX) }
 
 // open loads container id under the global root, holding its lock. It is the one
 // way every verb on an existing container (start, state, kill, exec, ps, pause,
@@ -172,7 +113,7 @@ func open(g *Global, id string) (*handle, error) {
 		return nil, err
 	}
 	dir := filepath.Join(root, id)
-	lock, err := lockDir(dir)
+	lock, err := record.Lock(dir)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return nil, &notExistError{id}
@@ -188,23 +129,12 @@ func open(g *Global, id string) (*handle, error) {
 		return nil, err
 	}
 	h := &handle{c: c, id: id, stateDir: dir, lock: lock}
-	if s, err := readSidecar(dir); err == nil {
-		h.side = s
+	if r, err := record.Read(dir); err == nil {
+		h.rec = r
 	}
-	if !who.mayActOn(h.side) {
+	if !who.mayActOn(h.rec) {
 		h.close()
 		return nil, &notYoursError{id}
 	}
 	return h, nil
-}
-
-// tenantOf is the tenant a container under root belongs to, from its record
-// ("" if it has none). The record, not a label, carries it: labels become OCI
-// state annotations, and a bundle's state must carry exactly its own.
-func tenantOf(root, id string) string {
-	s, err := readSidecar(filepath.Join(root, id))
-	if err != nil {
-		return ""
-	}
-	return s.Tenant
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/tenantrun/tenantrun/runtime/fds"
+	"github.com/tenantrun/tenantrun/runtime/record"
 	"github.com/tenantrun/tenantrun/runtime/rlimits"
 	"github.com/tenantrun/tenantrun/runtime/safepath"
 )
@@ -131,7 +132,7 @@ func createContainer(g *Global, o CreateOptions, act action) (_ int, err error) 
 		return -1, fmt.Errorf("converting the spec: %w", err)
 	}
 	lcProcess, deferred := rlimits.Defer(prep.spec.Process)
-	prep.side.DeferredRlimits = deferred
+	prep.rec.DeferredRlimits = deferred
 	proc, err := newProcess(lcProcess, true)
 	if err != nil {
 		return -1, err
@@ -155,7 +156,7 @@ func createContainer(g *Global, o CreateOptions, act action) (_ int, err error) 
 		_ = c.Destroy()
 		_ = os.RemoveAll(stateDir)
 	})
-	if lock, err = lockDir(stateDir); err != nil {
+	if lock, err = record.Lock(stateDir); err != nil {
 		return -1, err
 	}
 	// We own the id now: the idmapped rootfs goes onto the mount point that
@@ -172,14 +173,14 @@ func createContainer(g *Global, o CreateOptions, act action) (_ int, err error) 
 	if err := prep.claimHost(); err != nil {
 		return -1, err
 	}
-	if err := writeSidecar(stateDir, prep.side); err != nil {
+	if err := record.Write(stateDir, prep.rec); err != nil {
 		return -1, err
 	}
 	failpoint("create:after-claim")
 	if err := prep.mountRootfs(); err != nil {
 		return -1, err
 	}
-	if err := writeSidecar(stateDir, prep.side); err != nil {
+	if err := record.Write(stateDir, prep.rec); err != nil {
 		return -1, err
 	}
 	failpoint("create:after-libcontainer-create")
@@ -207,7 +208,7 @@ func createContainer(g *Global, o CreateOptions, act action) (_ int, err error) 
 		err = c.Start(proc)
 	}
 	if err == nil && act != actCreate {
-		w := rlimits.WatchInit(c, prep.side.DeferredRlimits)
+		w := rlimits.WatchInit(c, prep.rec.DeferredRlimits)
 		if err = c.Exec(); err == nil {
 			err = w.Wait()
 		} else {
@@ -228,7 +229,13 @@ func createContainer(g *Global, o CreateOptions, act action) (_ int, err error) 
 		_, _ = proc.Wait()
 	})
 	prep.started()
-	writeListRecord(stateDir, c, prep.side.Tenant)
+	// What list prints, in the record (best effort: list falls back to libcontainer's state).
+	if in, err := recordInit(c); err == nil {
+		prep.rec.Init = in
+		if err := record.Write(stateDir, prep.rec); err != nil {
+			logrus.Warnf("container %s: %v", o.ID, err)
+		}
+	}
 	tm.mark("start")
 	failpoint("create:after-start")
 	if o.PidFile != "" {

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/tenantrun/tenantrun/runtime/claims"
+	"github.com/tenantrun/tenantrun/runtime/record"
 )
 
 // Delete removes a stopped (or created) container; with force it kills a
@@ -56,11 +57,11 @@ func destroyContainer(h *handle, force bool) error {
 		}
 		waitStopped(h.c)
 	}
-	side := h.side
+	rec := h.rec
 	if err := h.c.Destroy(); err != nil {
 		return fmt.Errorf("removing container %q: %w", h.id, err)
 	}
-	cleanupSidecar(side)
+	cleanupRecord(rec)
 	releaseClaims(filepath.Dir(h.stateDir), h.id)
 	return nil
 }
@@ -105,18 +106,18 @@ func deleteOrphan(g *Global, id string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	lock, err := lockDir(dir)
+	lock, err := record.Lock(dir)
 	if err != nil {
 		return false, err
 	}
 	defer lock.Close()
-	side, _ := readSidecar(dir)
+	rec, _ := record.Read(dir)
 	// The same rule as open: a leftover recorded for another tenant (or with no
 	// record at all) is the operator's (or gc's) to remove, not this caller's.
-	if !who.mayActOn(side) {
+	if !who.mayActOn(rec) {
 		return true, &notYoursError{id}
 	}
-	cleanupSidecar(side)
+	cleanupRecord(rec)
 	if err := os.RemoveAll(dir); err != nil {
 		return true, fmt.Errorf("removing leftover state of %q: %w", id, err)
 	}

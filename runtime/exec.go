@@ -151,8 +151,8 @@ func execProcessSpec(h *handle, o ExecOptions) (*specs.Process, error) {
 		return nil, fmt.Errorf("exec: no command given (args or --process)")
 	}
 	var base specs.Process
-	if h.side != nil && h.side.Process != nil {
-		base = *h.side.Process
+	if h.rec != nil && h.rec.Process != nil {
+		base = *h.rec.Process
 	}
 	p := base
 	p.Args = o.Args

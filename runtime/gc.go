@@ -9,11 +9,10 @@ import (
 	"strings"
 
 	"github.com/opencontainers/runc/libcontainer"
-	"golang.org/x/sys/unix"
 
 	"github.com/tenantrun/tenantrun/runtime/bindpin"
-	"github.com/tenantrun/tenantrun/runtime/fsutil"
 	"github.com/tenantrun/tenantrun/runtime/idmap"
+	"github.com/tenantrun/tenantrun/runtime/record"
 	"github.com/tenantrun/tenantrun/runtime/tenantcg"
 )
 
@@ -42,8 +41,8 @@ func GC(g *Global, w io.Writer) error {
 		}
 		// Skipped unless its lock can be taken now: a create (or delete) of this id is in
 		// progress, or the directory is already gone.
-		lk, err := fsutil.LockDir(dir, unix.LOCK_EX|unix.LOCK_NB)
-		if err != nil {
+		lk, ok := record.TryLock(dir)
+		if !ok {
 			continue
 		}
 		lk.Close()

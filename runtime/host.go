@@ -12,13 +12,14 @@ import (
 	"github.com/tenantrun/tenantrun/hardening"
 	"github.com/tenantrun/tenantrun/runtime/bindpin"
 	"github.com/tenantrun/tenantrun/runtime/idmap"
+	"github.com/tenantrun/tenantrun/runtime/record"
 	"github.com/tenantrun/tenantrun/runtime/tenantcg"
 )
 
-// cleanupSidecar removes what tenantrun itself set up on the host for a
+// cleanupRecord removes what tenantrun itself set up on the host for a
 // container: its cgroup if libcontainer never got to own it (crash), mounts
 // tenantrun made (idmapped rootfs…), and the tenant's parent cgroup once empty.
-func cleanupSidecar(s *sidecar) {
+func cleanupRecord(s *record.Record) {
 	if s == nil {
 		return
 	}

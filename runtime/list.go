@@ -21,6 +21,7 @@ import (
 	"github.com/opencontainers/runc/libcontainer"
 
 	"github.com/tenantrun/tenantrun/runtime/fsutil"
+	"github.com/tenantrun/tenantrun/runtime/record"
 )
 
 // ContainerInfo is one row of `list` (the same JSON fields as runc's list).
@@ -36,63 +37,45 @@ type ContainerInfo struct {
 	Tenant      string            `json:"tenant,omitempty"`
 }
 
-// listRecordName is a compact per-container record written once the
-// container has started: what `list` prints, plus what it needs to tell the
-// status without decoding libcontainer's whole state (17 KB, mostly seccomp).
-const listRecordName = "list.json"
-
-type listRecord struct {
-	ContainerInfo
-	PidStart    uint64 `json:"pidStart"`
-	FreezerFile string `json:"freezerFile,omitempty"` // freezer.state (v1) or cgroup.freeze (v2)
-}
-
-// writeListRecord records c for `list` (best effort: list falls back to
-// libcontainer's state when the record is missing).
-func writeListRecord(stateDir string, c *libcontainer.Container, tenant string) {
+// recordInit is what the container's record keeps for `list` once its init exists:
+// enough to tell the status without decoding libcontainer's whole state (17 KB,
+// mostly seccomp).
+func recordInit(c *libcontainer.Container) (*record.Init, error) {
 	st, err := c.State()
 	if err != nil {
-		return
+		return nil, err
 	}
 	oci, err := c.OCIState()
 	if err != nil {
-		return
+		return nil, err
 	}
-	r := listRecord{
-		ContainerInfo: ContainerInfo{ID: oci.ID, Pid: oci.Pid, Bundle: oci.Bundle, Rootfs: c.Config().Rootfs,
-			Created: st.Created, Annotations: oci.Annotations, Owner: "root", Tenant: tenant},
-		PidStart: st.InitProcessStartTime,
-	}
+	in := &record.Init{Pid: oci.Pid, PidStart: st.InitProcessStartTime, Created: st.Created,
+		Rootfs: c.Config().Rootfs, Annotations: oci.Annotations}
 	if p := st.CgroupPaths["freezer"]; p != "" {
-		r.FreezerFile = filepath.Join(p, "freezer.state")
+		in.FreezerFile = filepath.Join(p, "freezer.state")
 	} else if p := st.CgroupPaths[""]; p != "" {
-		r.FreezerFile = filepath.Join(p, "cgroup.freeze")
+		in.FreezerFile = filepath.Join(p, "cgroup.freeze")
 	}
-	data, err := json.Marshal(r)
-	if err != nil {
-		return
-	}
-	_ = fsutil.WriteFileAtomic(filepath.Join(stateDir, listRecordName), data, 0o600)
+	return in, nil
 }
 
-// fromListRecord reads a container's list record and derives its status from
-// the live system: init gone (or its pid reused) = stopped; exec fifo still
-// there = created; frozen cgroup = paused; else running. buf is scratch space.
-func fromListRecord(dir string, buf *[]byte) (ContainerInfo, bool) {
-	data, err := readSmall(filepath.Join(dir, listRecordName), buf)
-	if err != nil {
+// fromRecord is a container's row from its record, with the status derived from the
+// live system: init gone (or its pid reused) = stopped; exec fifo still there =
+// created; frozen cgroup = paused; else running. ok is false when the record is
+// missing or has no init yet. buf is scratch space.
+func fromRecord(dir string, buf *[]byte) (ContainerInfo, bool) {
+	l, err := record.ReadListing(dir, buf)
+	if err != nil || l.Init == nil {
 		return ContainerInfo{}, false
 	}
-	var r listRecord
-	if err := json.Unmarshal(data, &r); err != nil {
-		return ContainerInfo{}, false
-	}
-	info := r.ContainerInfo
+	in := l.Init
+	info := ContainerInfo{ID: filepath.Base(dir), Pid: in.Pid, Bundle: l.Bundle, Rootfs: in.Rootfs,
+		Created: in.Created, Annotations: in.Annotations, Owner: "root", Tenant: l.Tenant}
 	alive := false
-	if r.Pid > 0 {
-		if f := procStatBuf(r.Pid, buf); len(f) >= 20 && f[0] != "Z" && f[0] != "X" {
+	if in.Pid > 0 {
+		if f := procStatBuf(in.Pid, buf); len(f) >= 20 && f[0] != "Z" && f[0] != "X" {
 			start, _ := strconv.ParseUint(f[19], 10, 64)
-			alive = start == r.PidStart
+			alive = start == in.PidStart
 		}
 	}
 	switch {
@@ -103,8 +86,8 @@ func fromListRecord(dir string, buf *[]byte) (ContainerInfo, bool) {
 		var st unix.Stat_t
 		if unix.Stat(filepath.Join(dir, "exec.fifo"), &st) == nil {
 			info.Status = "created"
-		} else if r.FreezerFile != "" {
-			if b, err := readSmall(r.FreezerFile, buf); err == nil {
+		} else if in.FreezerFile != "" {
+			if b, err := fsutil.ReadSmall(in.FreezerFile, buf); err == nil {
 				if v := strings.TrimSpace(string(b)); v == "FROZEN" || v == "1" {
 					info.Status = "paused"
 				}
@@ -114,37 +97,6 @@ func fromListRecord(dir string, buf *[]byte) (ContainerInfo, bool) {
 	return info, true
 }
 
-// readSmall reads a small file into *buf (grown as needed) with plain
-// open/read/close: os.ReadFile also fstats the file and registers it with the
-// Go poller, which doubles the syscalls `list` makes per container.
-func readSmall(path string, buf *[]byte) ([]byte, error) {
-	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return nil, &os.PathError{Op: "open", Path: path, Err: err}
-	}
-	defer unix.Close(fd)
-	if len(*buf) == 0 {
-		*buf = make([]byte, 4096)
-	}
-	n := 0
-	for {
-		if n == len(*buf) {
-			*buf = append(*buf, make([]byte, len(*buf))...)
-		}
-		m, err := unix.Read(fd, (*buf)[n:])
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return nil, &os.PathError{Op: "read", Path: path, Err: err}
-		}
-		if m == 0 {
-			return (*buf)[:n], nil
-		}
-		n += m
-	}
-}
-
 // procStat returns the fields of /proc/PID/stat after the command name.
 func procStat(pid int) []string {
 	var buf []byte
@@ -152,7 +104,7 @@ func procStat(pid int) []string {
 }
 
 func procStatBuf(pid int, buf *[]byte) []string {
-	data, err := readSmall("/proc/"+strconv.Itoa(pid)+"/stat", buf)
+	data, err := fsutil.ReadSmall("/proc/"+strconv.Itoa(pid)+"/stat", buf)
 	if err != nil {
 		return nil
 	}
@@ -219,10 +171,11 @@ func listContainers(g *Global) ([]ContainerInfo, error) {
 	return out, nil
 }
 
-// listOne is one container's row: from its list record, or (a container made
-// before records existed, or whose record write failed) libcontainer's state.
+// listOne is one container's row: from its record, or (a container whose init
+// was not recorded: made by an older tenantrun, or the record write failed)
+// libcontainer's state.
 func listOne(root, name string, buf *[]byte) (ContainerInfo, bool) {
-	if info, ok := fromListRecord(filepath.Join(root, name), buf); ok {
+	if info, ok := fromRecord(filepath.Join(root, name), buf); ok {
 		return info, true
 	}
 	c, err := libcontainer.Load(root, name)
@@ -240,7 +193,7 @@ func listOne(root, name string, buf *[]byte) (ContainerInfo, bool) {
 	if s, err := c.State(); err == nil {
 		info.Created = s.Created
 	}
-	info.Tenant = tenantOf(root, st.ID)
+	info.Tenant = record.TenantOf(filepath.Join(root, st.ID))
 	return info, true
 }
 

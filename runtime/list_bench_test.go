@@ -75,7 +75,7 @@ func listFixture(b *testing.B, n int) *Global {
 }
 
 // copyStateDir copies the regular files of a state dir (not the exec fifo) and renames the id
-// inside state.json and tenantrun's list record.
+// inside state.json.
 func copyStateDir(src, dst, id, newID string) error {
 	if err := os.Mkdir(dst, 0o711); err != nil {
 		return err
@@ -92,7 +92,7 @@ func copyStateDir(src, dst, id, newID string) error {
 		if err != nil {
 			return err
 		}
-		if e.Name() == "state.json" || e.Name() == listRecordName {
+		if e.Name() == "state.json" { // the record carries no id: list takes it from the directory
 			var m map[string]any
 			if err := json.Unmarshal(data, &m); err != nil {
 				return fmt.Errorf("%s: %w", e.Name(), err)

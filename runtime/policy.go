@@ -27,6 +27,7 @@ import (
 	"github.com/tenantrun/tenantrun/runtime/fsutil"
 	"github.com/tenantrun/tenantrun/runtime/idmap"
 	"github.com/tenantrun/tenantrun/runtime/idpool"
+	"github.com/tenantrun/tenantrun/runtime/record"
 	"github.com/tenantrun/tenantrun/runtime/safepath"
 	"github.com/tenantrun/tenantrun/runtime/tenantcg"
 	profiles "github.com/tenantrun/tenantrun/seccomp-profiles"
@@ -39,7 +40,7 @@ type prepared struct {
 	root         string
 	id           string
 	spec         *specs.Spec
-	side         *sidecar
+	rec          *record.Record
 	cfg          *hardening.Config
 	tenant       *hardening.Tenant
 	decisions    []hardening.Decision
@@ -143,7 +144,7 @@ func osHost(g *Global, root string, files *hardening.NSFiles) hardening.OSHost {
 			if _, err := libcontainer.Load(root, id); err != nil {
 				return "", false
 			}
-			t := tenantOf(root, id)
+			t := record.TenantOf(filepath.Join(root, id))
 			return t, t != ""
 		},
 		// The pod uid a sandbox recorded at its create (claimed host-wide for its
@@ -155,7 +156,7 @@ func osHost(g *Global, root string, files *hardening.NSFiles) hardening.OSHost {
 			if _, err := libcontainer.Load(root, id); err != nil {
 				return "", false
 			}
-			s, err := readSidecar(filepath.Join(root, id))
+			s, err := record.Read(filepath.Join(root, id))
 			if err != nil || s.PodUID == "" {
 				return "", false
 			}
@@ -264,13 +265,13 @@ func preparePolicy(g *Global, bundle, id string, console bool) (*prepared, error
 		out.Linux = &specs.Linux{}
 	}
 	p.spec = out
-	p.side = &sidecar{
+	p.rec = &record.Record{
 		Tenant: t.Name, Mode: mode, PolicyDigest: hardening.PolicyDigest(cfg, t), Bundle: bundle,
 		Process: out.Process, CgroupsPath: out.Linux.CgroupsPath, Systemd: g.SystemdCgroup,
 		PodUID: podUIDOf(spec.Annotations),
 	}
 	if mode.Policed() {
-		p.side.CgroupParent = tenantParentOf(cfg, t, g.SystemdCgroup)
+		p.rec.CgroupParent = tenantParentOf(cfg, t, g.SystemdCgroup)
 	}
 	ok = true
 	return p, nil
@@ -298,15 +299,15 @@ func idmapWorkDir(root, id string) string {
 // itself is made by mountRootfs once libcontainer.Create has given us the id:
 // two creates of one id must never touch each other's mounts.
 func (p *prepared) setupHost() error {
-	if p.side.CgroupParent != "" {
+	if p.rec.CgroupParent != "" {
 		q := p.tenant.Quota
-		unlock, err := tenantcg.Ensure(p.side.CgroupParent, p.side.Systemd, tenantcg.LimitsFromQuota(q.Memory, q.Pids, q.CPUs))
+		unlock, err := tenantcg.Ensure(p.rec.CgroupParent, p.rec.Systemd, tenantcg.LimitsFromQuota(q.Memory, q.Pids, q.CPUs))
 		if err != nil {
 			return fmt.Errorf("tenant %s: parent cgroup: %w", p.tenant.Name, err)
 		}
 		p.unlock = unlock
 	}
-	if !p.side.Mode.Policed() {
+	if !p.rec.Mode.Policed() {
 		return nil
 	}
 	if err := p.openRootfs(); err != nil {
@@ -342,7 +343,7 @@ func (p *prepared) setupHost() error {
 func (p *prepared) rootfsPath() string {
 	rootfs := p.spec.Root.Path
 	if !filepath.IsAbs(rootfs) {
-		rootfs = filepath.Join(p.side.Bundle, rootfs)
+		rootfs = filepath.Join(p.rec.Bundle, rootfs)
 	}
 	return filepath.Clean(rootfs)
 }
@@ -359,7 +360,7 @@ func (p *prepared) openRootfs() error {
 	}
 	p.rootPath = p.spec.Root.Path
 	rootfs := p.rootfsPath()
-	base := p.side.Bundle
+	base := p.rec.Bundle
 	if rootfs == base || !strings.HasPrefix(rootfs, base+"/") {
 		base = ""
 		for _, r := range p.cfg.Defaults.EngineRoots {
@@ -382,7 +383,7 @@ func (p *prepared) openRootfs() error {
 		anchors.Close()
 		return fmt.Errorf("root.path %q: not a directory", p.spec.Root.Path)
 	}
-	if hardening.EngineRootfsMountRoot(p.cfg, p.side.Bundle, rootfs) {
+	if hardening.EngineRootfsMountRoot(p.cfg, p.rec.Bundle, rootfs) {
 		mr, err := hardening.IsMountRootFd(h.Fd)
 		if err == nil && !mr {
 			err = errors.New("not a mount root (the engine mounts a container's root filesystem there)")
@@ -393,7 +394,7 @@ func (p *prepared) openRootfs() error {
 		}
 	}
 	p.rootAnchors, p.rootHandle = anchors, h
-	p.side.RootfsKey = fmt.Sprintf("%d-%d", h.Dev, h.Ino)
+	p.rec.RootfsKey = fmt.Sprintf("%d-%d", h.Dev, h.Ino)
 	return nil
 }
 
@@ -406,19 +407,19 @@ func (p *prepared) openRootfs() error {
 // claimed (claims.ReleaseAll).
 func (p *prepared) claimHost() error {
 	hd := claims.Holder{Tenant: p.tenant.Name, Container: p.id, Root: p.root}
-	if p.side.RootfsKey == "" && p.side.Mode == hardening.ModeTrusted && p.spec.Root != nil {
+	if p.rec.RootfsKey == "" && p.rec.Mode == hardening.ModeTrusted && p.spec.Root != nil {
 		p.rootPath = p.spec.Root.Path
 		// A trusted tenant's bundle runs as given; its rootfs is still claimed, so no
 		// other tenant takes it while it runs.
 		var st unix.Stat_t
 		if unix.Stat(p.rootfsPath(), &st) == nil {
-			p.side.RootfsKey = fmt.Sprintf("%d-%d", st.Dev, st.Ino)
+			p.rec.RootfsKey = fmt.Sprintf("%d-%d", st.Dev, st.Ino)
 		}
 	}
 	type claim struct{ kind, key, what string }
 	want := []claim{
-		{"rootfs", p.side.RootfsKey, "root.path"},
-		{"pod", p.side.PodUID, "annotations"},
+		{"rootfs", p.rec.RootfsKey, "root.path"},
+		{"pod", p.rec.PodUID, "annotations"},
 	}
 	for _, key := range p.adapt.netns {
 		want = append(want, claim{"netns", key, "linux.namespaces"})
@@ -460,7 +461,7 @@ func (p *prepared) claimWorkDir() error {
 	if p.wd == "" {
 		return nil
 	}
-	p.side.WorkDir = p.wd
+	p.rec.WorkDir = p.wd
 	return nil
 }
 
@@ -487,16 +488,16 @@ func (p *prepared) mountRootfs() error {
 		if err != nil {
 			return fmt.Errorf("root.path: %w", err)
 		}
-		p.side.Mounts = append(p.side.Mounts, mounts...)
+		p.rec.Mounts = append(p.rec.Mounts, mounts...)
 	} else if p.origRootfs != "" {
 		_, mounts, err := idmap.Pinned(p.origRootfs, p.wd)
 		if err != nil {
 			return fmt.Errorf("root.path: %w", err)
 		}
-		p.side.Mounts = append(p.side.Mounts, mounts...)
+		p.rec.Mounts = append(p.rec.Mounts, mounts...)
 	}
 	pinned, err := bindpin.Make(p.pins)
-	p.side.Mounts = append(p.side.Mounts, pinned...)
+	p.rec.Mounts = append(p.rec.Mounts, pinned...)
 	if err != nil {
 		return fmt.Errorf("refused: %w", err)
 	}
@@ -522,10 +523,10 @@ func wantsIdmap(s *specs.Spec, a adaptation) bool {
 
 // pidsShortfall is tenantcg.PidsShortfall for this container's tenant parent (nil without one).
 func (p *prepared) pidsShortfall() error {
-	if p.side.CgroupParent == "" {
+	if p.rec.CgroupParent == "" {
 		return nil
 	}
-	return tenantcg.PidsShortfall(p.tenant.Name, p.side.CgroupParent, p.side.Systemd)
+	return tenantcg.PidsShortfall(p.tenant.Name, p.rec.CgroupParent, p.rec.Systemd)
 }
 
 // started is called once the container's cgroup exists and holds its init.
@@ -554,13 +555,13 @@ func (p *prepared) started() {
 // (a refusal, the tenant's pids quota) could rmdir the directories the winner
 // made and is about to mount onto.
 func (p *prepared) cleanupHost() {
-	if p.wd != "" && p.side.WorkDir == "" && p.wdLock != nil &&
+	if p.wd != "" && p.rec.WorkDir == "" && p.wdLock != nil &&
 		fsutil.TryLock(p.wdLock, unix.LOCK_EX) {
 		_ = os.Remove(filepath.Join(p.wd, "rootfs"))
 		_ = os.Remove(p.wd)
 	}
 	p.started()
-	cleanupSidecar(&sidecar{Mounts: p.side.Mounts, WorkDir: p.side.WorkDir, CgroupParent: p.side.CgroupParent, Systemd: p.side.Systemd})
+	cleanupRecord(&record.Record{Mounts: p.rec.Mounts, WorkDir: p.rec.WorkDir, CgroupParent: p.rec.CgroupParent, Systemd: p.rec.Systemd})
 }
 
 // auditRecord is one line of the audit log ([defaults] audit_log).
@@ -674,7 +675,7 @@ func relaxAudit(orig, out *specs.Spec, ds *[]hardening.Decision) {
 
 func audit(g *Global, p *prepared, verb, _ string) {
 	verdict := "run"
-	if p.side.Mode == hardening.ModeAudit {
+	if p.rec.Mode == hardening.ModeAudit {
 		verdict = "audit"
 	}
 	p.writeAudit(verb, verdict, nil)
@@ -781,12 +782,12 @@ func containerTenant(g *Global, h *handle) (*hardening.Config, *hardening.Tenant
 	if err != nil {
 		return nil, nil, err
 	}
-	if h.side == nil {
+	if h.rec == nil {
 		return nil, nil, fmt.Errorf("container %q has no tenantrun record; refusing to guess its tenant", h.id)
 	}
-	t, ok := cfg.Tenants[h.side.Tenant]
+	t, ok := cfg.Tenants[h.rec.Tenant]
 	if !ok {
-		return nil, nil, fmt.Errorf("container %q belongs to tenant %q, which the configuration no longer has", h.id, h.side.Tenant)
+		return nil, nil, fmt.Errorf("container %q belongs to tenant %q, which the configuration no longer has", h.id, h.rec.Tenant)
 	}
 	return cfg, t, nil
 }
@@ -797,7 +798,7 @@ func policyForExec(g *Global, h *handle, p *specs.Process, console bool) (*specs
 	if err != nil {
 		return nil, err
 	}
-	spec := &specs.Spec{Process: h.side.Process}
+	spec := &specs.Spec{Process: h.rec.Process}
 	if cc := h.c.Config(); len(cc.UIDMappings) > 0 {
 		spec.Linux = &specs.Linux{}
 		for _, m := range cc.UIDMappings {
@@ -814,7 +815,7 @@ func policyForExec(g *Global, h *handle, p *specs.Process, console bool) (*specs
 	case err != nil:
 		writeAudit(cfg, t, h.id, "exec", "refused", ds, err)
 		return nil, err
-	case h.side.Mode == hardening.ModeAudit:
+	case h.rec.Mode == hardening.ModeAudit:
 		// The floor holds for exec too: only the capability allowlist is relaxed.
 		if p.Capabilities != nil && out.Capabilities != nil {
 			nc := *p.Capabilities
@@ -826,7 +827,7 @@ func policyForExec(g *Global, h *handle, p *specs.Process, console bool) (*specs
 			return nil, fmt.Errorf("process.apparmorProfile: %w", err)
 		}
 		return out, nil
-	case h.side.Mode == hardening.ModeTrusted:
+	case h.rec.Mode == hardening.ModeTrusted:
 		writeAudit(cfg, t, h.id, "exec", "run", ds, nil)
 		return p, nil
 	}
@@ -843,7 +844,7 @@ func clampUpdate(g *Global, h *handle, r *specs.LinuxResources) (*specs.LinuxRes
 	if err != nil {
 		return nil, err
 	}
-	if h.side.Mode == hardening.ModeTrusted {
+	if h.rec.Mode == hardening.ModeTrusted {
 		return r, nil
 	}
 	out, ds := hardening.ClampUpdate(r, t)

@@ -24,8 +24,8 @@ func Start(g *Global, id string) error {
 	case libcontainer.Created:
 		failpoint("start:before-exec")
 		var deferred []specs.POSIXRlimit
-		if h.side != nil {
-			deferred = h.side.DeferredRlimits
+		if h.rec != nil {
+			deferred = h.rec.DeferredRlimits
 		}
 		w := rlimits.WatchInit(h.c, deferred)
 		if err := h.c.Exec(); err != nil {

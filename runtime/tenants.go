@@ -21,6 +21,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/tenantrun/tenantrun/hardening"
+	"github.com/tenantrun/tenantrun/runtime/record"
 	"github.com/tenantrun/tenantrun/runtime/tenantcg"
 )
 
@@ -112,7 +113,7 @@ func collectTenants(g *Global, o TenantsOptions) ([]TenantUsage, error) {
 		if _, ok := sources[c.Tenant]; ok {
 			continue
 		}
-		if s, err := readSidecar(filepath.Join(root, c.ID)); err == nil && s.CgroupParent != "" {
+		if s, err := record.Read(filepath.Join(root, c.ID)); err == nil && s.CgroupParent != "" {
 			sources[c.Tenant] = tenantSource{s.CgroupParent, s.Systemd}
 		}
 	}

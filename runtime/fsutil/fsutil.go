@@ -114,3 +114,34 @@ func Busy(path string) bool {
 	_ = flock(f, unix.LOCK_UN)
 	return false
 }
+
+// ReadSmall reads a small file into *buf (grown as needed) with plain
+// open/read/close: os.ReadFile also fstats the file and registers it with the
+// Go poller, which doubles the syscalls `list` makes per container.
+func ReadSmall(path string, buf *[]byte) ([]byte, error) {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	defer unix.Close(fd)
+	if len(*buf) == 0 {
+		*buf = make([]byte, 4096)
+	}
+	n := 0
+	for {
+		if n == len(*buf) {
+			*buf = append(*buf, make([]byte, len(*buf))...)
+		}
+		m, err := unix.Read(fd, (*buf)[n:])
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil, &os.PathError{Op: "read", Path: path, Err: err}
+		}
+		if m == 0 {
+			return (*buf)[:n], nil
+		}
+		n += m
+	}
+}

@@ -139,3 +139,22 @@ func TestLocks(t *testing.T) {
 		t.Fatal("LockDir does not create")
 	}
 }
+
+func TestReadSmallGrows(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "f")
+	want := make([]byte, 10000)
+	for i := range want {
+		want[i] = byte('a' + i%26)
+	}
+	if err := os.WriteFile(p, want, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 16)
+	got, err := ReadSmall(p, &buf)
+	if err != nil || string(got) != string(want) {
+		t.Fatalf("ReadSmall: %d bytes, %v", len(got), err)
+	}
+	if _, err := ReadSmall(filepath.Join(t.TempDir(), "missing"), &buf); !os.IsNotExist(err) {
+		t.Errorf("missing file: %v", err)
+	}
+}
