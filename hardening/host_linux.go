@@ -6,10 +6,12 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
 
+	"github.com/moby/sys/mountinfo"
 	"github.com/opencontainers/runc/libcontainer/apparmor"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/opencontainers/selinux/go-selinux"
@@ -617,4 +619,38 @@ func (h OSHost) LSMEnabled(lsm string) bool {
 // SeccompProfile loads the profile from the operator's seccomp_dir or the embedded set.
 func (h OSHost) SeccompProfile(name, dir string) (*specs.LinuxSeccomp, error) {
 	return profiles.Load(name, dir)
+}
+
+// CheckedNamespace is the descriptor NamespaceOwner kept in Files for path, and its owner's.
+func (h OSHost) CheckedNamespace(path string) (string, string, NSOwner, bool) {
+	ref, ok := h.Files.Ref(path)
+	if !ok {
+		return "", "", NSOwner{}, false
+	}
+	uref, o, _ := h.Files.OwnerRef(path)
+	return ref, uref, o, true
+}
+
+// SysSubmounts reads the mount table: the mount points below /sys other than the cgroup
+// hierarchies (covered by the container's own cgroup mount), shallowest first. When the
+// table cannot be read it fails closed on what every host has.
+func (h OSHost) SysSubmounts() []string {
+	infos, err := mountinfo.GetMounts(mountinfo.PrefixFilter("/sys/"))
+	if err != nil {
+		// Fail closed on what is known to be there on every host.
+		return []string{"/sys/kernel/security", "/sys/kernel/debug", "/sys/kernel/tracing", "/sys/fs/bpf",
+			"/sys/fs/fuse/connections", "/sys/kernel/config", "/sys/fs/pstore", "/sys/firmware/efi/efivars"}
+	}
+	var out []string
+	for _, m := range infos {
+		mp := m.Mountpoint
+		if mp == "/sys/fs/cgroup" || strings.HasPrefix(mp, "/sys/fs/cgroup/") {
+			continue
+		}
+		if !slices.Contains(out, mp) {
+			out = append(out, mp)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return len(out[i]) < len(out[j]) || len(out[i]) == len(out[j]) && out[i] < out[j] })
+	return out
 }

@@ -221,6 +221,14 @@ type Host interface {
 	// SeccompProfile is the named profile: the operator's <dir>/<name>.json when dir has
 	// it, else the embedded one (seccomp-profiles), "<name>-audit" derived from <name>.
 	SeccompProfile(name, dir string) (*specs.LinuxSeccomp, error)
+	// CheckedNamespace is, for a namespace path NamespaceOwner checked, a reference
+	// that opens exactly the descriptor it checked and one for the user namespace that
+	// owns it (the path is never resolved again), with what the kernel said; ok is false
+	// for a path NamespaceOwner never checked.
+	CheckedNamespace(path string) (ref, ownerRef string, owner NSOwner, ok bool)
+	// SysSubmounts lists the host's mount points below /sys other than the cgroup
+	// hierarchies, shallowest first: what a recursive bind of the host's /sys brings.
+	SysSubmounts() []string
 }
 
 // NSID identifies a namespace (device and inode of the nsfs file).

@@ -47,7 +47,7 @@ type prepared struct {
 	auditFailure error // the audit log could not be written
 	unlock       func()
 
-	adapt       adaptation
+	adapt       hardening.Adaptation
 	needIdmap   bool
 	pins        []bindpin.Pin
 	wd          string // the container's work directory (idmapped root, pinned binds), once chosen
@@ -224,9 +224,10 @@ func preparePolicy(g *Global, bundle, id string, console bool) (*prepared, error
 		}
 		pt = &tc
 	}
+	host := osHost(g, root, p.nsFiles)
 	out, decisions, err := hardening.Enforce(hardening.Request{
 		Spec: spec, Bundle: bundle, ContainerID: id, Tenant: pt, Config: cfg,
-		Host: osHost(g, root, p.nsFiles), ConsoleSocket: console, SystemdCgroup: g.SystemdCgroup,
+		Host: host, ConsoleSocket: console, SystemdCgroup: g.SystemdCgroup,
 	})
 	p.decisions = decisions
 	switch {
@@ -243,13 +244,13 @@ func preparePolicy(g *Global, bundle, id string, console bool) (*prepared, error
 		for _, d := range p.decisions {
 			logrus.Warnf("audit tenant %s: container %s: %s %s: %s", t.Name, id, d.Action, d.Path, d.Reason)
 		}
-		if p.adapt, err = adaptSpec(root, spec, out, t, p.nsFiles, &p.decisions); err != nil {
+		if p.adapt, err = hardening.Adapt(host, spec, out, &p.decisions); err != nil {
 			return nil, err
 		}
 	case mode == hardening.ModeTrusted:
 		logrus.Warnf("tenant %s is trusted: container %s runs its bundle as given, without the tenant policy", t.Name, id)
 	default:
-		if p.adapt, err = adaptSpec(root, spec, out, t, p.nsFiles, &p.decisions); err != nil {
+		if p.adapt, err = hardening.Adapt(host, spec, out, &p.decisions); err != nil {
 			return nil, err
 		}
 	}
@@ -313,7 +314,7 @@ func (p *prepared) setupHost() error {
 	if err := p.openRootfs(); err != nil {
 		return err
 	}
-	p.needIdmap = !p.adapt.skipIdmap && wantsIdmap(p.spec, p.adapt)
+	p.needIdmap = !p.adapt.SkipIdmap && wantsIdmap(p.spec, p.adapt)
 	wd := idmapWorkDir(p.root, p.id)
 	p.pins = bindpin.Plan(p.spec, p.tenant.BindRoots, wd)
 	p.wd = wd
@@ -421,8 +422,8 @@ func (p *prepared) claimHost() error {
 		{"rootfs", p.rec.RootfsKey, "root.path"},
 		{"pod", p.rec.PodUID, "annotations"},
 	}
-	for _, key := range p.adapt.netns {
-		want = append(want, claim{"netns", key, "linux.namespaces"})
+	for _, id := range p.adapt.Netns {
+		want = append(want, claim{"netns", netnsKey(id), "linux.namespaces"})
 	}
 	for _, c := range want {
 		if c.key == "" {
@@ -481,8 +482,8 @@ func (p *prepared) mountRootfs() error {
 	}
 	if p.needIdmap {
 		uidMap, gidMap := p.spec.Linux.UIDMappings, p.spec.Linux.GIDMappings
-		if len(p.adapt.uidMap) > 0 { // the user namespace is joined (a pod member)
-			uidMap, gidMap = p.adapt.uidMap, p.adapt.gidMap
+		if len(p.adapt.UIDMap) > 0 { // the user namespace is joined (a pod member)
+			uidMap, gidMap = p.adapt.UIDMap, p.adapt.GIDMap
 		}
 		_, mounts, err := idmap.Rootfs(p.origRootfs, uidMap, gidMap, p.wd)
 		if err != nil {
@@ -505,8 +506,8 @@ func (p *prepared) mountRootfs() error {
 }
 
 // wantsIdmap: a user namespace whose mappings we know (a new one, or a pod
-// sandbox's that adaptSpec joined).
-func wantsIdmap(s *specs.Spec, a adaptation) bool {
+// sandbox's that hardening.Adapt joined).
+func wantsIdmap(s *specs.Spec, a hardening.Adaptation) bool {
 	if s.Root == nil || s.Linux == nil {
 		return false
 	}
@@ -515,7 +516,7 @@ func wantsIdmap(s *specs.Spec, a adaptation) bool {
 			if ns.Path == "" {
 				return len(s.Linux.UIDMappings) > 0
 			}
-			return len(a.uidMap) > 0
+			return len(a.UIDMap) > 0
 		}
 	}
 	return false

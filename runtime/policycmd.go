@@ -47,12 +47,13 @@ func judge(g *Global, o PolicyOptions) (*hardening.Explanation, error) {
 	}
 	files := hardening.NewNSFiles()
 	defer files.Close()
+	host := osHost(g, root, files)
 	out, ds, err := hardening.Enforce(hardening.Request{
 		Spec: spec, Bundle: bundle, ContainerID: id, Tenant: t, Config: cfg,
-		Host: osHost(g, root, files), ConsoleSocket: o.ConsoleSocket, SystemdCgroup: g.SystemdCgroup,
+		Host: host, ConsoleSocket: o.ConsoleSocket, SystemdCgroup: g.SystemdCgroup,
 	})
 	if err == nil && t.EffectiveMode() != hardening.ModeAudit && !t.Trusted {
-		_, err = adaptSpec(root, spec, out, t, files, &ds)
+		_, err = hardening.Adapt(host, spec, out, &ds)
 	}
 	return hardening.NewExplanation(out, ds, err, cfg, t), nil
 }

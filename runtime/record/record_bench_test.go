@@ -14,7 +14,7 @@ func sample() *Record {
 	return &Record{Tenant: "t1", Bundle: "/var/lib/containers/storage/overlay-containers/0123456789abcdef0123456789abcdef/userdata", Mode: "enforce", PolicyDigest: "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
 		Process: &specs.Process{Args: []string{"/bin/sleep", "100000"}, Env: []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "TERM=xterm", "HOSTNAME=abc"}, Cwd: "/",
 			Capabilities: &specs.LinuxCapabilities{Bounding: caps, Effective: caps, Permitted: caps},
-			Rlimits: []specs.POSIXRlimit{{Type: "RLIMIT_NOFILE", Hard: 1024, Soft: 1024}, {Type: "RLIMIT_NPROC", Hard: 512, Soft: 512}}, NoNewPrivileges: true, ApparmorProfile: "tenantrun-default"},
+			Rlimits:      []specs.POSIXRlimit{{Type: "RLIMIT_NOFILE", Hard: 1024, Soft: 1024}, {Type: "RLIMIT_NPROC", Hard: 512, Soft: 512}}, NoNewPrivileges: true, ApparmorProfile: "tenantrun-default"},
 		CgroupParent: "/tenantrun/t1", CgroupsPath: "/tenantrun/t1/abc", Mounts: []string{"/run/tenantrun-rootfs/x/rootfs"}, WorkDir: "/run/tenantrun-rootfs/x", RootfsKey: "2049-123456",
 		Init: &Init{Pid: 12345, PidStart: 987654321, Created: time.Now(), Rootfs: "/var/lib/containers/storage/overlay/abc/merged", Annotations: map[string]string{"io.kubernetes.cri.container-type": "container"}, FreezerFile: "/sys/fs/cgroup/freezer/tenantrun/t1/abc/freezer.state"}}
 }

@@ -11,7 +11,7 @@ import (
 	profiles "github.com/tenantrun/tenantrun/seccomp-profiles"
 )
 
-// FakeHost is a Host whose facts come from maps, for tests (here and in the runtime):
+// FakeHost is a Host whose facts come from maps, for the package's tests:
 // Kinds lists existing paths, Links symlinks (absolute targets escape any root, as
 // RESOLVE_BENEATH would), anything below a Prefixes entry exists (a directory when its
 // base name is rootfs, merged, shm or secrets, else a file; a socket when in Sockets),
@@ -38,7 +38,22 @@ type FakeHost struct {
 	NoLSM map[string]bool
 	// Profiles are seccomp profiles by name, in place of the operator's seccomp_dir.
 	Profiles map[string]*specs.LinuxSeccomp
+	// SysMounts are the host's submounts of /sys (SysSubmounts).
+	SysMounts []string
 }
+
+// CheckedNamespace answers for the paths in NS (as if NamespaceOwner had checked every
+// one of them) with the references "checked:<path>" and "owner:<path>".
+func (h *FakeHost) CheckedNamespace(p string) (string, string, NSOwner, bool) {
+	o, err := h.NamespaceOwner(p, "")
+	if err != nil {
+		return "", "", NSOwner{}, false
+	}
+	return "checked:" + p, "owner:" + p, o, true
+}
+
+// SysSubmounts returns SysMounts.
+func (h *FakeHost) SysSubmounts() []string { return h.SysMounts }
 
 // SeccompProfile is the embedded profile of that name (no operator directory is read),
 // or Profiles' entry when it has one.

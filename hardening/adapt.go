@@ -1,46 +1,47 @@
-package runtime
+package hardening
+
+// The adaptation of an enforced spec to what the engine already set up: the
+// namespaces it joins and the rootfs it shifted.
 
 import (
 	"fmt"
 	"reflect"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 
-	"github.com/moby/sys/mountinfo"
 	"github.com/opencontainers/runtime-spec/specs-go"
-
-	"github.com/tenantrun/tenantrun/hardening"
 )
 
-// adaptation is what the runtime changes in an enforced spec because of host
-// facts the pure policy cannot see: which container owns a namespace that the
-// bundle joins, and what the engine already did to the rootfs. Every change is
-// recorded as a policy decision (it shows in `policy explain` and the audit log).
-type adaptation struct {
-	skipIdmap bool                   // the engine already shifted the rootfs to its mapping
-	uidMap    []specs.LinuxIDMapping // mappings for the idmapped rootfs when the userns is joined
-	gidMap    []specs.LinuxIDMapping
-	netns     []string // claim keys (<dev>-<ino>) of the host-owned engine netns joined
+// Adaptation is what Adapt tells the runtime to do on the host beyond the spec.
+type Adaptation struct {
+	SkipIdmap bool                   // the engine already shifted the rootfs to its mapping
+	UIDMap    []specs.LinuxIDMapping // mappings for the idmapped rootfs when the userns is joined
+	GIDMap    []specs.LinuxIDMapping
+	Netns     []NSID // the host-owned engine network namespaces joined (claimed host-wide)
 }
 
-// adaptSpec adjusts an enforced spec (enforce and audit mode) for pods, engine
-// networks and engine-chosen mappings. orig is the bundle as the engine wrote it; files
-// holds the namespace descriptors the policy's ownership checks were made on.
-func adaptSpec(root string, orig, s *specs.Spec, t *hardening.Tenant, files *hardening.NSFiles, ds *[]hardening.Decision) (adaptation, error) {
-	var a adaptation
+// Adapt adjusts a spec Enforce returned (enforce and audit mode) for pods, engine
+// networks and engine-chosen mappings: every joined namespace is joined through the
+// descriptor Host.NamespaceOwner checked, a pod member joins its sandbox's user
+// namespace, a sysfs under an engine's network namespace becomes a read-only bind with
+// the host's submounts masked, and Docker's ping range is clamped to the mapped gids.
+// orig is the bundle as the engine wrote it. Every change is appended to ds as a
+// decision (it shows in `policy explain` and the audit log). The host facts come from
+// h (CheckedNamespace, SysSubmounts), so the rule runs against FakeHost in tests.
+func Adapt(h Host, orig, s *specs.Spec, ds *[]Decision) (Adaptation, error) {
+	var a Adaptation
 	if s.Linux == nil {
 		return a, nil
 	}
 	decide := func(path string, old, new any, why string) {
-		*ds = append(*ds, hardening.Decision{Path: path, Action: hardening.ActionOverride, Old: old, New: new, Reason: why})
+		*ds = append(*ds, Decision{Path: path, Action: ActionOverride, Old: old, New: new, Reason: why})
 	}
 	// An engine-supplied mapping inside the tenant's range was kept by the
 	// policy: podman --uidmap / --userns=auto already chowned the layers for it,
 	// so the rootfs must be used as it is.
 	if orig.Linux != nil && len(orig.Linux.UIDMappings) > 0 && reflect.DeepEqual(orig.Linux.UIDMappings, s.Linux.UIDMappings) {
-		a.skipIdmap = true
+		a.SkipIdmap = true
 	}
 
 	// Every joined namespace is joined through the descriptor the kernel's ownership
@@ -54,7 +55,7 @@ func adaptSpec(root string, orig, s *specs.Spec, t *hardening.Tenant, files *har
 	userIdx := -1
 	var joinedNet bool
 	ownerRef, ownerOf := "", ""
-	var owner hardening.NSOwner
+	var owner NSOwner
 	for i := range s.Linux.Namespaces {
 		ns := &s.Linux.Namespaces[i]
 		if ns.Type == specs.UserNamespace {
@@ -63,15 +64,14 @@ func adaptSpec(root string, orig, s *specs.Spec, t *hardening.Tenant, files *har
 		if ns.Path == "" {
 			continue
 		}
-		ref, ok := files.Ref(ns.Path)
-		uref, o, _ := files.OwnerRef(ns.Path)
+		ref, uref, o, ok := h.CheckedNamespace(ns.Path)
 		if !ok {
 			return a, fmt.Errorf("linux.namespaces[%d].path %q: not checked against the kernel", i, ns.Path)
 		}
 		if ns.Type == specs.NetworkNamespace {
 			joinedNet = true
 			if o.HostUserNS {
-				a.netns = append(a.netns, netnsKey(o.ID))
+				a.Netns = append(a.Netns, o.ID)
 			}
 		}
 		if ns.Type != specs.UserNamespace && !o.HostUserNS && ownerRef == "" {
@@ -83,7 +83,7 @@ func adaptSpec(root string, orig, s *specs.Spec, t *hardening.Tenant, files *har
 	}
 	if userIdx >= 0 && s.Linux.Namespaces[userIdx].Path == "" && ownerRef != "" {
 		if sameIDMap(owner.UIDMap, s.Linux.UIDMappings) && sameIDMap(owner.GIDMap, s.Linux.GIDMappings) {
-			a.uidMap, a.gidMap = s.Linux.UIDMappings, s.Linux.GIDMappings
+			a.UIDMap, a.GIDMap = s.Linux.UIDMappings, s.Linux.GIDMappings
 			s.Linux.Namespaces[userIdx].Path = ownerRef
 			decide(fmt.Sprintf("linux.namespaces[%d].path", userIdx), "", ownerRef,
 				fmt.Sprintf("a pod member joins the user namespace %s that owns %s (a same-tenant sandbox's), through its descriptor", owner.UserNS, ownerOf))
@@ -109,7 +109,7 @@ func adaptSpec(root string, orig, s *specs.Spec, t *hardening.Tenant, files *har
 			decide(fmt.Sprintf("mounts[%d]", i), old.Type, "bind /sys (ro)",
 				"the joined network namespace belongs to the engine: sysfs is bound (recursively read-only) from the host, its network devices masked")
 			for _, p := range []string{"/sys/class/net", "/sys/devices/virtual/net"} {
-				if !contains(s.Linux.MaskedPaths, p) {
+				if !slices.Contains(s.Linux.MaskedPaths, p) {
 					s.Linux.MaskedPaths = append(s.Linux.MaskedPaths, p)
 				}
 			}
@@ -121,9 +121,9 @@ func adaptSpec(root string, orig, s *specs.Spec, t *hardening.Tenant, files *har
 			// debugfs, bpf. The container sees at most its own cgroups: a cgroup mount of its
 			// own namespace at /sys/fs/cgroup (added if the bundle has none), and every
 			// other host submount of /sys masked.
-			masked := hostSysSubmounts()
+			masked := h.SysSubmounts()
 			for _, p := range masked {
-				if !contains(s.Linux.MaskedPaths, p) {
+				if !slices.Contains(s.Linux.MaskedPaths, p) {
 					s.Linux.MaskedPaths = append(s.Linux.MaskedPaths, p)
 				}
 			}
@@ -142,22 +142,13 @@ func adaptSpec(root string, orig, s *specs.Spec, t *hardening.Tenant, files *har
 	// Docker asks for net.ipv4.ping_group_range "0 2147483647", which a user
 	// namespace of 65536 ids cannot take: clamp it to the mapped gids.
 	if v, ok := s.Linux.Sysctl["net.ipv4.ping_group_range"]; ok {
-		if nv, changed := clampPingRange(v, mappedSize(s.Linux.GIDMappings, a.gidMap)); changed {
+		if nv, changed := clampPingRange(v, mappedSize(s.Linux.GIDMappings, a.GIDMap)); changed {
 			s.Linux.Sysctl["net.ipv4.ping_group_range"] = nv
-			*ds = append(*ds, hardening.Decision{Path: "linux.sysctl.net.ipv4.ping_group_range", Action: hardening.ActionClamp,
+			*ds = append(*ds, Decision{Path: "linux.sysctl.net.ipv4.ping_group_range", Action: ActionClamp,
 				Old: v, New: nv, Reason: "a group range wider than the container's mapped gids is refused by the kernel"})
 		}
 	}
 	return a, nil
-}
-
-func contains(l []string, s string) bool {
-	for _, x := range l {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // sameIDMap says whether two mappings are the same extents.
@@ -195,29 +186,6 @@ func clampPingRange(v string, size uint64) (string, bool) {
 		lo = hi
 	}
 	return fmt.Sprintf("%d %d", lo, hi), true
-}
-
-// hostSysSubmounts lists the mount points below /sys on the host, other than the cgroup
-// hierarchies (covered by the container's own cgroup mount), shallowest first.
-var hostSysSubmounts = func() []string {
-	infos, err := mountinfo.GetMounts(mountinfo.PrefixFilter("/sys/"))
-	if err != nil {
-		// Fail closed on what is known to be there on every host.
-		return []string{"/sys/kernel/security", "/sys/kernel/debug", "/sys/kernel/tracing", "/sys/fs/bpf",
-			"/sys/fs/fuse/connections", "/sys/kernel/config", "/sys/fs/pstore", "/sys/firmware/efi/efivars"}
-	}
-	var out []string
-	for _, m := range infos {
-		mp := m.Mountpoint
-		if mp == "/sys/fs/cgroup" || strings.HasPrefix(mp, "/sys/fs/cgroup/") {
-			continue
-		}
-		if !slices.Contains(out, mp) {
-			out = append(out, mp)
-		}
-	}
-	sort.Slice(out, func(i, j int) bool { return len(out[i]) < len(out[j]) || len(out[i]) == len(out[j]) && out[i] < out[j] })
-	return out
 }
 
 func hasMountAt(ms []specs.Mount, dest string) bool {
