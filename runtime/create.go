@@ -186,35 +186,26 @@ func createContainer(g *Global, o CreateOptions, act action) (_ int, err error) 
 	failpoint("create:after-libcontainer-create")
 	tm.mark("libcontainer-create")
 
-	detach := act != actRun
-	proc.ExtraFiles = append(proc.ExtraFiles, preserved...)
-	proc.LogLevel = strconv.Itoa(int(logrus.GetLevel()))
-	io, err := setupIO(proc, c, prep.spec.Process.Terminal, detach, o.ConsoleSocket)
+	sp, err := newSpawn(&rb, c, proc, preserved, prep.spec.Process.Terminal, act != actRun, o.ConsoleSocket)
 	if err != nil {
 		return -1, err
 	}
-	ioOpen := true
-	rb.push(func() {
-		if ioOpen {
-			io.close()
-		}
-	})
 	var fwd *forwarder
 	if act == actRun {
 		fwd = newForwarder()
 		defer fwd.stop()
 	}
-	if err = auditFDs(); err == nil {
-		err = c.Start(proc)
-	}
-	if err == nil && act != actCreate {
-		w := rlimits.WatchInit(c, prep.rec.DeferredRlimits)
-		if err = c.Exec(); err == nil {
-			err = w.Wait()
-		} else {
-			w.Abandon()
+	err = sp.start(func() error {
+		if err := c.Start(proc); err != nil || act == actCreate {
+			return err
 		}
-	}
+		w := rlimits.WatchInit(c, prep.rec.DeferredRlimits)
+		if err := c.Exec(); err != nil {
+			w.Abandon()
+			return err
+		}
+		return w.Wait()
+	})
 	if err != nil {
 		// Another start of the same tenant may have used up the quota meanwhile.
 		if qerr := prep.pidsShortfall(); qerr != nil {
@@ -222,12 +213,6 @@ func createContainer(g *Global, o CreateOptions, act action) (_ int, err error) 
 		}
 		return -1, explainStartError(err)
 	}
-	io.started()
-	ioOpen = false
-	rb.push(func() {
-		_ = proc.Signal(os.Kill)
-		_, _ = proc.Wait()
-	})
 	prep.started()
 	// What list prints, in the record (best effort: list falls back to libcontainer's state).
 	if in, err := recordInit(c); err == nil {
@@ -251,7 +236,7 @@ func createContainer(g *Global, o CreateOptions, act action) (_ int, err error) 
 	// Foreground run: wait for the container, then remove it as runc does.
 	lock.Close()
 	status, err := fwd.forward(proc)
-	io.wait()
+	sp.io.wait()
 	if h, herr := open(g, o.ID); herr == nil {
 		_ = destroyContainer(h, true)
 		h.close()

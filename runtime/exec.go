@@ -2,13 +2,11 @@ package runtime
 
 import (
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 
 	"github.com/opencontainers/runc/libcontainer"
 	"github.com/opencontainers/runtime-spec/specs-go"
-	"github.com/sirupsen/logrus"
 
 	"github.com/tenantrun/tenantrun/runtime/fds"
 	"github.com/tenantrun/tenantrun/runtime/rlimits"
@@ -76,37 +74,18 @@ func Exec(g *Global, o ExecOptions) (err error) {
 	if err != nil {
 		return err
 	}
-	proc.ExtraFiles = append(proc.ExtraFiles, preserved...)
-	proc.LogLevel = strconv.Itoa(int(logrus.GetLevel()))
-	io, err := setupIO(proc, h.c, p.Terminal, o.Detach, o.ConsoleSocket)
+	sp, err := newSpawn(&rb, h.c, proc, preserved, p.Terminal, o.Detach, o.ConsoleSocket)
 	if err != nil {
 		return err
 	}
-	ioOpen := true
-	rb.push(func() {
-		if ioOpen {
-			io.close()
-		}
-	})
 	var fwd *forwarder
 	if !o.Detach {
 		fwd = newForwarder()
 		defer fwd.stop()
 	}
-	if err = auditFDs(); err == nil {
-		err = h.c.Run(proc)
-	}
-	if err != nil {
+	if err := sp.start(func() error { return h.c.Run(proc) }); err != nil {
 		return fmt.Errorf("exec in container %q: %w", o.ID, err)
 	}
-	io.started()
-	ioOpen = false
-	// From here a failure kills the process: it must not run without its deferred
-	// rlimits, or unknown to the caller who asked for its pid file.
-	rb.push(func() {
-		_ = proc.Signal(os.Kill)
-		_, _ = proc.Wait()
-	})
 	if len(deferred) > 0 {
 		if pid, perr := proc.Pid(); perr == nil {
 			if err := rlimits.Watch(pid, deferred).Wait(); err != nil {
@@ -127,7 +106,7 @@ func Exec(g *Global, o ExecOptions) (err error) {
 		return nil
 	}
 	status, err := fwd.forward(proc)
-	io.wait()
+	sp.io.wait()
 	if err != nil {
 		return err
 	}
