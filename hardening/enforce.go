@@ -61,10 +61,7 @@ func Enforce(req Request) (*specs.Spec, []Decision, error) {
 			Reason: fmt.Sprintf("tenant %s has no id range yet (uid_range = \"auto\" was not allocated)", req.Tenant.Name)}}}
 	}
 	if req.Tenant.Trusted {
-		s, err := copySpec(req.Spec)
-		if err != nil {
-			return nil, nil, err
-		}
+		s := deepCopy(req.Spec)
 		if err := Validate(s); err != nil {
 			return nil, nil, err
 		}
@@ -72,10 +69,7 @@ func Enforce(req Request) (*specs.Spec, []Decision, error) {
 	}
 	// The bundle's seccomp section is only read (enforceSeccomp always replaces it with a
 	// fresh copy of the tenant's profile), so it is not copied: it is most of the bytes.
-	s, err := copySpecExceptSeccomp(req.Spec)
-	if err != nil {
-		return nil, nil, err
-	}
+	s := copySpecExceptSeccomp(req.Spec)
 	p := &pol{host: req.Host}
 	if r := checkOCIVersion(s.Version); r != "" {
 		p.refuse("ociVersion", r)
@@ -177,11 +171,7 @@ func CheckContainerID(id string) error {
 
 func validContainerID(id string) bool { return CheckContainerID(id) == nil }
 
-func copySpec(s *specs.Spec) (*specs.Spec, error) {
-	return deepCopy(s), nil
-}
-
-func copySpecExceptSeccomp(in *specs.Spec) (*specs.Spec, error) {
+func copySpecExceptSeccomp(in *specs.Spec) *specs.Spec {
 	tmp := *in
 	var sc *specs.LinuxSeccomp
 	if in.Linux != nil {
@@ -189,18 +179,11 @@ func copySpecExceptSeccomp(in *specs.Spec) (*specs.Spec, error) {
 		sc, l.Seccomp = l.Seccomp, nil
 		tmp.Linux = &l
 	}
-	out, err := copySpec(&tmp)
-	if err != nil {
-		return nil, err
-	}
+	out := deepCopy(&tmp)
 	if sc != nil {
 		out.Linux.Seccomp = sc // read-only; replaced by enforceSeccomp
 	}
-	return out, nil
-}
-
-func copyProcess(pr *specs.Process) (*specs.Process, error) {
-	return deepCopy(pr), nil
+	return out
 }
 
 // EnforceProcess applies the process rules (capabilities, user, cwd, args, env,
@@ -214,10 +197,7 @@ func EnforceProcess(req ProcessRequest) (*specs.Process, []Decision, error) {
 	if req.Tenant == nil || req.Config == nil {
 		return nil, nil, errors.New("hardening: EnforceProcess needs Tenant and Config")
 	}
-	pr, err := copyProcess(req.Process)
-	if err != nil {
-		return nil, nil, err
-	}
+	pr := deepCopy(req.Process)
 	if req.Tenant.Trusted {
 		return pr, nil, nil
 	}

@@ -162,9 +162,7 @@ func createContainer(g *Global, o CreateOptions, act action) (_ int, err error) 
 	// We own the id now: the idmapped rootfs goes onto the mount point that
 	// libcontainer's config already names. The record is written first, so
 	// a crash from here on leaves something delete and gc can clean up.
-	if err := prep.claimWorkDir(); err != nil {
-		return -1, err
-	}
+	prep.claimWorkDir()
 	// The state directory exists (a claim is live while it does): claim the rootfs, the
 	// pod and any host-owned engine network namespace host-wide before anything is
 	// mounted for or started in the container. Another tenant's live container holding
@@ -229,7 +227,7 @@ func createContainer(g *Global, o CreateOptions, act action) (_ int, err error) 
 		}
 	}
 	rb.done()
-	audit(g, prep, verbName(act), "")
+	audit(prep, verbName(act))
 	if act != actRun {
 		return 0, nil
 	}

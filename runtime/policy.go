@@ -130,7 +130,7 @@ func resolveTenant(g *Global, cfg *hardening.Config, root string, annotations ma
 // osHost is the real machine for the policy: namespace ownership comes from the kernel,
 // a host-owned engine netns's holder from the host-wide claim records (the same for
 // every --root), and the descriptors the namespace checks were made on are kept in files.
-func osHost(g *Global, root string, files *hardening.NSFiles) hardening.OSHost {
+func osHost(root string, files *hardening.NSFiles) hardening.OSHost {
 	return hardening.OSHost{
 		Files: files,
 		NetnsHolder: func(id hardening.NSID) (string, string, bool) {
@@ -224,7 +224,7 @@ func preparePolicy(g *Global, bundle, id string, console bool) (*prepared, error
 		}
 		pt = &tc
 	}
-	host := osHost(g, root, p.nsFiles)
+	host := osHost(root, p.nsFiles)
 	out, decisions, err := hardening.Enforce(hardening.Request{
 		Spec: spec, Bundle: bundle, ContainerID: id, Tenant: pt, Config: cfg,
 		Host: host, ConsoleSocket: console, SystemdCgroup: g.SystemdCgroup,
@@ -458,12 +458,8 @@ func (p *prepared) claimHost() error {
 
 // claimWorkDir records the idmap work directory as this container's, once
 // libcontainer.Create has made the id ours.
-func (p *prepared) claimWorkDir() error {
-	if p.wd == "" {
-		return nil
-	}
+func (p *prepared) claimWorkDir() {
 	p.rec.WorkDir = p.wd
-	return nil
 }
 
 // mountRootfs puts the idmapped view of the image on the mount point and pins
@@ -674,7 +670,7 @@ func relaxAudit(orig, out *specs.Spec, ds *[]hardening.Decision) {
 	}
 }
 
-func audit(g *Global, p *prepared, verb, _ string) {
+func audit(p *prepared, verb string) {
 	verdict := "run"
 	if p.rec.Mode == hardening.ModeAudit {
 		verdict = "audit"

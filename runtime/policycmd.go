@@ -47,7 +47,7 @@ func judge(g *Global, o PolicyOptions) (*hardening.Explanation, error) {
 	}
 	files := hardening.NewNSFiles()
 	defer files.Close()
-	host := osHost(g, root, files)
+	host := osHost(root, files)
 	out, ds, err := hardening.Enforce(hardening.Request{
 		Spec: spec, Bundle: bundle, ContainerID: id, Tenant: t, Config: cfg,
 		Host: host, ConsoleSocket: o.ConsoleSocket, SystemdCgroup: g.SystemdCgroup,
