@@ -110,6 +110,9 @@ type Tenant struct {
 	ApparmorAllowed   []string
 	SELinuxAllowed    []string
 	MountLabelAllowed []string
+	// Network is the tenant's network policy (hardening/network.go), [defaults.network]
+	// overlaid with [tenants.NAME.network].
+	Network NetPolicy
 	// AutoRange: uid_range = "auto": the runtime allocates an exclusive block from
 	// the operator's id pool (defaults.id_pool_user in /etc/subuid and /etc/subgid)
 	// and calls AssignRange before any policy runs. Until then UIDs/GIDs are empty
@@ -152,6 +155,9 @@ type Defaults struct {
 	ApparmorAllowed   []string
 	SELinuxAllowed    []string
 	MountLabelAllowed []string
+	// Network is the network policy of tenants that set none ([defaults.network] over
+	// DefaultNetPolicy).
+	Network NetPolicy
 }
 
 // DefaultHookEnv is the whole environment of a hook declared without env (the plain

@@ -42,9 +42,10 @@ type rawTenant struct {
 	SELinuxLabel   string    `toml:"selinux_label"`
 	MountLabel     string    `toml:"mount_label"`
 	// Pointers: a tenant's list, even [], replaces the [defaults] one.
-	ApparmorAllowed   *[]string `toml:"apparmor_allowed"`
-	SELinuxAllowed    *[]string `toml:"selinux_allowed"`
-	MountLabelAllowed *[]string `toml:"mount_label_allowed"`
+	ApparmorAllowed   *[]string   `toml:"apparmor_allowed"`
+	SELinuxAllowed    *[]string   `toml:"selinux_allowed"`
+	MountLabelAllowed *[]string   `toml:"mount_label_allowed"`
+	Network           *rawNetwork `toml:"network"`
 }
 
 type rawDefaults struct {
@@ -66,6 +67,7 @@ type rawDefaults struct {
 	ApparmorAllowed    []string            `toml:"apparmor_allowed"`
 	SELinuxAllowed     []string            `toml:"selinux_allowed"`
 	MountLabelAllowed  []string            `toml:"mount_label_allowed"`
+	Network            *rawNetwork         `toml:"network"`
 }
 
 // rawHook is one [[defaults.hook]] table. Pointers: absent and [] differ (an empty
@@ -140,6 +142,7 @@ func ParseConfig(data []byte) (*Config, error) {
 	if err := checkLSMAllowlists("defaults", c.Defaults.ApparmorAllowed, c.Defaults.SELinuxAllowed, c.Defaults.MountLabelAllowed); err != nil {
 		return nil, err
 	}
+	var err error
 	if c.Defaults.IDPoolUser == "" {
 		c.Defaults.IDPoolUser = "tenantrun"
 	}
@@ -169,6 +172,9 @@ func ParseConfig(data []byte) (*Config, error) {
 	}
 	if c.Defaults.MaxEnvBytes < 0 {
 		return nil, fmt.Errorf("key defaults.max_env_bytes: must be positive")
+	}
+	if c.Defaults.Network, err = buildNetwork("defaults.network", d.Network, DefaultNetPolicy()); err != nil {
+		return nil, err
 	}
 	hooks, err := buildHooks(d.Hooks, d.Hook)
 	if err != nil {
@@ -395,6 +401,16 @@ func buildTenant(name string, r *rawTenant, d *Defaults) (*Tenant, error) {
 			return nil, fmt.Errorf("key %s.oom_score_adj_min: %d must be in 0..1000", k, *r.OOMScoreAdjMin)
 		}
 		t.OOMScoreAdjMin = *r.OOMScoreAdjMin
+	}
+	if t.Network, err = buildNetwork(k+".network", r.Network, d.Network); err != nil {
+		return nil, err
+	}
+	if t.Network.Enabled {
+		for _, c := range t.Capabilities {
+			if c == "CAP_NET_RAW" {
+				return nil, fmt.Errorf("key %s.capabilities: CAP_NET_RAW opens packet sockets, which bypass the network policy: drop it, or set %s.network.enabled = false", k, k)
+			}
+		}
 	}
 	if t.Quota, err = buildQuota(k+".quota", r.Quota, DefaultQuota); err != nil {
 		return nil, err

@@ -21,7 +21,7 @@ func PolicyDigest(c *Config, t *Tenant) string {
 		OCIVersion    string
 		Defaults      Defaults
 		Tenant        *Tenant
-	}{"tenantrun-policy/3", SupportedOCIVersion, c.Defaults, t} // 2: absent-field table, LSM allowlists; 3: hooks run as declared, tmpcopyup dropped
+	}{"tenantrun-policy/4", SupportedOCIVersion, c.Defaults, t} // 2: absent-field table, LSM allowlists; 3: hooks run as declared, tmpcopyup dropped; 4: network policy
 	b, _ := json.Marshal(doc)
 	sum := sha256.Sum256(b)
 	return "sha256:" + hex.EncodeToString(sum[:])
@@ -29,13 +29,16 @@ func PolicyDigest(c *Config, t *Tenant) string {
 
 // Explanation is what `tenantrun policy explain --format json` prints.
 type Explanation struct {
-	Verdict   string      `json:"verdict"` // "run" or "refused"
-	Tenant    string      `json:"tenant,omitempty"`
-	Mode      string      `json:"mode,omitempty"`
-	Digest    string      `json:"policyDigest,omitempty"`
-	Error     string      `json:"error,omitempty"`
-	Decisions []Decision  `json:"decisions"`
-	Config    *specs.Spec `json:"config,omitempty"`
+	Verdict   string     `json:"verdict"` // "run" or "refused"
+	Tenant    string     `json:"tenant,omitempty"`
+	Mode      string     `json:"mode,omitempty"`
+	Digest    string     `json:"policyDigest,omitempty"`
+	Error     string     `json:"error,omitempty"`
+	Decisions []Decision `json:"decisions"`
+	// Network is the network policy ruleset the container's namespace gets (NetRuleset's
+	// nft rendering); empty when the tenant has none.
+	Network string      `json:"network,omitempty"`
+	Config  *specs.Spec `json:"config,omitempty"`
 }
 
 // NewExplanation builds an Explanation from Enforce's results.
@@ -94,6 +97,10 @@ func (e *Explanation) Render(format string) ([]byte, error) {
 		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", d.Action, d.Path, change, d.Reason)
 	}
 	tw.Flush()
+	if e.Network != "" {
+		buf.WriteString("\nnetwork policy (installed in the container's network namespace before its process starts):\n")
+		buf.WriteString(e.Network)
+	}
 	if e.Config != nil {
 		b, err := json.MarshalIndent(e.Config, "", "  ")
 		if err != nil {

@@ -174,6 +174,9 @@ func createContainer(g *Global, o CreateOptions, act action) (_ int, err error) 
 	if err := record.Write(stateDir, prep.rec); err != nil {
 		return -1, err
 	}
+	if err := prep.installJoinedNetPolicy(); err != nil {
+		return -1, err
+	}
 	failpoint("create:after-claim")
 	if err := prep.mountRootfs(); err != nil {
 		return -1, err
@@ -194,7 +197,10 @@ func createContainer(g *Global, o CreateOptions, act action) (_ int, err error) 
 		defer fwd.stop()
 	}
 	err = sp.start(func() error {
-		if err := c.Start(proc); err != nil || act == actCreate {
+		if err := c.Start(proc); err != nil {
+			return err
+		}
+		if err := prep.installOwnNetPolicy(proc); err != nil || act == actCreate {
 			return err
 		}
 		w := rlimits.WatchInit(c, prep.rec.DeferredRlimits)

@@ -55,7 +55,11 @@ func judge(g *Global, o PolicyOptions) (*hardening.Explanation, error) {
 	if err == nil && t.EffectiveMode() != hardening.ModeAudit && !t.Trusted {
 		_, err = hardening.Adapt(host, spec, out, &ds)
 	}
-	return hardening.NewExplanation(out, ds, err, cfg, t), nil
+	e := hardening.NewExplanation(out, ds, err, cfg, t)
+	if err == nil && out != nil {
+		e.Network = explainNetwork(t, out)
+	}
+	return e, nil
 }
 
 // PolicyExplain prints what the tenant policy would do to a bundle: every

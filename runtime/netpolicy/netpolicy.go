@@ -1,0 +1,475 @@
+// Package netpolicy installs a tenant's network policy (hardening.NetRuleset) as one
+// nftables table, "inet tenantrun", in a container's network namespace, through netlink
+// (github.com/google/nftables: no nft binary), in one transaction that replaces whatever
+// table of that name was there; reads its counters; and reads the host facts the ruleset
+// needs (the host's addresses, the namespace's gateways). Its door is Install, Remove,
+// Counters and Facts; each takes the namespace as an open descriptor, never a path, so
+// what is changed is the namespace the caller checked.
+package netpolicy
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"slices"
+	"strings"
+
+	"github.com/google/nftables"
+	"github.com/google/nftables/expr"
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+
+	"github.com/tenantrun/tenantrun/hardening"
+)
+
+// TableName is the table tenantrun owns in every policed network namespace.
+const TableName = "tenantrun"
+
+// AuditLogPrefix starts the kernel log line of a packet audit mode let through (logged
+// from a container's namespace only with sysctl net.netfilter.nf_log_all_netns = 1).
+const AuditLogPrefix = "tenantrun-audit "
+
+// connlimitOver is NFT_CONNLIMIT_F_INV (linux/netfilter/nf_tables.h): "ct count over N".
+const connlimitOver = 1
+
+// ErrUnavailable wraps every error that says the kernel has no usable nf_tables.
+var ErrUnavailable = errors.New("nf_tables is not available")
+
+func table() *nftables.Table {
+	return &nftables.Table{Family: nftables.TableFamilyINet, Name: TableName}
+}
+
+func conn(nsFD int) (*nftables.Conn, error) {
+	c, err := nftables.New(nftables.WithNetNSFd(nsFD))
+	if err != nil {
+		return nil, fmt.Errorf("%w: netlink: %v", ErrUnavailable, err)
+	}
+	return c, nil
+}
+
+// Check says whether nf_tables answers in the namespace nsFD (the module may be missing,
+// or the kernel too old): an error wrapping ErrUnavailable when not.
+func Check(nsFD int) error {
+	c, err := conn(nsFD)
+	if err != nil {
+		return err
+	}
+	if _, err := c.ListTablesOfFamily(nftables.TableFamilyINet); err != nil {
+		return fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	return nil
+}
+
+// ownerPrefix names the counter that marks whose policy a table holds.
+const ownerPrefix = "owner_"
+
+// Install replaces the tenantrun table in the namespace nsFD with rs for tenant,
+// atomically: the namespace has the old table or the new one, never none or half of one.
+func Install(nsFD int, tenant string, rs hardening.NetRuleset) error {
+	if err := Check(nsFD); err != nil {
+		return err
+	}
+	c, err := conn(nsFD)
+	if err != nil {
+		return err
+	}
+	t := table()
+	// add (a no-op when it exists), delete, add: the replace idiom of nft -f, one batch.
+	c.AddTable(t)
+	c.DelTable(t)
+	c.AddTable(t)
+	for _, name := range hardening.NetCounters {
+		c.AddObj(&nftables.CounterObj{Table: t, Name: name})
+	}
+	c.AddObj(&nftables.CounterObj{Table: t, Name: ownerPrefix + tenant})
+	b := &builder{c: c, t: t, audit: rs.Audit}
+	accept := nftables.ChainPolicyAccept
+	out := c.AddChain(&nftables.Chain{Name: "output", Table: t, Type: nftables.ChainTypeFilter,
+		Hooknum: nftables.ChainHookOutput, Priority: nftables.ChainPriorityFilter, Policy: &accept})
+	in := c.AddChain(&nftables.Chain{Name: "input", Table: t, Type: nftables.ChainTypeFilter,
+		Hooknum: nftables.ChainHookInput, Priority: nftables.ChainPriorityFilter, Policy: &accept})
+	var caps *nftables.Chain
+	if rs.MaxConnections > 0 || rs.NewConnectionsPerSecond > 0 {
+		caps = c.AddChain(&nftables.Chain{Name: "newconn", Table: t})
+		if rs.MaxConnections > 0 {
+			b.stateful(caps, []expr.Any{&expr.Connlimit{Count: uint32(rs.MaxConnections), Flags: connlimitOver}}, hardening.CounterConnCap)
+		}
+		if rs.NewConnectionsPerSecond > 0 {
+			b.stateful(caps, []expr.Any{&expr.Limit{Type: expr.LimitTypePkts, Rate: uint64(rs.NewConnectionsPerSecond), Over: true,
+				Unit: expr.LimitTimeSecond, Burst: uint32(max(rs.NewConnectionsBurst, 1))}}, hardening.CounterRateCap)
+		}
+	}
+	for _, ch := range []struct {
+		c      *nftables.Chain
+		ifname expr.MetaKey
+	}{{out, expr.MetaKeyOIFNAME}, {in, expr.MetaKeyIIFNAME}} {
+		c.AddRule(&nftables.Rule{Table: t, Chain: ch.c, Exprs: append(ifnameIs(ch.ifname, "lo"), &expr.Verdict{Kind: expr.VerdictAccept})})
+		c.AddRule(&nftables.Rule{Table: t, Chain: ch.c, Exprs: append(ctState(expr.CtStateBitESTABLISHED|expr.CtStateBitRELATED), &expr.Verdict{Kind: expr.VerdictAccept})})
+		if caps != nil {
+			c.AddRule(&nftables.Rule{Table: t, Chain: ch.c, Exprs: append(ctState(expr.CtStateBitNEW), &expr.Verdict{Kind: expr.VerdictJump, Chain: caps.Name})})
+		}
+	}
+	for _, m := range rs.Egress {
+		b.match(out, m, true)
+	}
+	if rs.EgressDefault != hardening.NetAccept {
+		b.rule(out, nil, rs.EgressDefault, "", hardening.CounterEgressDenied)
+	}
+	if rs.PerSourceConnections > 0 {
+		for i, fam := range []struct {
+			proto byte
+			key   nftables.SetDatatype
+			off   uint32
+			n     uint32
+		}{{unix.NFPROTO_IPV4, nftables.TypeIPAddr, 12, 4}, {unix.NFPROTO_IPV6, nftables.TypeIP6Addr, 8, 16}} {
+			set := &nftables.Set{Table: t, Name: fmt.Sprintf("source%d", 4+2*i), KeyType: fam.key, Dynamic: true, Size: 65535}
+			if err := c.AddSet(set, nil); err != nil {
+				return fmt.Errorf("network policy: %w", err)
+			}
+			ex := append(nfproto(fam.proto), ctState(expr.CtStateBitNEW)...)
+			ex = append(ex, &expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: fam.off, Len: fam.n},
+				&expr.Dynset{SrcRegKey: 1, SetName: set.Name, SetID: set.ID, Operation: uint32(unix.NFT_DYNSET_OP_ADD),
+					Exprs: []expr.Any{&expr.Connlimit{Count: uint32(rs.PerSourceConnections), Flags: connlimitOver}}})
+			b.stateful(in, ex, hardening.CounterSourceCap)
+		}
+	}
+	for _, m := range rs.Ingress {
+		b.match(in, m, false)
+	}
+	if b.err != nil {
+		return fmt.Errorf("network policy: %w", b.err)
+	}
+	if err := c.Flush(); err != nil {
+		return fmt.Errorf("network policy: installing table inet %s: %w", TableName, err)
+	}
+	return nil
+}
+
+// Remove deletes the tenantrun table from the namespace nsFD (nothing if it has none).
+func Remove(nsFD int) error {
+	c, err := conn(nsFD)
+	if err != nil {
+		return err
+	}
+	t := table()
+	c.AddTable(t)
+	c.DelTable(t)
+	if err := c.Flush(); err != nil {
+		return fmt.Errorf("network policy: removing table inet %s: %w", TableName, err)
+	}
+	return nil
+}
+
+// Counters reads the table's named counters (packets) in the namespace nsFD.
+func Counters(nsFD int) (map[string]uint64, error) {
+	c, err := conn(nsFD)
+	if err != nil {
+		return nil, err
+	}
+	objs, err := c.GetNamedObjects(table())
+	if err != nil {
+		return nil, fmt.Errorf("network policy counters: %w", err)
+	}
+	out := map[string]uint64{}
+	for _, o := range objs {
+		if co, ok := o.(*nftables.CounterObj); ok && !strings.HasPrefix(co.Name, ownerPrefix) {
+			out[co.Name] = co.Packets
+		} else if no, ok := o.(*nftables.NamedObj); ok && !strings.HasPrefix(no.Name, ownerPrefix) {
+			if ce, ok := no.Obj.(*expr.Counter); ok {
+				out[no.Name] = ce.Packets
+			}
+		}
+	}
+	return out, nil
+}
+
+// Owner says for which tenant the namespace nsFD's tenantrun table was installed ("" and
+// false: it has none).
+func Owner(nsFD int) (string, bool, error) {
+	c, err := conn(nsFD)
+	if err != nil {
+		return "", false, err
+	}
+	ts, err := c.ListTablesOfFamily(nftables.TableFamilyINet)
+	if err != nil {
+		return "", false, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	if !slices.ContainsFunc(ts, func(t *nftables.Table) bool { return t.Name == TableName }) {
+		return "", false, nil
+	}
+	objs, err := c.GetNamedObjects(table())
+	if err != nil {
+		return "", false, fmt.Errorf("network policy: %w", err)
+	}
+	for _, o := range objs {
+		if co, ok := o.(*nftables.CounterObj); ok && strings.HasPrefix(co.Name, ownerPrefix) {
+			return strings.TrimPrefix(co.Name, ownerPrefix), true, nil
+		}
+		if no, ok := o.(*nftables.NamedObj); ok && strings.HasPrefix(no.Name, ownerPrefix) {
+			return strings.TrimPrefix(no.Name, ownerPrefix), true, nil
+		}
+	}
+	return "", true, nil
+}
+
+// Facts are the host's own addresses (read in the caller's namespace, the host's) and
+// the gateways of the namespace nsFD's default routes (none when nsFD is negative).
+func Facts(nsFD int) (hardening.NetFacts, error) {
+	var f hardening.NetFacts
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return f, fmt.Errorf("the host's addresses: %w", err)
+	}
+	for _, a := range addrs {
+		if ipn, ok := a.(*net.IPNet); ok {
+			if ad, ok := netip.AddrFromSlice(ipn.IP); ok {
+				f.HostAddrs = append(f.HostAddrs, ad.Unmap())
+			}
+		}
+	}
+	if nsFD < 0 {
+		return f, nil
+	}
+	h, err := netlink.NewHandleAt(netns.NsHandle(nsFD))
+	if err != nil {
+		return f, fmt.Errorf("the container's routes: %w", err)
+	}
+	defer h.Close()
+	routes, err := h.RouteList(nil, netlink.FAMILY_ALL)
+	if err != nil {
+		return f, fmt.Errorf("the container's routes: %w", err)
+	}
+	for _, r := range routes {
+		if r.Gw == nil || (r.Dst != nil && !isDefault(r.Dst)) {
+			continue
+		}
+		if ad, ok := netip.AddrFromSlice(r.Gw); ok {
+			f.Gateways = append(f.Gateways, ad.Unmap())
+		}
+	}
+	return f, nil
+}
+
+func isDefault(n *net.IPNet) bool {
+	ones, _ := n.Mask.Size()
+	return ones == 0
+}
+
+// OpenNetns opens a network namespace file for the functions above.
+func OpenNetns(path string) (*os.File, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	var st unix.Statfs_t
+	if err := unix.Fstatfs(int(f.Fd()), &st); err != nil || st.Type != unix.NSFS_MAGIC {
+		f.Close()
+		return nil, fmt.Errorf("%s is not a namespace file", path)
+	}
+	return f, nil
+}
+
+// builder turns NetMatch rules into nftables rules.
+type builder struct {
+	c     *nftables.Conn
+	t     *nftables.Table
+	audit bool
+	err   error
+}
+
+// match adds m to chain ch; egress matches destinations, ingress sources.
+func (b *builder) match(ch *nftables.Chain, m hardening.NetMatch, egress bool) {
+	var v4, v6 []netip.Prefix
+	for _, n := range m.Nets {
+		if n.Addr().Is4() {
+			v4 = append(v4, n)
+		} else {
+			v6 = append(v6, n)
+		}
+	}
+	type famNet struct {
+		proto byte
+		net   *netip.Prefix
+	}
+	var targets []famNet
+	if len(m.Nets) == 0 {
+		targets = append(targets, famNet{})
+	}
+	for i := range v4 {
+		targets = append(targets, famNet{unix.NFPROTO_IPV4, &v4[i]})
+	}
+	for i := range v6 {
+		targets = append(targets, famNet{unix.NFPROTO_IPV6, &v6[i]})
+	}
+	ports := m.Ports
+	if len(ports) == 0 {
+		ports = []hardening.PortRange{{}}
+	}
+	for _, tg := range targets {
+		for _, pr := range ports {
+			var ex []expr.Any
+			if tg.net != nil {
+				ex = append(ex, addrMatch(*tg.net, egress)...)
+			}
+			switch m.Proto {
+			case "tcp", "udp":
+				p := byte(unix.IPPROTO_TCP)
+				if m.Proto == "udp" {
+					p = unix.IPPROTO_UDP
+				}
+				ex = append(ex, &expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1}, &expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{p}})
+				if pr.Lo != 0 {
+					ex = append(ex, &expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2})
+					if pr.Lo == pr.Hi {
+						ex = append(ex, &expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: be16(pr.Lo)})
+					} else {
+						ex = append(ex, &expr.Range{Op: expr.CmpOpEq, Register: 1, FromData: be16(pr.Lo), ToData: be16(pr.Hi)})
+					}
+				}
+			case "icmp":
+				// icmp for IPv4, ipv6-icmp for IPv6: one rule each when no address says which.
+				if tg.net == nil {
+					b.rule(ch, []expr.Any{&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1}, &expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{unix.IPPROTO_ICMP}}}, m.Verdict, m.Why, m.Counter)
+					ex = append(ex, &expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1}, &expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{unix.IPPROTO_ICMPV6}})
+				} else if tg.proto == unix.NFPROTO_IPV4 {
+					ex = append(ex, &expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1}, &expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{unix.IPPROTO_ICMP}})
+				} else {
+					ex = append(ex, &expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1}, &expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{unix.IPPROTO_ICMPV6}})
+				}
+			}
+			b.rule(ch, ex, m.Verdict, m.Why, m.Counter)
+		}
+	}
+}
+
+// rule adds one rule: the match expressions, then the counter, then the verdict. In audit
+// mode a drop or reject is logged and accepted instead. A reject is a TCP reset for TCP
+// and an ICMP "administratively prohibited" for everything else (two rules when the
+// match does not say which).
+func (b *builder) rule(ch *nftables.Chain, match []expr.Any, verdict, why, counter string) {
+	tail := func(rej expr.Any) []expr.Any {
+		var ex []expr.Any
+		if counter != "" {
+			ex = append(ex, &expr.Objref{Type: int(nftables.ObjTypeCounter), Name: counter})
+		}
+		switch {
+		case verdict == hardening.NetAccept:
+			return append(ex, &expr.Verdict{Kind: expr.VerdictAccept})
+		case b.audit:
+			ex = append(ex, &expr.Log{Key: 1 << unix.NFTA_LOG_PREFIX, Data: []byte(AuditLogPrefix + logWord(counter, why))})
+			return append(ex, &expr.Verdict{Kind: expr.VerdictAccept})
+		case verdict == hardening.NetDrop:
+			return append(ex, &expr.Verdict{Kind: expr.VerdictDrop})
+		default:
+			return append(ex, rej)
+		}
+	}
+	add := func(ex []expr.Any) {
+		b.c.AddRule(&nftables.Rule{Table: b.t, Chain: ch, Exprs: ex})
+	}
+	icmpx := &expr.Reject{Type: unix.NFT_REJECT_ICMPX_UNREACH, Code: unix.NFT_REJECT_ICMPX_ADMIN_PROHIBITED}
+	if verdict != hardening.NetReject || b.audit {
+		add(append(clone(match), tail(icmpx)...))
+		return
+	}
+	if isTCP(match) {
+		add(append(clone(match), tail(&expr.Reject{Type: unix.NFT_REJECT_TCP_RST})...))
+		return
+	}
+	if !hasL4(match) {
+		tcp := append(clone(match), &expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1}, &expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{unix.IPPROTO_TCP}})
+		add(append(tcp, tail(&expr.Reject{Type: unix.NFT_REJECT_TCP_RST})...))
+	}
+	add(append(clone(match), tail(icmpx)...))
+}
+
+// stateful adds a reject rule whose match holds state (a connection count, a rate): one
+// rule, so the state is consulted once per packet, with an ICMP "administratively
+// prohibited" for every protocol (a TCP connect gets EHOSTUNREACH at once).
+func (b *builder) stateful(ch *nftables.Chain, match []expr.Any, counter string) {
+	ex := append(clone(match), &expr.Objref{Type: int(nftables.ObjTypeCounter), Name: counter})
+	if b.audit {
+		ex = append(ex, &expr.Log{Key: 1 << unix.NFTA_LOG_PREFIX, Data: []byte(AuditLogPrefix + logWord(counter, ""))}, &expr.Verdict{Kind: expr.VerdictAccept})
+	} else {
+		ex = append(ex, &expr.Reject{Type: unix.NFT_REJECT_ICMPX_UNREACH, Code: unix.NFT_REJECT_ICMPX_ADMIN_PROHIBITED})
+	}
+	b.c.AddRule(&nftables.Rule{Table: b.t, Chain: ch, Exprs: ex})
+}
+
+func logWord(counter, why string) string {
+	w := counter
+	if w == "" {
+		w = strings.ReplaceAll(why, " ", "_")
+	}
+	if len(w) > 100 {
+		w = w[:100]
+	}
+	return w + " "
+}
+
+func clone(ex []expr.Any) []expr.Any { return append([]expr.Any(nil), ex...) }
+
+func isTCP(ex []expr.Any) bool {
+	for i, e := range ex {
+		if m, ok := e.(*expr.Meta); ok && m.Key == expr.MetaKeyL4PROTO && i+1 < len(ex) {
+			if c, ok := ex[i+1].(*expr.Cmp); ok && len(c.Data) == 1 && c.Data[0] == unix.IPPROTO_TCP {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func hasL4(ex []expr.Any) bool {
+	for _, e := range ex {
+		if m, ok := e.(*expr.Meta); ok && m.Key == expr.MetaKeyL4PROTO {
+			return true
+		}
+	}
+	return false
+}
+
+func be16(v uint16) []byte { return binary.BigEndian.AppendUint16(nil, v) }
+
+func ifnameIs(key expr.MetaKey, name string) []expr.Any {
+	b := make([]byte, unix.IFNAMSIZ)
+	copy(b, name)
+	return []expr.Any{&expr.Meta{Key: key, Register: 1}, &expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: b}}
+}
+
+func ctState(bits uint32) []expr.Any {
+	return []expr.Any{
+		&expr.Ct{Register: 1, Key: expr.CtKeySTATE},
+		&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4,
+			Mask: binary.NativeEndian.AppendUint32(nil, bits), Xor: make([]byte, 4)},
+		&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: make([]byte, 4)},
+	}
+}
+
+func nfproto(p byte) []expr.Any {
+	return []expr.Any{&expr.Meta{Key: expr.MetaKeyNFPROTO, Register: 1}, &expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{p}}}
+}
+
+// addrMatch matches the destination (egress) or source address against the prefix.
+func addrMatch(n netip.Prefix, dst bool) []expr.Any {
+	var off, l uint32 = 12, 4
+	proto := byte(unix.NFPROTO_IPV4)
+	if n.Addr().Is6() {
+		off, l, proto = 8, 16, unix.NFPROTO_IPV6
+	}
+	if dst {
+		off += l
+	}
+	ex := nfproto(proto)
+	ex = append(ex, &expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: off, Len: l})
+	addr := n.Addr().AsSlice()
+	if n.Bits() < n.Addr().BitLen() {
+		mask := net.CIDRMask(n.Bits(), n.Addr().BitLen())
+		ex = append(ex, &expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: l, Mask: mask, Xor: make([]byte, l)})
+	}
+	return append(ex, &expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: addr})
+}

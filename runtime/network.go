@@ -1,0 +1,134 @@
+package runtime
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/opencontainers/runc/libcontainer"
+	"github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/tenantrun/tenantrun/hardening"
+	"github.com/tenantrun/tenantrun/runtime/netpolicy"
+	"github.com/tenantrun/tenantrun/runtime/record"
+)
+
+// The create path's network policy step (docs/network.md): the tenant's rules go into the
+// container's network namespace before its process starts. A namespace the engine made
+// (podman, CNI, a CRI pod sandbox) gets them right after the claims, through the descriptor
+// the policy checked; one tenantrun makes gets them once the init exists (the engine's
+// network hook has run by then) and before `start` can exec the program.
+
+// netPolicy is the policy the container gets: none for a trusted tenant, or one whose
+// network policy is off; audit mode audits the network too.
+func (p *prepared) netPolicy() (hardening.NetPolicy, bool) {
+	np := p.tenant.Network
+	if !p.rec.Mode.Policed() || !np.Enabled {
+		return np, false
+	}
+	if p.rec.Mode == hardening.ModeAudit {
+		np.Audit = true
+	}
+	return np, true
+}
+
+// joinedNetns is the checked descriptor (a /proc/<pid>/fd reference) of the network
+// namespace the spec joins, or "" when the container gets a new one.
+func joinedNetns(s *specs.Spec) string {
+	if s.Linux == nil {
+		return ""
+	}
+	for _, ns := range s.Linux.Namespaces {
+		if ns.Type == specs.NetworkNamespace {
+			return ns.Path
+		}
+	}
+	return ""
+}
+
+// installJoinedNetPolicy installs the rules in the engine's namespace the spec joins, once
+// per namespace and tenant: a pod member finds its sandbox's table and keeps it (and its
+// counters); a table another tenant left in a reused namespace is replaced.
+func (p *prepared) installJoinedNetPolicy() error {
+	if ref := joinedNetns(p.spec); ref != "" {
+		return p.installNetPolicy(ref, true)
+	}
+	return nil
+}
+
+// installOwnNetPolicy installs the rules in the new namespace of the container whose init
+// is proc (waiting on the exec fifo).
+func (p *prepared) installOwnNetPolicy(proc *libcontainer.Process) error {
+	if joinedNetns(p.spec) != "" {
+		return nil
+	}
+	if _, ok := p.netPolicy(); !ok {
+		return nil
+	}
+	pid, err := proc.Pid()
+	if err != nil {
+		return fmt.Errorf("network policy: %w", err)
+	}
+	return p.installNetPolicy(fmt.Sprintf("/proc/%d/ns/net", pid), false)
+}
+
+func (p *prepared) installNetPolicy(nsPath string, shared bool) error {
+	np, ok := p.netPolicy()
+	if !ok {
+		return nil
+	}
+	f, err := netpolicy.OpenNetns(nsPath)
+	if err != nil {
+		return fmt.Errorf("network policy: the container's network namespace: %w", err)
+	}
+	defer f.Close()
+	fd := int(f.Fd())
+	if shared {
+		owner, has, err := netpolicy.Owner(fd)
+		if err != nil {
+			return p.netUnavailable(err)
+		}
+		if has && owner == p.tenant.Name {
+			return nil
+		}
+	}
+	facts, err := netpolicy.Facts(fd)
+	if err != nil {
+		return fmt.Errorf("network policy: %w", err)
+	}
+	rs := hardening.CompileNetPolicy(np, facts)
+	if err := netpolicy.Install(fd, p.tenant.Name, rs); err != nil {
+		return p.netUnavailable(err)
+	}
+	return nil
+}
+
+// netUnavailable explains a host that cannot enforce the policy: never run without it.
+func (p *prepared) netUnavailable(err error) error {
+	if errors.Is(err, netpolicy.ErrUnavailable) {
+		return fmt.Errorf("refused: tenant %s has a network policy, and this host cannot enforce it (%v): "+
+			"load nf_tables (modprobe nf_tables), or set tenants.%s.network.enabled = false to run this tenant without one",
+			p.tenant.Name, err, p.tenant.Name)
+	}
+	return fmt.Errorf("network policy: %w", err)
+}
+
+// explainNetwork is the ruleset `policy explain` shows for a container of tenant t with
+// spec s: the gateways are read from the namespace the spec joins; a namespace the
+// container makes gets its gateway from the engine later (shown as none).
+func explainNetwork(t *hardening.Tenant, s *specs.Spec) string {
+	p := &prepared{tenant: t, spec: s, rec: &record.Record{Mode: t.EffectiveMode()}}
+	np, ok := p.netPolicy()
+	if !ok {
+		return ""
+	}
+	var facts hardening.NetFacts
+	if ref := joinedNetns(s); ref != "" {
+		if f, err := netpolicy.OpenNetns(ref); err == nil {
+			facts, _ = netpolicy.Facts(int(f.Fd()))
+			f.Close()
+		}
+	} else {
+		facts, _ = netpolicy.Facts(-1)
+	}
+	return hardening.CompileNetPolicy(np, facts).String()
+}
