@@ -99,6 +99,9 @@ func createContainer(g *Global, o CreateOptions, act action) (_ int, err error) 
 	// The host-wide claims go last, once this create owns the id (another create of the
 	// same id that won keeps its own).
 	owned := false
+	// Runs last: the isolation tables keep a pod's addresses while a member still holds
+	// its namespace, which the claims say once this container's are released.
+	rb.push(func() { releaseNet(prep.rec) })
 	rb.push(func() {
 		if owned {
 			releaseClaims(root, o.ID)

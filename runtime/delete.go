@@ -63,6 +63,7 @@ func destroyContainer(h *handle, force bool) error {
 	}
 	cleanupRecord(rec)
 	releaseClaims(filepath.Dir(h.stateDir), h.id)
+	releaseNet(rec)
 	return nil
 }
 
@@ -122,6 +123,7 @@ func deleteOrphan(g *Global, id string) (bool, error) {
 		return true, fmt.Errorf("removing leftover state of %q: %w", id, err)
 	}
 	releaseClaims(root, id)
+	releaseNet(rec)
 	logrus.Infof("removed leftover state of container %q", id)
 	return true, nil
 }

@@ -3,11 +3,15 @@ package runtime
 import (
 	"errors"
 	"fmt"
+	"net/netip"
+	"path/filepath"
 
 	"github.com/opencontainers/runc/libcontainer"
 	"github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/sirupsen/logrus"
 
 	"github.com/tenantrun/tenantrun/hardening"
+	"github.com/tenantrun/tenantrun/runtime/claims"
 	"github.com/tenantrun/tenantrun/runtime/netpolicy"
 	"github.com/tenantrun/tenantrun/runtime/record"
 )
@@ -68,7 +72,12 @@ func (p *prepared) installOwnNetPolicy(proc *libcontainer.Process) error {
 	if err != nil {
 		return fmt.Errorf("network policy: %w", err)
 	}
-	return p.installNetPolicy(fmt.Sprintf("/proc/%d/ns/net", pid), false)
+	if err := p.installNetPolicy(fmt.Sprintf("/proc/%d/ns/net", pid), false); err != nil {
+		return err
+	}
+	// The addresses now in the host's isolation tables are on record before anything
+	// else can fail or crash: delete and gc release them from it.
+	return record.Write(filepath.Join(p.root, p.id), p.rec)
 }
 
 func (p *prepared) installNetPolicy(nsPath string, shared bool) error {
@@ -82,24 +91,62 @@ func (p *prepared) installNetPolicy(nsPath string, shared bool) error {
 	}
 	defer f.Close()
 	fd := int(f.Fd())
+	install := true
 	if shared {
 		owner, has, err := netpolicy.Owner(fd)
 		if err != nil {
 			return p.netUnavailable(err)
 		}
-		if has && owner == p.tenant.Name {
-			return nil
+		install = !has || owner != p.tenant.Name
+		if len(p.adapt.Netns) > 0 {
+			p.rec.NetnsKey = netnsKey(p.adapt.Netns[0])
 		}
 	}
-	facts, err := netpolicy.Facts(fd)
+	if install {
+		facts, err := netpolicy.Facts(fd)
+		if err != nil {
+			return fmt.Errorf("network policy: %w", err)
+		}
+		rs := hardening.CompileNetPolicy(np, facts)
+		if err := netpolicy.Install(fd, p.tenant.Name, rs); err != nil {
+			return p.netUnavailable(err)
+		}
+	}
+	// Every member records the addresses, so whichever goes last releases them.
+	addrs, err := netpolicy.ContainerAddrs(fd)
 	if err != nil {
 		return fmt.Errorf("network policy: %w", err)
 	}
-	rs := hardening.CompileNetPolicy(np, facts)
-	if err := netpolicy.Install(fd, p.tenant.Name, rs); err != nil {
+	for _, a := range addrs {
+		p.rec.NetAddrs = append(p.rec.NetAddrs, a.String())
+	}
+	if err := netpolicy.Isolate(p.tenant.Name, addrs); err != nil {
 		return p.netUnavailable(err)
 	}
 	return nil
+}
+
+// releaseNet removes the container's addresses from the host's isolation tables once no
+// other live container holds its network namespace (call it after the claims are
+// released: a pod member still running keeps them).
+func releaseNet(r *record.Record) {
+	if r == nil || len(r.NetAddrs) == 0 {
+		return
+	}
+	if r.NetnsKey != "" {
+		if _, held := claims.Owner("netns", r.NetnsKey); held {
+			return
+		}
+	}
+	var addrs []netip.Addr
+	for _, s := range r.NetAddrs {
+		if a, err := netip.ParseAddr(s); err == nil {
+			addrs = append(addrs, a)
+		}
+	}
+	if err := netpolicy.Release(r.Tenant, addrs); err != nil {
+		logrus.Warnf("tenant isolation: releasing %v: %v", r.NetAddrs, err)
+	}
 }
 
 // netUnavailable explains a host that cannot enforce the policy: never run without it.

@@ -41,11 +41,12 @@ func ScratchDirs() []string {
 
 // LeakChecker snapshots the host before a test and reports what the test left behind.
 type LeakChecker struct {
-	mu       sync.Mutex
-	scope    LeakScope
-	cgBefore map[string]bool // hierarchy-relative cgroup dirs ("memory/foo/bar") before the test
-	mtBefore map[string]bool // mountinfo keys before the test
-	observed map[string]bool // cgroup dirs of the test's containers seen while they ran
+	mu        sync.Mutex
+	scope     LeakScope
+	cgBefore  map[string]bool // hierarchy-relative cgroup dirs ("memory/foo/bar") before the test
+	mtBefore  map[string]bool // mountinfo keys before the test
+	observed  map[string]bool // cgroup dirs of the test's containers seen while they ran
+	nftBefore map[string]bool // the host's tenant isolation tables before the test
 	// Wait is how long Check polls for things to settle (processes exit and cgroups are
 	// removed asynchronously after a kill) before it reports a leak.
 	Wait time.Duration
@@ -58,6 +59,7 @@ func NewLeakChecker(scope LeakScope) *LeakChecker {
 	}
 	lc := &LeakChecker{scope: scope, observed: map[string]bool{}, Wait: 5 * time.Second}
 	lc.cgBefore = cgroupDirs()
+	lc.nftBefore = nftIsolationTables()
 	lc.mtBefore = map[string]bool{}
 	for _, m := range readMountinfo() {
 		lc.mtBefore[m.key] = true
@@ -216,6 +218,13 @@ func (lc *LeakChecker) Leaks() []string {
 	// Host-wide claims (rootfs, engine netns, pod) held by the test's containers.
 	for _, c := range claimLeaks(scope) {
 		leaks = append(leaks, fmt.Sprintf("claim %s held by container %s (root %s)", c.object, c.container, c.root))
+	}
+	// The host's nftables tables tenantrun made for policed containers (tenant isolation),
+	// made during the test and still there.
+	for tbl := range nftIsolationTables() {
+		if !lc.nftBefore[tbl] {
+			leaks = append(leaks, fmt.Sprintf("nftables table %s on the host", tbl))
+		}
 	}
 	// Processes.
 	leaks = append(leaks, processLeaks(scope)...)

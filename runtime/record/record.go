@@ -60,6 +60,12 @@ type Record struct {
 	// RootfsKey is the device and inode ("<dev>-<ino>") of the rootfs descriptor the
 	// runtime opened, claimed host-wide for the tenant (claims kind "rootfs").
 	RootfsKey string `json:"rootfsKey,omitempty"`
+	// NetAddrs are the container's addresses recorded in the host's tenant isolation
+	// tables (runtime/netpolicy), released when the last container in its network
+	// namespace goes; NetnsKey is the claim key of that namespace when an engine made it
+	// (shared by a pod's members), "" when it is the container's own.
+	NetAddrs []string `json:"netAddrs,omitempty"`
+	NetnsKey string   `json:"netnsKey,omitempty"`
 }
 
 // Init is what `list` prints of a container whose init exists, and what it needs to

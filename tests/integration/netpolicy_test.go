@@ -400,3 +400,115 @@ func hostAddr(t *testing.T) string {
 	}
 	return ""
 }
+
+// sharedBridge is a bridge the test makes in the host's namespace (no address: it only
+// switches between the test's namespaces) with one namespace per container port, each
+// with one address of 10.233.0.0/24. The bridge does not hand its frames to iptables
+// (nf_call_iptables 0), so the host's own firewall cannot decide the test.
+type sharedBridge struct {
+	br  string
+	nss []string
+}
+
+func newSharedBridge(t *testing.T, n int) *sharedBridge {
+	t.Helper()
+	tu.RequireRoot(t)
+	id := strings.TrimPrefix(tu.NewID(), "trt")[:6]
+	b := &sharedBridge{br: "trtbr" + id}
+	t.Cleanup(func() {
+		for _, ns := range b.nss {
+			_ = exec.Command("ip", "netns", "del", ns).Run()
+		}
+		_ = exec.Command("ip", "link", "del", b.br).Run()
+	})
+	run := func(args ...string) {
+		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+			t.Fatalf("ip %s: %v %s", strings.Join(args, " "), err, out)
+		}
+	}
+	run("link", "add", b.br, "type", "bridge", "nf_call_iptables", "0", "nf_call_ip6tables", "0")
+	run("link", "set", b.br, "up")
+	for i := 0; i < n; i++ {
+		ns := fmt.Sprintf("trt%s-%d", id, i)
+		b.nss = append(b.nss, ns)
+		peer := fmt.Sprintf("trt%sp%d", id, i)
+		run("netns", "add", ns)
+		run("link", "add", peer, "type", "veth", "peer", "name", "eth0", "netns", ns)
+		run("link", "set", peer, "master", b.br, "up")
+		run("-n", ns, "addr", "add", b.addr(i)+"/24", "dev", "eth0")
+		run("-n", ns, "link", "set", "eth0", "up")
+		run("-n", ns, "link", "set", "lo", "up")
+	}
+	return b
+}
+
+func (b *sharedBridge) addr(i int) string { return fmt.Sprintf("10.233.0.%d", 10+i) }
+
+func (b *sharedBridge) join(i int) tu.BundleOption {
+	return tu.WithSpec(func(s *specs.Spec) {
+		for j := range s.Linux.Namespaces {
+			if s.Linux.Namespaces[j].Type == specs.NetworkNamespace {
+				s.Linux.Namespaces[j].Path = "/run/netns/" + b.nss[i]
+			}
+		}
+	})
+}
+
+// TestNetPolicyTenantIsolation: on one bridge, tenant a's two containers reach each other
+// (their rules allow the subnet), tenant b's container is out of a's reach and a is out of
+// b's, although both allow the whole subnet; the host's isolation tables count the drops and
+// are gone once the containers are.
+func TestNetPolicyTenantIsolation(t *testing.T) {
+	tu.TenantrunOnly(t)
+	h := tu.New(t)
+	br := newSharedBridge(t, 3)
+	ta, tb := tu.NewID()+"-na", tu.NewID()+"-nb"
+	h.Leaks.AddID(ta, tb)
+	allow := `allow = [{ to = "10.233.0.0/24", ports = [8080] }]`
+	h.UseConfig(fmt.Sprintf("[tenants.%q]\nuid_range = \"3860000:65536\"\n[tenants.%q.network]\n%s\n[tenants.%q]\nuid_range = \"3930000:65536\"\n[tenants.%q.network]\n%s\n",
+		ta, ta, allow, tb, tb, allow))
+	rta, rtb := asTenant(h, ta), asTenant(h, tb)
+	a1, a2, b1 := h.ID("a1"), h.ID("a2"), h.ID("b1")
+	runAt := func(rt *tu.Runtime, id string, i int) {
+		// The container serves its own page (a thread of the test in its namespace would
+		// be a host process there, which the policy refuses to let a tenant join).
+		b := h.Bundle(tu.WithShell("mkdir -p /tmp/www && echo hello >/tmp/www/index.html && exec httpd -f -p 8080 -h /tmp/www"), br.join(i))
+		t.Cleanup(func() { rt.RunCall(t, tu.Call{Timeout: 30 * time.Second}, "delete", "--force", id) })
+		if r := rt.RunCall(t, tu.Call{Timeout: 60 * time.Second}, "run", "-d", "--bundle", b.Dir, id); r.Code != 0 {
+			t.Fatalf("run -d %s: %s", id, r)
+		}
+	}
+	runAt(rta, a1, 0)
+	runAt(rta, a2, 1)
+	runAt(rtb, b1, 2)
+	reach := func(rt *tu.Runtime, id string, i int) bool {
+		r := execIn(t, rt, id, `printf 'GET / HTTP/1.0\r\n\r\n' | nc -w 2 `+br.addr(i)+" 8080")
+		t.Logf("%s -> %s: %s", id, br.addr(i), r)
+		return r.Code == 0 && strings.Contains(r.Stdout, "hello")
+	}
+	if !reach(rta, a1, 1) || !reach(rta, a2, 0) {
+		out, _ := exec.Command("nft", "list", "ruleset").CombinedOutput()
+		t.Errorf("tenant a's containers do not reach each other on the bridge:\n%s", out)
+	}
+	if reach(rta, a1, 2) || reach(rta, a2, 2) {
+		t.Errorf("tenant a reached tenant b's container")
+	}
+	if reach(rtb, b1, 0) || reach(rtb, b1, 1) {
+		t.Errorf("tenant b reached tenant a's containers")
+	}
+	out, _ := exec.Command("nft", "list", "counter", "bridge", netpolicy.IsolationTable, netpolicy.CounterCrossed).CombinedOutput()
+	if !strings.Contains(string(out), "packets") || strings.Contains(string(out), "packets 0 ") {
+		t.Errorf("the crossed counter did not count: %s", out)
+	}
+	for _, c := range []struct {
+		rt *tu.Runtime
+		id string
+	}{{rta, a1}, {rta, a2}, {rtb, b1}} {
+		if r := c.rt.RunCall(t, tu.Call{Timeout: 30 * time.Second}, "delete", "--force", c.id); r.Code != 0 {
+			t.Errorf("delete %s: %s", c.id, r)
+		}
+	}
+	if out, _ := exec.Command("nft", "list", "tables").CombinedOutput(); strings.Contains(string(out), netpolicy.IsolationTable) {
+		t.Errorf("isolation tables left after the last container: %s", out)
+	}
+}

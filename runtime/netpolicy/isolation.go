@@ -1,0 +1,346 @@
+package netpolicy
+
+// Isolation between tenants on a shared network (podman's default bridge, a CNI bridge
+// for CRI pods, Docker's bridge): no container of a policed tenant can exchange a packet
+// with a container of another policed tenant, whatever its allow rules say; containers
+// of one tenant reach each other as their rules allow. The check sits where every such
+// packet passes, the host's namespace: bridged between two ports of one bridge (the
+// bridge family's forward hook) or routed between two networks (the inet forward hook).
+// It is two tables the runtime owns there, "bridge tenantrun_isolation" and "inet
+// tenantrun_isolation", made with the first policed container's addresses and removed
+// with the last one's:
+//
+//	set p4, p6                every policed container address
+//	map o4, o6                address -> jump t_<tenant>
+//	set a4_<tenant>, a6_...   the tenant's addresses
+//	chain forward             ip saddr vmap @o4; ip6 saddr vmap @o6
+//	chain t_<tenant>          ip daddr @a4_<tenant> return; ip daddr @p4 counter drop (and ip6)
+//
+// A create adds its addresses, a delete removes them, each in one transaction under an
+// exclusive lock, so a table is never seen half made.
+
+import (
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+
+	"github.com/google/nftables"
+	"github.com/google/nftables/expr"
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+
+	"github.com/tenantrun/tenantrun/runtime/fsutil"
+)
+
+// IsolationTable names the two host tables.
+const IsolationTable = "tenantrun_isolation"
+
+// CounterCrossed counts packets dropped between two tenants.
+const CounterCrossed = "crossed"
+
+// LockPath serialises every change of the isolation tables (a variable for tests).
+var LockPath = "/run/tenantrun/isolation.lock"
+
+var isoFamilies = []nftables.TableFamily{nftables.TableFamilyBridge, nftables.TableFamilyINet}
+
+// ContainerAddrs are the global addresses of the namespace nsFD's interfaces (not
+// loopback, not link-local): what other containers on its network see it as.
+func ContainerAddrs(nsFD int) ([]netip.Addr, error) {
+	h, err := netlink.NewHandleAt(netns.NsHandle(nsFD))
+	if err != nil {
+		return nil, fmt.Errorf("the container's addresses: %w", err)
+	}
+	defer h.Close()
+	list, err := h.AddrList(nil, netlink.FAMILY_ALL)
+	if err != nil {
+		return nil, fmt.Errorf("the container's addresses: %w", err)
+	}
+	var out []netip.Addr
+	for _, a := range list {
+		ad, ok := netip.AddrFromSlice(a.IP)
+		if !ok {
+			continue
+		}
+		ad = ad.Unmap()
+		if ad.IsLoopback() || ad.IsLinkLocalUnicast() || ad.IsMulticast() || ad.IsUnspecified() {
+			continue
+		}
+		out = append(out, ad)
+	}
+	return out, nil
+}
+
+func lockIsolation() (*os.File, error) {
+	if err := os.MkdirAll(filepath.Dir(LockPath), 0o700); err != nil {
+		return nil, err
+	}
+	return fsutil.LockFile(LockPath, unix.LOCK_EX)
+}
+
+// Isolate records addrs as tenant's container addresses in the host's isolation tables,
+// making them (and the tenant's chain) when missing. An address recorded for another
+// tenant before (a stale entry of a reused address) is moved to this one.
+func Isolate(tenant string, addrs []netip.Addr) error {
+	if len(addrs) == 0 {
+		return nil
+	}
+	lk, err := lockIsolation()
+	if err != nil {
+		return fmt.Errorf("tenant isolation: %w", err)
+	}
+	defer lk.Close()
+	c, err := nftables.New()
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	for _, fam := range isoFamilies {
+		if err := isolateIn(c, fam, tenant, addrs); err != nil {
+			return err
+		}
+	}
+	if err := c.Flush(); err != nil {
+		return fmt.Errorf("tenant isolation: %w", err)
+	}
+	return nil
+}
+
+func hasTable(c *nftables.Conn, fam nftables.TableFamily) (bool, error) {
+	ts, err := c.ListTablesOfFamily(fam)
+	if err != nil {
+		return false, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	for _, t := range ts {
+		if t.Name == IsolationTable {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+type isoSets struct {
+	p4, p6, o4, o6 *nftables.Set
+}
+
+func isoSetsOf(t *nftables.Table) isoSets {
+	return isoSets{
+		p4: &nftables.Set{Table: t, Name: "p4", KeyType: nftables.TypeIPAddr},
+		p6: &nftables.Set{Table: t, Name: "p6", KeyType: nftables.TypeIP6Addr},
+		o4: &nftables.Set{Table: t, Name: "o4", KeyType: nftables.TypeIPAddr, DataType: nftables.TypeVerdict, IsMap: true},
+		o6: &nftables.Set{Table: t, Name: "o6", KeyType: nftables.TypeIP6Addr, DataType: nftables.TypeVerdict, IsMap: true},
+	}
+}
+
+func tenantSets(t *nftables.Table, tenant string) (a4, a6 *nftables.Set) {
+	return &nftables.Set{Table: t, Name: "a4_" + tenant, KeyType: nftables.TypeIPAddr},
+		&nftables.Set{Table: t, Name: "a6_" + tenant, KeyType: nftables.TypeIP6Addr}
+}
+
+// l3 matches IPv4 or IPv6 in the table's family: the ether type on a bridge, the
+// netfilter family in inet.
+func l3(fam nftables.TableFamily, v6 bool) []expr.Any {
+	if fam == nftables.TableFamilyBridge {
+		p := []byte{0x08, 0x00}
+		if v6 {
+			p = []byte{0x86, 0xdd}
+		}
+		return []expr.Any{&expr.Meta{Key: expr.MetaKeyPROTOCOL, Register: 1}, &expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: p}}
+	}
+	p := byte(unix.NFPROTO_IPV4)
+	if v6 {
+		p = unix.NFPROTO_IPV6
+	}
+	return nfproto(p)
+}
+
+func addrLoad(v6, dst bool) *expr.Payload {
+	off, l := uint32(12), uint32(4)
+	if v6 {
+		off, l = 8, 16
+	}
+	if dst {
+		off += l
+	}
+	return &expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: off, Len: l}
+}
+
+func isolateIn(c *nftables.Conn, fam nftables.TableFamily, tenant string, addrs []netip.Addr) error {
+	t := &nftables.Table{Family: fam, Name: IsolationTable}
+	sets := isoSetsOf(t)
+	have, err := hasTable(c, fam)
+	if err != nil {
+		return err
+	}
+	if !have {
+		c.AddTable(t)
+		c.AddObj(&nftables.CounterObj{Table: t, Name: CounterCrossed})
+		for _, s := range []*nftables.Set{sets.p4, sets.p6, sets.o4, sets.o6} {
+			if err := c.AddSet(s, nil); err != nil {
+				return fmt.Errorf("tenant isolation: %w", err)
+			}
+		}
+		accept := nftables.ChainPolicyAccept
+		fwd := c.AddChain(&nftables.Chain{Name: "forward", Table: t, Type: nftables.ChainTypeFilter,
+			Hooknum: nftables.ChainHookForward, Priority: nftables.ChainPriorityFilter, Policy: &accept})
+		for _, v6 := range []bool{false, true} {
+			m := sets.o4
+			if v6 {
+				m = sets.o6
+			}
+			ex := append(l3(fam, v6), addrLoad(v6, false), &expr.Lookup{SourceRegister: 1, DestRegister: 0, IsDestRegSet: true, SetName: m.Name, SetID: m.ID})
+			c.AddRule(&nftables.Rule{Table: t, Chain: fwd, Exprs: ex})
+		}
+	}
+	a4, a6 := tenantSets(t, tenant)
+	chain := "t_" + tenant
+	if _, err := c.ListChain(t, chain); err != nil {
+		for _, s := range []*nftables.Set{a4, a6} {
+			if err := c.AddSet(s, nil); err != nil {
+				return fmt.Errorf("tenant isolation: %w", err)
+			}
+		}
+		ch := c.AddChain(&nftables.Chain{Name: chain, Table: t})
+		for _, v6 := range []bool{false, true} {
+			own, all := a4, sets.p4
+			if v6 {
+				own, all = a6, sets.p6
+			}
+			c.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: append(l3(fam, v6), addrLoad(v6, true),
+				&expr.Lookup{SourceRegister: 1, SetName: own.Name, SetID: own.ID}, &expr.Verdict{Kind: expr.VerdictReturn})})
+			c.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: append(l3(fam, v6), addrLoad(v6, true),
+				&expr.Lookup{SourceRegister: 1, SetName: all.Name, SetID: all.ID},
+				&expr.Objref{Type: int(nftables.ObjTypeCounter), Name: CounterCrossed}, &expr.Verdict{Kind: expr.VerdictDrop})})
+		}
+	}
+	// A reused address still recorded for another tenant: take it away from that one first.
+	if have {
+		for _, m := range []*nftables.Set{sets.o4, sets.o6} {
+			els, err := c.GetSetElements(m)
+			if err != nil {
+				return fmt.Errorf("tenant isolation: %w", err)
+			}
+			for _, e := range els {
+				ad, ok := netip.AddrFromSlice(e.Key)
+				if !ok || e.VerdictData == nil || e.VerdictData.Chain == chain {
+					continue
+				}
+				for _, a := range addrs {
+					if a == ad {
+						old := e.VerdictData.Chain[len("t_"):]
+						o4, o6 := tenantSets(t, old)
+						if err := c.SetDeleteElements(m, []nftables.SetElement{{Key: e.Key}}); err != nil {
+							return fmt.Errorf("tenant isolation: %w", err)
+						}
+						ts := o4
+						if a.Is6() {
+							ts = o6
+						}
+						_ = c.SetDeleteElements(ts, []nftables.SetElement{{Key: e.Key}})
+					}
+				}
+			}
+		}
+	}
+	for _, a := range addrs {
+		p, o, own := sets.p4, sets.o4, a4
+		if a.Is6() {
+			p, o, own = sets.p6, sets.o6, a6
+		}
+		key := a.AsSlice()
+		for _, s := range []*nftables.Set{p, own} {
+			if err := c.SetAddElements(s, []nftables.SetElement{{Key: key}}); err != nil {
+				return fmt.Errorf("tenant isolation: %w", err)
+			}
+		}
+		if err := c.SetAddElements(o, []nftables.SetElement{{Key: key, VerdictData: &expr.Verdict{Kind: expr.VerdictJump, Chain: chain}}}); err != nil {
+			return fmt.Errorf("tenant isolation: %w", err)
+		}
+	}
+	return nil
+}
+
+// Release removes addrs of tenant from the isolation tables: the tenant's chain and sets
+// go with its last address, the tables with the last policed address.
+func Release(tenant string, addrs []netip.Addr) error {
+	if len(addrs) == 0 {
+		return nil
+	}
+	lk, err := lockIsolation()
+	if err != nil {
+		return fmt.Errorf("tenant isolation: %w", err)
+	}
+	defer lk.Close()
+	c, err := nftables.New()
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	for _, fam := range isoFamilies {
+		if err := releaseIn(c, fam, tenant, addrs); err != nil {
+			return err
+		}
+	}
+	if err := c.Flush(); err != nil {
+		return fmt.Errorf("tenant isolation: %w", err)
+	}
+	return nil
+}
+
+func releaseIn(c *nftables.Conn, fam nftables.TableFamily, tenant string, addrs []netip.Addr) error {
+	t := &nftables.Table{Family: fam, Name: IsolationTable}
+	if have, err := hasTable(c, fam); err != nil || !have {
+		return err
+	}
+	sets := isoSetsOf(t)
+	a4, a6 := tenantSets(t, tenant)
+	gone := map[string]map[netip.Addr]bool{}
+	for _, a := range addrs {
+		p, o, own := sets.p4, sets.o4, a4
+		if a.Is6() {
+			p, o, own = sets.p6, sets.o6, a6
+		}
+		for _, s := range []*nftables.Set{p, o, own} {
+			els, err := c.GetSetElements(s)
+			if err != nil {
+				continue // the tenant's sets may be gone already
+			}
+			for _, e := range els {
+				if ad, ok := netip.AddrFromSlice(e.Key); ok && ad == a {
+					if err := c.SetDeleteElements(s, []nftables.SetElement{{Key: e.Key}}); err != nil {
+						return fmt.Errorf("tenant isolation: %w", err)
+					}
+					if gone[s.Name] == nil {
+						gone[s.Name] = map[netip.Addr]bool{}
+					}
+					gone[s.Name][a] = true
+				}
+			}
+		}
+	}
+	left := func(s *nftables.Set) int {
+		els, err := c.GetSetElements(s)
+		if err != nil {
+			return 0
+		}
+		n := 0
+		for _, e := range els {
+			if ad, ok := netip.AddrFromSlice(e.Key); ok && !gone[s.Name][ad] {
+				n++
+			}
+		}
+		return n
+	}
+	if left(sets.p4)+left(sets.p6) == 0 {
+		c.DelTable(t)
+		return nil
+	}
+	if left(a4)+left(a6) == 0 {
+		if ch, err := c.ListChain(t, "t_"+tenant); err == nil {
+			c.FlushChain(ch)
+			c.DelChain(ch)
+			c.DelSet(a4)
+			c.DelSet(a6)
+		}
+	}
+	return nil
+}
