@@ -11,6 +11,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -19,8 +20,10 @@ import (
 
 	"github.com/opencontainers/cgroups"
 	"github.com/sirupsen/logrus"
+	"golang.org/x/sys/unix"
 
 	"github.com/tenantrun/tenantrun/hardening"
+	"github.com/tenantrun/tenantrun/runtime/netpolicy"
 	"github.com/tenantrun/tenantrun/runtime/record"
 	"github.com/tenantrun/tenantrun/runtime/tenantcg"
 )
@@ -195,6 +198,7 @@ func collectTenants(g *Global, o TenantsOptions) ([]TenantUsage, error) {
 			}
 		}
 	}
+	netCounters(cs, rows)
 	for i := range rows {
 		rows[i].Warnings = tenantWarnings(&rows[i], o.WarnAt)
 		for _, w := range rows[i].Warnings {
@@ -202,6 +206,50 @@ func collectTenants(g *Global, o TenantsOptions) ([]TenantUsage, error) {
 		}
 	}
 	return rows, nil
+}
+
+// netCounters fills each row's network policy counters: every distinct network namespace
+// of the tenant's running containers counted once (a pod's members share one), plus the
+// host's count of the tenant's packets dropped on their way to another tenant.
+func netCounters(cs []ContainerInfo, rows []TenantUsage) {
+	idx := map[string]int{}
+	for i := range rows {
+		idx[rows[i].Tenant] = i
+	}
+	seen := map[uint64]bool{}
+	for _, c := range cs {
+		i, ok := idx[c.Tenant]
+		if !ok || c.Pid <= 0 || c.Status == "stopped" {
+			continue
+		}
+		f, err := netpolicy.OpenNetns(fmt.Sprintf("/proc/%d/ns/net", c.Pid))
+		if err != nil {
+			continue
+		}
+		var st unix.Stat_t
+		if unix.Fstat(int(f.Fd()), &st) == nil && !seen[st.Ino] {
+			seen[st.Ino] = true
+			if m, err := netpolicy.Counters(int(f.Fd())); err == nil && len(m) > 0 {
+				if rows[i].Network == nil {
+					rows[i].Network = map[string]uint64{}
+				}
+				for k, v := range m {
+					rows[i].Network[k] += v
+				}
+			}
+		}
+		f.Close()
+	}
+	if crossed, err := netpolicy.Crossed(); err == nil {
+		for t, v := range crossed {
+			if i, ok := idx[t]; ok {
+				if rows[i].Network == nil {
+					rows[i].Network = map[string]uint64{}
+				}
+				rows[i].Network[netpolicy.CounterCrossed] += v
+			}
+		}
+	}
 }
 
 // scanTenantTop lists the tenant parents under a top: "/tenantrun/<t>" or
@@ -284,7 +332,7 @@ func tenantHumanBytes(v float64) string {
 
 func writeTenantsTable(w io.Writer, rows []TenantUsage) error {
 	tw := tabwriter.NewWriter(w, 4, 1, 2, ' ', 0)
-	fmt.Fprint(tw, "TENANT\tCONTAINERS\tCPU USED/LIMIT\tMEMORY USED/LIMIT\tPIDS/LIMIT\tOOM KILLS\tCPU THROTTLED\tPIDS-LIMIT HITS\tCGROUP\n")
+	fmt.Fprint(tw, "TENANT\tCONTAINERS\tCPU USED/LIMIT\tMEMORY USED/LIMIT\tPIDS/LIMIT\tOOM KILLS\tCPU THROTTLED\tPIDS-LIMIT HITS\tNET REFUSED\tCGROUP\n")
 	pct := func(used, limit float64) string {
 		if limit <= 0 {
 			return ""
@@ -301,7 +349,7 @@ func writeTenantsTable(w io.Writer, rows []TenantUsage) error {
 	count := func(v float64) string { return strconv.FormatFloat(v, 'f', 0, 64) }
 	for _, r := range rows {
 		if !r.Present {
-			fmt.Fprintf(tw, "%s\t%d\t-\t-\t-\t-\t-\t-\t%s (absent)\n", r.Tenant, r.Containers, r.Cgroup)
+			fmt.Fprintf(tw, "%s\t%d\t-\t-\t-\t-\t-\t-\t%s\t%s (absent)\n", r.Tenant, r.Containers, netRefused(r.Network), r.Cgroup)
 			continue
 		}
 		cpu := fmt.Sprintf("%.1fs total/%s", r.CPUUsageSeconds, lim(r.CPULimit, cpus))
@@ -312,9 +360,21 @@ func writeTenantsTable(w io.Writer, rows []TenantUsage) error {
 			pct(float64(r.MemoryBytes), float64(r.MemoryLimitBytes)))
 		pids := fmt.Sprintf("%d/%s%s", r.Pids, lim(float64(r.PidsLimit), count), pct(float64(r.Pids), float64(r.PidsLimit)))
 		thr := fmt.Sprintf("%.1fs (%d periods)", r.CPUThrottledSeconds, r.CPUThrottledPeriods)
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%d\t%s\t%d\t%s\n", r.Tenant, r.Containers, cpu, mem, pids, r.OOMKills, thr, r.PidsLimitHits, r.Cgroup)
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%d\t%s\t%d\t%s\t%s\n", r.Tenant, r.Containers, cpu, mem, pids, r.OOMKills, thr, r.PidsLimitHits, netRefused(r.Network), r.Cgroup)
 	}
 	return tw.Flush()
+}
+
+// netRefused sums the network counters for the table ("-" without a network policy).
+func netRefused(m map[string]uint64) string {
+	if m == nil {
+		return "-"
+	}
+	var n uint64
+	for _, v := range m {
+		n += v
+	}
+	return strconv.FormatUint(n, 10)
 }
 
 // writeTenantsPrometheus writes the Prometheus text exposition format (version 0.0.4):
@@ -371,6 +431,24 @@ func writeTenantsPrometheus(w io.Writer, rows []TenantUsage) error {
 			always(func(r *TenantUsage) float64 { return float64(r.PidsLimitHits) })},
 		{"tenantrun_tenant_quota_warnings", "gauge", "Quotas used at or above the warning threshold.",
 			func(r *TenantUsage) (float64, bool) { return float64(len(r.Warnings)), true }},
+	}
+	for _, c := range append(slices.Clone(hardening.NetCounters), netpolicy.CounterCrossed) {
+		help := map[string]string{
+			hardening.CounterEgressDenied:  "Outbound packets of new connections refused by the tenant's egress allowlist.",
+			hardening.CounterDenySet:       "Outbound packets to the host, the gateway, link-local (metadata), multicast or broadcast, refused.",
+			hardening.CounterIngressDenied: "Inbound packets of new connections to a port not in ingress_ports, dropped.",
+			hardening.CounterConnCap:       "New connections refused by max_connections.",
+			hardening.CounterRateCap:       "New connections refused by new_connections_per_second.",
+			hardening.CounterSourceCap:     "Inbound connections refused by per_source_connections.",
+			netpolicy.CounterCrossed:       "Packets dropped between this tenant's containers and another tenant's on a shared network.",
+		}[c]
+		fams = append(fams, fam{"tenantrun_tenant_network_" + c + "_packets_total", "counter", help,
+			func(r *TenantUsage) (float64, bool) {
+				if r.Network == nil {
+					return 0, false
+				}
+				return float64(r.Network[c]), true
+			}})
 	}
 	bw := bufio.NewWriter(w)
 	for _, f := range fams {

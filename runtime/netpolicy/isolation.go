@@ -14,7 +14,7 @@ package netpolicy
 //	map o4, o6                address -> jump t_<tenant>
 //	set a4_<tenant>, a6_...   the tenant's addresses
 //	chain forward             ip saddr vmap @o4; ip6 saddr vmap @o6
-//	chain t_<tenant>          ip daddr @a4_<tenant> return; ip daddr @p4 counter drop (and ip6)
+//	chain t_<tenant>          ip daddr @a4_<tenant> return; ip daddr @p4 counter crossed_<tenant> drop (and ip6)
 //
 // A create adds its addresses, a delete removes them, each in one transaction under an
 // exclusive lock, so a table is never seen half made.
@@ -24,6 +24,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
@@ -37,7 +38,8 @@ import (
 // IsolationTable names the two host tables.
 const IsolationTable = "tenantrun_isolation"
 
-// CounterCrossed counts packets dropped between two tenants.
+// CounterCrossed names the per-tenant counters ("crossed_<tenant>") of packets dropped
+// between that tenant's containers and another tenant's.
 const CounterCrossed = "crossed"
 
 // LockPath serialises every change of the isolation tables (a variable for tests).
@@ -174,7 +176,6 @@ func isolateIn(c *nftables.Conn, fam nftables.TableFamily, tenant string, addrs 
 	}
 	if !have {
 		c.AddTable(t)
-		c.AddObj(&nftables.CounterObj{Table: t, Name: CounterCrossed})
 		for _, s := range []*nftables.Set{sets.p4, sets.p6, sets.o4, sets.o6} {
 			if err := c.AddSet(s, nil); err != nil {
 				return fmt.Errorf("tenant isolation: %w", err)
@@ -200,6 +201,7 @@ func isolateIn(c *nftables.Conn, fam nftables.TableFamily, tenant string, addrs 
 				return fmt.Errorf("tenant isolation: %w", err)
 			}
 		}
+		c.AddObj(&nftables.CounterObj{Table: t, Name: CounterCrossed + "_" + tenant})
 		ch := c.AddChain(&nftables.Chain{Name: chain, Table: t})
 		for _, v6 := range []bool{false, true} {
 			own, all := a4, sets.p4
@@ -210,7 +212,7 @@ func isolateIn(c *nftables.Conn, fam nftables.TableFamily, tenant string, addrs 
 				&expr.Lookup{SourceRegister: 1, SetName: own.Name, SetID: own.ID}, &expr.Verdict{Kind: expr.VerdictReturn})})
 			c.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: append(l3(fam, v6), addrLoad(v6, true),
 				&expr.Lookup{SourceRegister: 1, SetName: all.Name, SetID: all.ID},
-				&expr.Objref{Type: int(nftables.ObjTypeCounter), Name: CounterCrossed}, &expr.Verdict{Kind: expr.VerdictDrop})})
+				&expr.Objref{Type: int(nftables.ObjTypeCounter), Name: CounterCrossed + "_" + tenant}, &expr.Verdict{Kind: expr.VerdictDrop})})
 		}
 	}
 	// A reused address still recorded for another tenant: take it away from that one first.
@@ -340,7 +342,40 @@ func releaseIn(c *nftables.Conn, fam nftables.TableFamily, tenant string, addrs 
 			c.DelChain(ch)
 			c.DelSet(a4)
 			c.DelSet(a6)
+			c.DeleteObject(&nftables.CounterObj{Table: t, Name: CounterCrossed + "_" + tenant})
 		}
 	}
 	return nil
+}
+
+// Crossed reads every tenant's crossed counter (packets), summed over both tables.
+func Crossed() (map[string]uint64, error) {
+	c, err := nftables.New()
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]uint64{}
+	for _, fam := range isoFamilies {
+		if have, err := hasTable(c, fam); err != nil || !have {
+			continue
+		}
+		objs, err := c.GetNamedObjects(&nftables.Table{Family: fam, Name: IsolationTable})
+		if err != nil {
+			return nil, err
+		}
+		for _, o := range objs {
+			name, packets := "", uint64(0)
+			if co, ok := o.(*nftables.CounterObj); ok {
+				name, packets = co.Name, co.Packets
+			} else if no, ok := o.(*nftables.NamedObj); ok {
+				if ce, ok := no.Obj.(*expr.Counter); ok {
+					name, packets = no.Name, ce.Packets
+				}
+			}
+			if t, ok := strings.CutPrefix(name, CounterCrossed+"_"); ok {
+				out[t] += packets
+			}
+		}
+	}
+	return out, nil
 }

@@ -36,6 +36,11 @@ type Usage struct {
 	PidsLimit           uint64   `json:"pidsLimit"`       // pids.max
 	PidsLimitHits       uint64   `json:"pidsLimitHits"`   // pids.events "max"
 	Warnings            []string `json:"warnings,omitempty"`
+	// Network are the tenant's network policy counters (packets), summed over the network
+	// namespaces of its live containers under --root (runtime/netpolicy: egress_denied,
+	// deny_set, ingress_denied, conn_cap, rate_cap, source_cap) and its drops between
+	// tenants on the host (crossed); nil when it has no policed container.
+	Network map[string]uint64 `json:"network,omitempty"`
 }
 
 // ReadUsage fills the figures; false if the parent cgroup does not exist.

@@ -2,6 +2,7 @@ package integration
 
 import (
 	"bufio"
+	"encoding/json"
 	"fmt"
 	"net"
 	"os"
@@ -232,9 +233,31 @@ func TestNetPolicyEgress(t *testing.T) {
 			t.Errorf("a host address (%s): deny_set did not move", host)
 		}
 	}
-	// The rules are listed by policy explain... and are in the namespace the engine made.
 	if owner := tableOwner(t, l.containerNetns()); owner != tenant {
 		t.Errorf("the netns's table is for %q, want %q", owner, tenant)
+	}
+	// Where an operator looks: tenants (JSON and Prometheus) shows the counters.
+	var rows []struct {
+		Tenant  string            `json:"tenant"`
+		Network map[string]uint64 `json:"network"`
+	}
+	if err := json.Unmarshal([]byte(h.OK("tenants", "--format", "json").Stdout), &rows); err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, r := range rows {
+		if r.Tenant == tenant {
+			found = true
+			if r.Network["deny_set"] < 2 || r.Network["egress_denied"] < 1 {
+				t.Errorf("tenants --format json: %s's network counters %v", tenant, r.Network)
+			}
+		}
+	}
+	if !found {
+		t.Errorf("tenants --format json has no row for %s", tenant)
+	}
+	if p := h.OK("tenants", "--format", "prometheus").Stdout; !strings.Contains(p, `tenantrun_tenant_network_deny_set_packets_total{tenant="`+tenant+`"}`) {
+		t.Errorf("tenants --format prometheus lacks the deny_set counter of %s", tenant)
 	}
 }
 
@@ -496,9 +519,16 @@ func TestNetPolicyTenantIsolation(t *testing.T) {
 	if reach(rtb, b1, 0) || reach(rtb, b1, 1) {
 		t.Errorf("tenant b reached tenant a's containers")
 	}
-	out, _ := exec.Command("nft", "list", "counter", "bridge", netpolicy.IsolationTable, netpolicy.CounterCrossed).CombinedOutput()
-	if !strings.Contains(string(out), "packets") || strings.Contains(string(out), "packets 0 ") {
-		t.Errorf("the crossed counter did not count: %s", out)
+	crossed, err := netpolicy.Crossed()
+	if err != nil || crossed[ta] == 0 || crossed[tb] == 0 {
+		t.Errorf("the crossed counters did not count: %v %v", crossed, err)
+	}
+	// tenants reports them, per tenant.
+	r := h.OK("tenants", "--format", "json")
+	for _, tn := range []string{ta, tb} {
+		if !strings.Contains(r.Stdout, `"crossed"`) || !strings.Contains(r.Stdout, tn) {
+			t.Errorf("tenants --format json lacks %s's crossed counter:\n%s", tn, r.Stdout)
+		}
 	}
 	for _, c := range []struct {
 		rt *tu.Runtime
