@@ -3,6 +3,7 @@
 package runtime
 
 import (
+	"errors"
 	"os"
 	"strings"
 
@@ -27,7 +28,8 @@ var Failpoints = []string{
 	"start:before-exec",
 	"exec:after-start",
 	"delete:before-destroy",
-	"leak-fd", // not a kill: opens the host's / without close-on-exec just before a spawn, to prove fds.Audit refuses
+	"leak-fd",     // not a kill: opens the host's / without close-on-exec just before a spawn, to prove fds.Audit refuses
+	"no-nftables", // not a kill: the network policy finds no nf_tables, as on a host without the module
 }
 
 func failpoint(phase string) {
@@ -55,4 +57,15 @@ func failpointLeakFD() {
 			}
 		}
 	}
+}
+
+// failpointNoNftables, under the "no-nftables" failpoint, is the error of a host whose
+// kernel has no nf_tables.
+func failpointNoNftables() error {
+	for _, p := range strings.Split(os.Getenv(FailpointEnv), ",") {
+		if strings.TrimSpace(p) == "no-nftables" {
+			return errors.New("failpoint no-nftables: protocol not supported")
+		}
+	}
+	return nil
 }

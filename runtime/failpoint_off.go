@@ -8,3 +8,5 @@ package runtime
 func failpoint(string) {}
 
 func failpointLeakFD() {}
+
+func failpointNoNftables() error { return nil }

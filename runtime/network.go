@@ -23,14 +23,13 @@ import (
 // network hook has run by then) and before `start` can exec the program.
 
 // netPolicy is the policy the container gets: none for a trusted tenant, or one whose
-// network policy is off; audit mode audits the network too.
+// network policy is off. The tenant's mode = "audit" does not relax the network: only
+// network.mode = "audit" does (the host and metadata addresses stay out of reach while an
+// operator audits the rest of the policy).
 func (p *prepared) netPolicy() (hardening.NetPolicy, bool) {
 	np := p.tenant.Network
 	if !p.rec.Mode.Policed() || !np.Enabled {
 		return np, false
-	}
-	if p.rec.Mode == hardening.ModeAudit {
-		np.Audit = true
 	}
 	return np, true
 }
@@ -84,6 +83,9 @@ func (p *prepared) installNetPolicy(nsPath string, shared bool) error {
 	np, ok := p.netPolicy()
 	if !ok {
 		return nil
+	}
+	if err := failpointNoNftables(); err != nil {
+		return p.netUnavailable(fmt.Errorf("%w: %v", netpolicy.ErrUnavailable, err))
 	}
 	f, err := netpolicy.OpenNetns(nsPath)
 	if err != nil {

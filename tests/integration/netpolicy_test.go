@@ -542,3 +542,64 @@ func TestNetPolicyTenantIsolation(t *testing.T) {
 		t.Errorf("isolation tables left after the last container: %s", out)
 	}
 }
+
+// TestNetPolicyNoNftables: on a host whose kernel has no nf_tables (the failpoint binary
+// plays one), a tenant with a network policy is refused with the reason and the fix, in
+// its own and in an engine's namespace, and nothing is left; a tenant without one runs.
+func TestNetPolicyNoNftables(t *testing.T) {
+	tu.TenantrunOnly(t)
+	h := tu.New(t)
+	l := newNetLab(t)
+	tenant := netTenant(h, 3880000, `egress = "deny"`)
+	rt := asTenant(h, tenant)
+	call := tu.Call{Env: []string{"TENANTRUN_FAILPOINT=no-nftables"}, Timeout: 60 * time.Second}
+	for _, where := range []string{"own netns", "engine netns"} {
+		opts := []tu.BundleOption{tu.WithShell("echo STARTED")}
+		if where == "engine netns" {
+			opts = append(opts, joinLab(l))
+		}
+		b := h.Bundle(opts...)
+		id := h.ID("nonft")
+		r := rt.RunCall(t, call, "run", "--bundle", b.Dir, id)
+		if r.Code == 0 || strings.Contains(r.Stdout, "STARTED") {
+			t.Errorf("%s: ran without nf_tables: %s", where, r)
+		}
+		for _, want := range []string{"refused: tenant " + tenant + " has a network policy", "nf_tables", "network.enabled = false"} {
+			if !strings.Contains(r.Stderr, want) {
+				t.Errorf("%s: the error does not say %q: %s", where, want, r.Stderr)
+			}
+		}
+		if _, err := h.TryState(id); err == nil {
+			t.Errorf("%s: the refused container was left", where)
+		}
+	}
+	// Without a network policy the same host runs the tenant.
+	h2 := tu.New(t)
+	off := netTenant(h2, 3890000, `enabled = false`)
+	b := h2.Bundle(tu.WithShell("echo STARTED"))
+	r := asTenant(h2, off).RunCall(t, call, "run", "--bundle", b.Dir, h2.ID("nonft-off"))
+	if r.Code != 0 || !strings.Contains(r.Stdout, "STARTED") {
+		t.Errorf("a tenant without a network policy: %s", r)
+	}
+}
+
+// TestNetPolicyAudit: mode = "audit" lets what enforce refuses through and counts it.
+func TestNetPolicyAudit(t *testing.T) {
+	tu.TenantrunOnly(t)
+	h := tu.New(t)
+	l := newNetLab(t)
+	l.listen(labInternet, 9090)
+	l.listen(labMetadata, 80)
+	tenant := netTenant(h, 3900000, `mode = "audit"`)
+	rt := asTenant(h, tenant)
+	id := h.ID("audit")
+	runInLab(t, h, rt, l, id)
+	for _, target := range []string{labInternet + " 9090", labMetadata + " 80"} {
+		if r := execIn(t, rt, id, "nc -w 3 "+target+" </dev/null"); r.Code != 0 || !strings.Contains(r.Stdout, "hello") {
+			t.Errorf("audit mode refused %s: %s", target, r)
+		}
+	}
+	if c := labCounters(t, l); c["egress_denied"] == 0 || c["deny_set"] == 0 {
+		t.Errorf("audit mode did not count what it let through: %v", c)
+	}
+}
