@@ -173,19 +173,21 @@ func TestPolicyDigestAndExplain(t *testing.T) {
 	}
 }
 
-// TestDocExamples parses every TOML example in docs/config.md, so the documentation
-// stays true to the code.
+// TestDocExamples parses every TOML example in docs/config.md and docs/network.md, so the
+// documentation stays true to the code.
 func TestDocExamples(t *testing.T) {
-	doc, err := os.ReadFile("../docs/config.md")
-	requireTool(t, err == nil, "docs/config.md")
-	blocks := strings.Split(string(doc), "```toml\n")
-	if len(blocks) < 4 {
-		t.Fatal("examples missing")
-	}
-	for i, b := range blocks[1:] {
-		body, _, _ := strings.Cut(b, "```")
-		if _, err := ParseConfig([]byte(body)); err != nil {
-			t.Errorf("example %d: %v", i+1, err)
+	for _, name := range []string{"config.md", "network.md"} {
+		doc, err := os.ReadFile("../docs/" + name)
+		requireTool(t, err == nil, "docs/"+name)
+		blocks := strings.Split(string(doc), "```toml\n")
+		if len(blocks) < 4 {
+			t.Fatalf("%s: examples missing", name)
+		}
+		for i, b := range blocks[1:] {
+			body, _, _ := strings.Cut(b, "```")
+			if _, err := ParseConfig([]byte(body)); err != nil {
+				t.Errorf("%s example %d: %v", name, i+1, err)
+			}
 		}
 	}
 }
