@@ -24,6 +24,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/google/nftables"
@@ -93,10 +94,11 @@ func Isolate(tenant string, addrs []netip.Addr) error {
 		return fmt.Errorf("tenant isolation: %w", err)
 	}
 	defer lk.Close()
-	c, err := nftables.New()
+	c, err := nftables.New(nftables.AsLasting())
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
+	defer c.CloseLasting()
 	for _, fam := range isoFamilies {
 		if err := isolateIn(c, fam, tenant, addrs); err != nil {
 			return err
@@ -216,8 +218,16 @@ func isolateIn(c *nftables.Conn, fam nftables.TableFamily, tenant string, addrs 
 		}
 	}
 	// A reused address still recorded for another tenant: take it away from that one first.
+	var maps []*nftables.Set
+	for _, a := range addrs {
+		if a.Is4() && !slices.Contains(maps, sets.o4) {
+			maps = append(maps, sets.o4)
+		} else if a.Is6() && !slices.Contains(maps, sets.o6) {
+			maps = append(maps, sets.o6)
+		}
+	}
 	if have {
-		for _, m := range []*nftables.Set{sets.o4, sets.o6} {
+		for _, m := range maps {
 			els, err := c.GetSetElements(m)
 			if err != nil {
 				return fmt.Errorf("tenant isolation: %w", err)
@@ -273,10 +283,11 @@ func Release(tenant string, addrs []netip.Addr) error {
 		return fmt.Errorf("tenant isolation: %w", err)
 	}
 	defer lk.Close()
-	c, err := nftables.New()
+	c, err := nftables.New(nftables.AsLasting())
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
+	defer c.CloseLasting()
 	for _, fam := range isoFamilies {
 		if err := releaseIn(c, fam, tenant, addrs); err != nil {
 			return err

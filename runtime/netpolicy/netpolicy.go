@@ -43,8 +43,8 @@ func table() *nftables.Table {
 	return &nftables.Table{Family: nftables.TableFamilyINet, Name: TableName}
 }
 
-func conn(nsFD int) (*nftables.Conn, error) {
-	c, err := nftables.New(nftables.WithNetNSFd(nsFD))
+func conn(nsFD int, opts ...nftables.ConnOption) (*nftables.Conn, error) {
+	c, err := nftables.New(append(opts, nftables.WithNetNSFd(nsFD))...)
 	if err != nil {
 		return nil, fmt.Errorf("%w: netlink: %v", ErrUnavailable, err)
 	}
@@ -70,18 +70,28 @@ const ownerPrefix = "owner_"
 // Install replaces the tenantrun table in the namespace nsFD with rs for tenant,
 // atomically: the namespace has the old table or the new one, never none or half of one.
 func Install(nsFD int, tenant string, rs hardening.NetRuleset) error {
-	if err := Check(nsFD); err != nil {
-		return err
-	}
-	c, err := conn(nsFD)
+	// One netlink socket for the check and the transaction (each new one costs a
+	// namespace switch).
+	c, err := conn(nsFD, nftables.AsLasting())
 	if err != nil {
 		return err
 	}
+	defer c.CloseLasting()
+	ts, err := c.ListTablesOfFamily(nftables.TableFamilyINet)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
 	t := table()
-	// add (a no-op when it exists), delete, add: the replace idiom of nft -f, one batch.
-	c.AddTable(t)
-	c.DelTable(t)
-	c.AddTable(t)
+	if slices.ContainsFunc(ts, func(x *nftables.Table) bool { return x.Name == TableName }) {
+		// add (a no-op when it exists), delete, add: the replace idiom of nft -f, one
+		// batch. The delete makes the kernel wait for an RCU grace period (~10 ms here),
+		// so a fresh namespace (the common case) only gets the add.
+		c.AddTable(t)
+		c.DelTable(t)
+		c.AddTable(t)
+	} else {
+		c.CreateTable(t) // fails if one appeared meanwhile: the transaction is refused, nothing half made
+	}
 	for _, name := range hardening.NetCounters {
 		c.AddObj(&nftables.CounterObj{Table: t, Name: name})
 	}
