@@ -316,3 +316,43 @@ func (e *dockerish) testCrossTenantJoin(t *testing.T) {
 	}
 	e.must(t, "rm", "-f", victim)
 }
+
+// testNetworkIsolation (docs/network.md): on the engine's default bridge, a second container
+// of tenant alpha reaches alpha's web server, a container of tenant beta does not (both
+// tenants' egress rules allow port 8080 anywhere: the host's isolation tables refuse it), and
+// a port no rule allows is refused to alpha too. Nothing is left on the host afterwards.
+func (e *dockerish) testNetworkIsolation(t *testing.T) {
+	lc := leakCheck(t, append(e.runtimeRoots(t, "tenantrun-alpha"), e.runtimeRoots(t, "tenantrun-beta")...)...)
+	name := randName("tr-" + e.name + "-web")
+	t.Cleanup(func() { e.call(t, "rm", "-f", name) })
+	e.must(t, "run", "-d", "--name", name, "--runtime", "tenantrun-alpha", busybox, "sh", "-c",
+		"mkdir -p /tmp/www && echo hello-alpha >/tmp/www/index.html && exec httpd -f -p 8080 -h /tmp/www")
+	lc.AddID(e.fullID(t, name))
+	ip := strings.TrimSpace(e.must(t, "inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}", name).stdout)
+	ip, _, _ = strings.Cut(ip, " ")
+	if ip == "" {
+		t.Fatalf("%s gave the container no address on its default network", e.name)
+	}
+	get := func(runtime string, port int) res {
+		return e.call(t, "run", "--rm", "--runtime", runtime, busybox, "sh", "-c",
+			fmt.Sprintf("printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 %s %d", ip, port))
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	var r res
+	for time.Now().Before(deadline) {
+		if r = get("tenantrun-alpha", 8080); strings.Contains(r.stdout, "hello-alpha") {
+			break
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	if !strings.Contains(r.stdout, "hello-alpha") {
+		t.Fatalf("alpha's second container does not reach alpha's server at %s:8080: %s", ip, r)
+	}
+	if r := get("tenantrun-beta", 8080); strings.Contains(r.stdout, "hello-alpha") {
+		t.Errorf("tenant beta reached tenant alpha's server at %s:8080: %s", ip, r)
+	}
+	if r := get("tenantrun-alpha", 8081); r.code == 0 || !strings.Contains(r.stderr, "refused") && !strings.Contains(r.stderr, "route") {
+		t.Errorf("a port no rule allows (%s:8081) was not refused by the policy: %s", ip, r)
+	}
+	e.must(t, "rm", "-f", name)
+}

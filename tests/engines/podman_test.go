@@ -22,6 +22,7 @@ func TestPodman(t *testing.T) {
 	t.Run("cross-tenant-join", func(t *testing.T) { e.testCrossTenantJoin(t) })
 	t.Run("policy", e.testPolicy)
 	t.Run("fds", e.testFDs)
+	t.Run("network-isolation", e.testNetworkIsolation)
 }
 
 // testPodmanUIDMap: an engine-chosen mapping is kept only inside the tenant's own range; the
