@@ -19,6 +19,10 @@ type Adaptation struct {
 	UIDMap    []specs.LinuxIDMapping // mappings for the idmapped rootfs when the userns is joined
 	GIDMap    []specs.LinuxIDMapping
 	Netns     []NSID // the host-owned engine network namespaces joined (claimed host-wide)
+	// NetSysctls are written by the runtime, from the host, into the joined host-owned
+	// network namespace before the container starts: the container's init cannot (it has
+	// no capability in the host's user namespace, which owns the namespace).
+	NetSysctls map[string]string
 }
 
 // Adapt adjusts a spec Enforce returned (enforce and audit mode) for pods, engine
@@ -135,6 +139,34 @@ func Adapt(h Host, orig, s *specs.Spec, ds *[]Decision) (Adaptation, error) {
 			}
 			if len(masked) > 0 {
 				decide("linux.maskedPaths", nil, masked, "the host's submounts of /sys come along with the recursive bind: masked")
+			}
+		}
+	}
+
+	// In a network namespace the host's user namespace owns (podman's, CNI's), the container
+	// has no capability: its init cannot write the net sysctls the policy allowed, and a
+	// server cannot bind a port below 1024 although the tenant grants CAP_NET_BIND_SERVICE
+	// (runc's containers can, without a user namespace). The runtime writes them from the
+	// host instead, and opens the low ports to a process that holds that capability.
+	if hostNet := len(a.Netns) > 0; hostNet {
+		for k, v := range s.Linux.Sysctl {
+			if strings.HasPrefix(k, "net.") && k != "net.ipv4.ping_group_range" {
+				if a.NetSysctls == nil {
+					a.NetSysctls = map[string]string{}
+				}
+				a.NetSysctls[k] = v
+				delete(s.Linux.Sysctl, k)
+				decide("linux.sysctl."+k, v, "written by the runtime", "the joined network namespace belongs to the host's user namespace: the container cannot write it, the runtime does, before the start")
+			}
+		}
+		if s.Process != nil && s.Process.Capabilities != nil && slices.Contains(s.Process.Capabilities.Bounding, "CAP_NET_BIND_SERVICE") {
+			if _, set := a.NetSysctls["net.ipv4.ip_unprivileged_port_start"]; !set {
+				if a.NetSysctls == nil {
+					a.NetSysctls = map[string]string{}
+				}
+				a.NetSysctls["net.ipv4.ip_unprivileged_port_start"] = "0"
+				decide("linux.sysctl.net.ipv4.ip_unprivileged_port_start", nil, "0 (written by the runtime)",
+					"CAP_NET_BIND_SERVICE cannot take effect in a network namespace of the host's user namespace: ports below 1024 are opened in this namespace instead")
 			}
 		}
 	}

@@ -167,6 +167,29 @@ func TestAdaptRules(t *testing.T) {
 		t.Errorf("engine mapping: skip %v, %v", a.SkipIdmap, err)
 	}
 
+	// In the engine's (host-owned) netns the net sysctls move to the runtime, and a
+	// process with CAP_NET_BIND_SERVICE gets the low ports opened; the ping range stays.
+	s = spec("/run/netns/cni-1")
+	s.Linux.Sysctl["net.ipv4.ip_local_port_range"] = "40000 40100"
+	s.Linux.Sysctl["kernel.shmmax"] = "1"
+	s.Process = &specs.Process{Capabilities: &specs.LinuxCapabilities{Bounding: []string{"CAP_NET_BIND_SERVICE"}}}
+	if a, err = Adapt(h, &specs.Spec{}, s, &ds); err != nil {
+		t.Fatal(err)
+	}
+	if a.NetSysctls["net.ipv4.ip_local_port_range"] != "40000 40100" || a.NetSysctls["net.ipv4.ip_unprivileged_port_start"] != "0" {
+		t.Errorf("net sysctls for the runtime: %v", a.NetSysctls)
+	}
+	if _, left := s.Linux.Sysctl["net.ipv4.ip_local_port_range"]; left || s.Linux.Sysctl["kernel.shmmax"] != "1" || s.Linux.Sysctl["net.ipv4.ping_group_range"] == "" {
+		t.Errorf("sysctls left to libcontainer: %v", s.Linux.Sysctl)
+	}
+	// In a tenant-owned netns (a pod member's) libcontainer writes them as before.
+	s = spec("/proc/9/ns/net")
+	s.Linux.Sysctl["net.ipv4.ip_local_port_range"] = "40000 40100"
+	s.Process = &specs.Process{Capabilities: &specs.LinuxCapabilities{Bounding: []string{"CAP_NET_BIND_SERVICE"}}}
+	if a, err = Adapt(h, &specs.Spec{}, s, &ds); err != nil || len(a.NetSysctls) != 0 {
+		t.Errorf("tenant-owned netns: %v %v", a.NetSysctls, err)
+	}
+
 	// A path NamespaceOwner never checked.
 	if _, err := Adapt(h, &specs.Spec{}, spec("/proc/1/ns/net"), &ds); err == nil {
 		t.Error("a namespace path never checked was passed on")

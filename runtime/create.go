@@ -177,6 +177,9 @@ func createContainer(g *Global, o CreateOptions, act action) (_ int, err error) 
 	if err := record.Write(stateDir, prep.rec); err != nil {
 		return -1, err
 	}
+	if err := prep.applyNetSysctls(); err != nil {
+		return -1, err
+	}
 	if err := prep.installJoinedNetPolicy(); err != nil {
 		return -1, err
 	}

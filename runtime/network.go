@@ -48,6 +48,28 @@ func joinedNetns(s *specs.Spec) string {
 	return ""
 }
 
+// applyNetSysctls writes the net sysctls hardening.Adapt moved out of the spec into the
+// host-owned network namespace the spec joins (the container's init has no capability
+// there), before the container starts.
+func (p *prepared) applyNetSysctls() error {
+	if len(p.adapt.NetSysctls) == 0 {
+		return nil
+	}
+	ref := joinedNetns(p.spec)
+	if ref == "" {
+		return nil
+	}
+	f, err := netpolicy.OpenNetns(ref)
+	if err != nil {
+		return fmt.Errorf("linux.sysctl: the container's network namespace: %w", err)
+	}
+	defer f.Close()
+	if err := netpolicy.SetSysctls(int(f.Fd()), p.adapt.NetSysctls); err != nil {
+		return fmt.Errorf("linux.sysctl: %w", err)
+	}
+	return nil
+}
+
 // installJoinedNetPolicy installs the rules in the engine's namespace the spec joins, once
 // per namespace and tenant: a pod member finds its sandbox's table and keeps it (and its
 // counters); a table another tenant left in a reused namespace is replaced.

@@ -319,14 +319,16 @@ func (e *dockerish) testCrossTenantJoin(t *testing.T) {
 
 // testNetworkIsolation (docs/network.md): on the engine's default bridge, a second container
 // of tenant alpha reaches alpha's web server, a container of tenant beta does not (both
-// tenants' egress rules allow port 8080 anywhere: the host's isolation tables refuse it), and
-// a port no rule allows is refused to alpha too. Nothing is left on the host afterwards.
+// tenants' egress rules allow port 80 anywhere: the host's isolation tables refuse it), and
+// a port no rule allows is refused to alpha too. The server binds port 80 in podman's network
+// namespace, which the host's user namespace owns (the runtime opens the low ports there for
+// a process with CAP_NET_BIND_SERVICE). Nothing is left on the host afterwards.
 func (e *dockerish) testNetworkIsolation(t *testing.T) {
 	lc := leakCheck(t, append(e.runtimeRoots(t, "tenantrun-alpha"), e.runtimeRoots(t, "tenantrun-beta")...)...)
 	name := randName("tr-" + e.name + "-web")
 	t.Cleanup(func() { e.call(t, "rm", "-f", name) })
 	e.must(t, "run", "-d", "--name", name, "--runtime", "tenantrun-alpha", busybox, "sh", "-c",
-		"mkdir -p /tmp/www && echo hello-alpha >/tmp/www/index.html && exec httpd -f -p 8080 -h /tmp/www")
+		"mkdir -p /tmp/www && echo hello-alpha >/tmp/www/index.html && exec httpd -f -p 80 -h /tmp/www")
 	lc.AddID(e.fullID(t, name))
 	ip := strings.TrimSpace(e.must(t, "inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}", name).stdout)
 	ip, _, _ = strings.Cut(ip, " ")
@@ -340,16 +342,16 @@ func (e *dockerish) testNetworkIsolation(t *testing.T) {
 	deadline := time.Now().Add(10 * time.Second)
 	var r res
 	for time.Now().Before(deadline) {
-		if r = get("tenantrun-alpha", 8080); strings.Contains(r.stdout, "hello-alpha") {
+		if r = get("tenantrun-alpha", 80); strings.Contains(r.stdout, "hello-alpha") {
 			break
 		}
 		time.Sleep(300 * time.Millisecond)
 	}
 	if !strings.Contains(r.stdout, "hello-alpha") {
-		t.Fatalf("alpha's second container does not reach alpha's server at %s:8080: %s", ip, r)
+		t.Fatalf("alpha's second container does not reach alpha's server at %s:80: %s (server: %s)", ip, r, e.call(t, "logs", name).out())
 	}
-	if r := get("tenantrun-beta", 8080); strings.Contains(r.stdout, "hello-alpha") {
-		t.Errorf("tenant beta reached tenant alpha's server at %s:8080: %s", ip, r)
+	if r := get("tenantrun-beta", 80); strings.Contains(r.stdout, "hello-alpha") {
+		t.Errorf("tenant beta reached tenant alpha's server at %s:80: %s", ip, r)
 	}
 	if r := get("tenantrun-alpha", 8081); r.code == 0 || !strings.Contains(r.stderr, "refused") && !strings.Contains(r.stderr, "route") {
 		t.Errorf("a port no rule allows (%s:8081) was not refused by the policy: %s", ip, r)

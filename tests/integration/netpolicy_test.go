@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -600,5 +601,75 @@ func TestNetPolicyAudit(t *testing.T) {
 	}
 	if c := labCounters(t, l); c["egress_denied"] == 0 || c["deny_set"] == 0 {
 		t.Errorf("audit mode did not count what it let through: %v", c)
+	}
+}
+
+// TestEngineNetnsLowPortsAndSysctls: in a network namespace an engine made (owned by the
+// host's user namespace), a server of a tenant with CAP_NET_BIND_SERVICE binds port 80, and
+// a net sysctl the bundle sets is in force, although the container's init has no capability
+// there (the runtime writes them from the host before the start).
+func TestEngineNetnsLowPortsAndSysctls(t *testing.T) {
+	tu.TenantrunOnly(t)
+	h := tu.New(t)
+	l := newNetLab(t)
+	tenant := netTenant(h, 3910000, `enabled = false`)
+	rt := asTenant(h, tenant)
+	id := h.ID("lowport")
+	b := h.Bundle(tu.WithShell("cat /proc/sys/net/ipv4/ip_local_port_range; mkdir -p /tmp/www && echo hello-low >/tmp/www/index.html && exec httpd -f -p 80 -h /tmp/www"),
+		joinLab(l), tu.WithSpec(func(s *specs.Spec) {
+			s.Linux.Sysctl = map[string]string{"net.ipv4.ip_local_port_range": "40000 40100"}
+		}))
+	t.Cleanup(func() { rt.RunCall(t, tu.Call{Timeout: 30 * time.Second}, "delete", "--force", id) })
+	if r := rt.RunCall(t, tu.Call{Timeout: 60 * time.Second}, "run", "-d", "--bundle", b.Dir, id); r.Code != 0 {
+		t.Fatalf("run -d: %s", r)
+	}
+	if got := execIn(t, rt, id, "cat /proc/sys/net/ipv4/ip_local_port_range"); !strings.Contains(got.Stdout, "40000") {
+		t.Errorf("the bundle's net sysctl is not in force: %s", got)
+	}
+	var body string
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) && !strings.Contains(body, "hello-low") {
+		inLabNetns(t, l.ins, func() {
+			c, err := net.DialTimeout("tcp", "10.231.0.2:80", 2*time.Second)
+			if err != nil {
+				body = err.Error()
+				return
+			}
+			defer c.Close()
+			_, _ = c.Write([]byte("GET / HTTP/1.0\r\n\r\n"))
+			_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
+			buf := make([]byte, 4096)
+			n, _ := io.ReadFull(c, buf)
+			body = string(buf[:n])
+		})
+		if !strings.Contains(body, "hello-low") {
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	if !strings.Contains(body, "hello-low") {
+		t.Errorf("the server on port 80 in the engine's namespace did not answer: %q", body)
+	}
+}
+
+// inLabNetns runs f on a thread in namespace name.
+func inLabNetns(t *testing.T, name string, f func()) {
+	t.Helper()
+	ns, err := netns.GetFromPath("/run/netns/" + name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ns.Close()
+	done := make(chan error)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread dies with the goroutine
+		if err := netns.Set(ns); err != nil {
+			done <- err
+			return
+		}
+		f()
+		done <- nil
+	}()
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }
