@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tenantrun/tenantrun/internal/testutil"
+	"github.com/tenantrun/tenantrun/runtime/netpolicy"
 )
 
 // The CRI plugin of our containerd, driven with crictl as a kubelet would. Handlers (config.toml):
@@ -183,6 +184,70 @@ func TestCRI(t *testing.T) {
 		must(t, c.argv("rm", cid)...)
 		must(t, c.argv("stopp", p.id)...)
 		must(t, c.argv("rmp", p.id)...)
+	})
+
+	// The network policy in a pod (docs/network.md): the sandbox's create installs it in the
+	// CNI namespace, the members keep it (one table, tenant alpha's); a member serves on
+	// port 80, another member of the pod reaches it, a pod of tenant beta on the same CNI
+	// bridge does not, and a port no rule allows is refused inside the pod too.
+	t.Run("network-pod", func(t *testing.T) {
+		lc := leakCheck(t, criRoot(h))
+		pa, r := c.runPod(t, lc, h, "alpha", false)
+		if r.code != 0 {
+			t.Fatalf("runp alpha: %s", r)
+		}
+		srv, r := c.startContainer(t, lc, pa, map[string]any{"metadata": map[string]any{"name": "web"},
+			"command": []string{"sh", "-c", "mkdir -p /tmp/www && echo hello-pod >/tmp/www/index.html && exec httpd -f -p 80 -h /tmp/www"}})
+		if r.code != 0 {
+			t.Fatalf("start web: %s", r)
+		}
+		cli, r := c.startContainer(t, lc, pa, map[string]any{"metadata": map[string]any{"name": "client"}, "command": []string{"sh", "-c", keepRunning}})
+		if r.code != 0 {
+			t.Fatalf("start client: %s", r)
+		}
+		c.waitState(t, srv, "CONTAINER_RUNNING")
+		c.waitState(t, cli, "CONTAINER_RUNNING")
+		ip := strings.TrimSpace(must(t, c.argv("inspectp", "-o", "go-template", "--template", "{{.status.network.ip}}", pa.id)...).stdout)
+		f, err := netpolicy.OpenNetns(fmt.Sprintf("/proc/%d/ns/net", c.pid(t, cli)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		owner, has, err := netpolicy.Owner(int(f.Fd()))
+		f.Close()
+		if err != nil || !has || owner != "alpha" {
+			t.Errorf("the pod's namespace: table %v for %q (%v), want tenant alpha's", has, owner, err)
+		}
+		get := func(cid string, port int) res {
+			return call(t, 30*time.Second, c.argv("exec", cid, "sh", "-c", fmt.Sprintf("printf 'GET / HTTP/1.0\r\n\r\n' | nc -w 3 %s %d", ip, port))...)
+		}
+		var got res
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(300 * time.Millisecond) {
+			if got = get(cli, 80); strings.Contains(got.stdout, "hello-pod") {
+				break
+			}
+		}
+		if !strings.Contains(got.stdout, "hello-pod") {
+			t.Fatalf("a member does not reach its pod's server at %s:80: %s", ip, got)
+		}
+		pb, r := c.runPod(t, lc, h, "beta", false)
+		if r.code != 0 {
+			t.Fatalf("runp beta: %s", r)
+		}
+		other, r := c.startContainer(t, lc, pb, map[string]any{"metadata": map[string]any{"name": "other"}, "command": []string{"sh", "-c", keepRunning}})
+		if r.code != 0 {
+			t.Fatalf("start beta's container: %s", r)
+		}
+		c.waitState(t, other, "CONTAINER_RUNNING")
+		if r := get(other, 80); strings.Contains(r.stdout, "hello-pod") {
+			t.Errorf("tenant beta's pod reached tenant alpha's pod at %s:80: %s", ip, r)
+		}
+		for _, id := range []string{srv, cli, other} {
+			call(t, 60*time.Second, c.argv("rm", "-f", id)...)
+		}
+		for _, p := range []*criPod{pa, pb} {
+			must(t, c.argv("stopp", p.id)...)
+			must(t, c.argv("rmp", p.id)...)
+		}
 	})
 
 	t.Run("read-only-app", func(t *testing.T) {

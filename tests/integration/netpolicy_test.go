@@ -25,8 +25,8 @@ import (
 
 // netLab is a network the test makes itself: a namespace the container joins (as an
 // engine's, /run/netns/<name>-c) and one that plays the internet (<name>-i), joined by a
-// veth pair. The container side is 10.231.0.2/24 with its default route via the
-// "gateway" 10.231.0.1; the internet also holds 10.232.0.1 (a server out there) and
+// veth pair. The container side is 10.251.0.2/24 with its default route via the
+// "gateway" 10.251.0.1; the internet also holds 10.252.0.1 (a server out there) and
 // 169.254.169.254 (a cloud metadata address). Everything is removed at the end.
 type netLab struct {
 	name, cns, ins string
@@ -34,8 +34,8 @@ type netLab struct {
 }
 
 const (
-	labGateway  = "10.231.0.1"
-	labInternet = "10.232.0.1"
+	labGateway  = "10.251.0.1"
+	labInternet = "10.252.0.1"
 	labMetadata = "169.254.169.254"
 )
 
@@ -53,7 +53,7 @@ func newNetLab(t *testing.T) *netLab {
 	for _, cmd := range [][]string{
 		{"netns", "add", l.cns}, {"netns", "add", l.ins},
 		{"link", "add", name + "c", "netns", l.cns, "type", "veth", "peer", "name", name + "i", "netns", l.ins},
-		{"-n", l.cns, "addr", "add", "10.231.0.2/24", "dev", name + "c"},
+		{"-n", l.cns, "addr", "add", "10.251.0.2/24", "dev", name + "c"},
 		{"-n", l.cns, "link", "set", name + "c", "up"}, {"-n", l.cns, "link", "set", "lo", "up"},
 		{"-n", l.cns, "route", "add", "default", "via", labGateway},
 		{"-n", l.ins, "addr", "add", labGateway + "/24", "dev", name + "i"},
@@ -202,7 +202,7 @@ func TestNetPolicyEgress(t *testing.T) {
 	l.listen(labInternet, 9090)
 	l.listen(labMetadata, 80)
 	l.listen(labGateway, 80)
-	tenant := netTenant(h, 3810000, `allow = [{ to = "10.232.0.0/24", ports = [8080], proto = "tcp" }]`)
+	tenant := netTenant(h, 3810000, `allow = [{ to = "10.252.0.0/24", ports = [8080], proto = "tcp" }]`)
 	rt := asTenant(h, tenant)
 	id := h.ID("egress")
 	runInLab(t, h, rt, l, id)
@@ -270,7 +270,7 @@ func TestNetPolicyConnectionCaps(t *testing.T) {
 	h := tu.New(t)
 	l := newNetLab(t)
 	srv := l.listen(labInternet, 8080)
-	tenant := netTenant(h, 3820000, `allow = [{ to = "10.232.0.0/24", ports = [8080] }]
+	tenant := netTenant(h, 3820000, `allow = [{ to = "10.252.0.0/24", ports = [8080] }]
 max_connections = 3`)
 	rt := asTenant(h, tenant)
 	id := h.ID("caps")
@@ -294,7 +294,7 @@ max_connections = 3`)
 	l2 := newNetLab(t)
 	srv2 := l2.listen(labInternet, 8080)
 	h2 := tu.New(t)
-	tenant2 := netTenant(h2, 3830000, fmt.Sprintf(`allow = [{ to = "10.232.0.0/24", ports = [8080] }]
+	tenant2 := netTenant(h2, 3830000, fmt.Sprintf(`allow = [{ to = "10.252.0.0/24", ports = [8080] }]
 new_connections_per_second = %d
 new_connections_burst = 5`, rate))
 	rt2 := asTenant(h2, tenant2)
@@ -630,7 +630,7 @@ func TestEngineNetnsLowPortsAndSysctls(t *testing.T) {
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) && !strings.Contains(body, "hello-low") {
 		inLabNetns(t, l.ins, func() {
-			c, err := net.DialTimeout("tcp", "10.231.0.2:80", 2*time.Second)
+			c, err := net.DialTimeout("tcp", "10.251.0.2:80", 2*time.Second)
 			if err != nil {
 				body = err.Error()
 				return
