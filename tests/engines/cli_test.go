@@ -325,10 +325,18 @@ func (e *dockerish) testCrossTenantJoin(t *testing.T) {
 // a process with CAP_NET_BIND_SERVICE). Nothing is left on the host afterwards.
 func (e *dockerish) testNetworkIsolation(t *testing.T) {
 	lc := leakCheck(t, append(e.runtimeRoots(t, "tenantrun-alpha"), e.runtimeRoots(t, "tenantrun-beta")...)...)
+	var net []string
+	if e.name == "docker" {
+		// dockerd runs with --bridge=none (and no iptables): a user-defined bridge of the test's.
+		nw := randName("trnet")
+		e.must(t, "network", "create", "--driver", "bridge", "--subnet", "10.233.7.0/24", nw)
+		t.Cleanup(func() { e.call(t, "network", "rm", nw) })
+		net = []string{"--network", nw}
+	}
 	name := randName("tr-" + e.name + "-web")
 	t.Cleanup(func() { e.call(t, "rm", "-f", name) })
-	e.must(t, "run", "-d", "--name", name, "--runtime", "tenantrun-alpha", busybox, "sh", "-c",
-		"mkdir -p /tmp/www && echo hello-alpha >/tmp/www/index.html && exec httpd -f -p 80 -h /tmp/www")
+	e.must(t, append(append([]string{"run", "-d", "--name", name, "--runtime", "tenantrun-alpha"}, net...), busybox, "sh", "-c",
+		"mkdir -p /tmp/www && echo hello-alpha >/tmp/www/index.html && exec httpd -f -p 80 -h /tmp/www")...)
 	lc.AddID(e.fullID(t, name))
 	ip := strings.TrimSpace(e.must(t, "inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}", name).stdout)
 	ip, _, _ = strings.Cut(ip, " ")
@@ -336,8 +344,8 @@ func (e *dockerish) testNetworkIsolation(t *testing.T) {
 		t.Fatalf("%s gave the container no address on its default network", e.name)
 	}
 	get := func(runtime string, port int) res {
-		return e.call(t, "run", "--rm", "--runtime", runtime, busybox, "sh", "-c",
-			fmt.Sprintf("printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 %s %d", ip, port))
+		return e.call(t, append(append([]string{"run", "--rm", "--runtime", runtime}, net...), busybox, "sh", "-c",
+			fmt.Sprintf("printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 %s %d", ip, port))...)
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	var r res

@@ -14,5 +14,6 @@ func TestDocker(t *testing.T) {
 	t.Run("refusals", func(t *testing.T) { e.testRefusals(t, false) })
 	t.Run("cross-tenant-join", func(t *testing.T) { e.testCrossTenantJoin(t) })
 	t.Run("policy", e.testPolicy)
+	t.Run("network-isolation", e.testNetworkIsolation)
 	// docker labels are not OCI annotations; docker 20.10 has no --annotation: nothing to forge.
 }
