@@ -135,6 +135,9 @@ func (p *prepared) installNetPolicy(nsPath string, shared bool) error {
 		if err := netpolicy.Install(fd, p.tenant.Name, rs); err != nil {
 			return p.netUnavailable(err)
 		}
+		// In the audit log with the create's other decisions.
+		p.decisions = append(p.decisions, hardening.Decision{Path: "network", Action: hardening.ActionOverride,
+			New: netSummary(np, rs), Reason: "the tenant's network policy, installed as table inet tenantrun in the container's network namespace before its process starts (docs/network.md)"})
 	}
 	// Every member records the addresses, so whichever goes last releases them.
 	addrs, err := netpolicy.ContainerAddrs(fd)
@@ -202,4 +205,17 @@ func explainNetwork(t *hardening.Tenant, s *specs.Spec) string {
 		facts, _ = netpolicy.Facts(-1)
 	}
 	return hardening.CompileNetPolicy(np, facts).String()
+}
+
+// netSummary is the one-line account of a container's network policy for the audit log.
+func netSummary(np hardening.NetPolicy, rs hardening.NetRuleset) string {
+	mode, egress := "enforce", "deny"
+	if np.Audit {
+		mode = "audit"
+	}
+	if np.EgressAllow {
+		egress = "allow"
+	}
+	return fmt.Sprintf("mode %s, egress %s, %d allow rules, %d egress and %d ingress matches, max_connections %d, new_connections_per_second %d, per_source_connections %d",
+		mode, egress, len(np.Allow), len(rs.Egress), len(rs.Ingress), np.MaxConnections, np.NewConnectionsPerSecond, np.PerSourceConnections)
 }

@@ -673,3 +673,25 @@ func inLabNetns(t *testing.T, name string, f func()) {
 		t.Fatal(err)
 	}
 }
+
+// TestNetPolicyInAuditLog: the create's audit record says which network policy the
+// container got.
+func TestNetPolicyInAuditLog(t *testing.T) {
+	tu.TenantrunOnly(t)
+	h := tu.New(t)
+	log := filepath.Join(tu.TempDir(t, "audit"), "audit.log")
+	name := tu.NewID() + "-net"
+	h.Leaks.AddID(name)
+	h.UseConfig(fmt.Sprintf("[defaults]\naudit_log = %q\n[tenants.%q]\nuid_range = \"3920000:65536\"\n[tenants.%q.network]\nmax_connections = 7\n", log, name, name))
+	b := h.Bundle(tu.WithShell("true"))
+	if r := asTenant(h, name).RunCall(t, tu.Call{Timeout: 60 * time.Second}, "run", "--bundle", b.Dir, h.ID("audit")); r.Code != 0 {
+		t.Fatalf("run: %s", r)
+	}
+	data, err := os.ReadFile(log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(data), `"path":"network"`) || !strings.Contains(string(data), "max_connections 7") {
+		t.Errorf("the audit record does not name the network policy:\n%s", data)
+	}
+}
