@@ -171,6 +171,7 @@ func (h OSHost) ContainerPodUID(id string) (string, bool) {
 // ioctl(2) requests of nsfs (linux/nsfs.h).
 const (
 	nsGetUserns = 0xb701 // a descriptor of the owning user namespace
+	nsGetParent = 0xb702 // a descriptor of a user (or pid) namespace's parent
 	nsGetNstype = 0xb703 // the CLONE_NEW* type of the namespace
 )
 
@@ -266,6 +267,17 @@ func (h OSHost) NamespaceOwner(p string, nsType specs.LinuxNamespaceType) (NSOwn
 		if o.UIDMap, o.GIDMap, err = userNSMappings(proc, o.UserNS, hintPid(p)); err != nil {
 			return NSOwner{}, err
 		}
+		pfd, err := unix.IoctlRetInt(ufd, nsGetParent)
+		if err != nil {
+			return NSOwner{}, fmt.Errorf("NS_GET_PARENT of its owning user namespace: %w", err)
+		}
+		var pst unix.Stat_t
+		err = unix.Fstat(pfd, &pst)
+		unix.Close(pfd)
+		if err != nil {
+			return NSOwner{}, err
+		}
+		o.Nested = !slices.Contains(hostUser, NSID{Dev: pst.Dev, Ino: pst.Ino})
 	case nsType == specs.NetworkNamespace:
 		if o.Procs, err = threadsIn(proc, "net", o.ID); err != nil {
 			return NSOwner{}, err

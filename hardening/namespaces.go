@@ -81,6 +81,12 @@ func (p *pol) checkNamespacePath(ns specs.LinuxNamespace, req Request) string {
 		if why := mappingOutside(o.GIDMap, t.GIDs, "gid"); why != "" {
 			return fmt.Sprintf("%q: %s %s is not tenant %s's: %s", np, what, o.UserNS, t.Name, why)
 		}
+		// A user namespace made inside a container gives the process that made it every
+		// capability over the network namespaces it owns: it could rewrite the tenant's
+		// network policy (docs/network.md). Only a runtime's (the host's child) counts.
+		if ns.Type == specs.NetworkNamespace && o.Nested && t.Network.Enabled && !t.Trusted {
+			return fmt.Sprintf("%q belongs to user namespace %s, which was made inside a container (its parent is not the host's): the tenant holds CAP_NET_ADMIN there and could rewrite its network policy", np, o.UserNS)
+		}
 		p.joinedSameTenant = true
 		return ""
 	}

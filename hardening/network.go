@@ -17,7 +17,8 @@ import (
 type NetPolicy struct {
 	// Enabled: the policy applies (enabled = false turns it off for the tenant).
 	Enabled bool
-	// Audit: matching traffic that would be dropped is logged and counted, not dropped.
+	// Audit (network_mode = "audit"): matching traffic that would be dropped is logged and
+	// counted, not dropped.
 	Audit bool
 	// EgressAllow: egress = "allow": outbound traffic that no built-in deny matches is
 	// allowed; "deny" (the built-in): only Allow, DNS to Resolvers and loopback.
@@ -90,7 +91,7 @@ type rawNetRule struct {
 
 type rawNetwork struct {
 	Enabled                 *bool         `toml:"enabled"`
-	Mode                    string        `toml:"mode"`
+	NetworkMode             string        `toml:"network_mode"`
 	Egress                  string        `toml:"egress"`
 	Allow                   *[]rawNetRule `toml:"allow"`
 	Resolvers               *[]string     `toml:"resolvers"`
@@ -114,14 +115,14 @@ func buildNetwork(k string, r *rawNetwork, base NetPolicy) (NetPolicy, error) {
 	if r.Enabled != nil {
 		p.Enabled = *r.Enabled
 	}
-	switch r.Mode {
+	switch r.NetworkMode {
 	case "":
 	case "enforce":
 		p.Audit = false
 	case "audit":
 		p.Audit = true
 	default:
-		return p, fmt.Errorf("key %s.mode: %q must be \"enforce\" or \"audit\"", k, r.Mode)
+		return p, fmt.Errorf("key %s.network_mode: %q must be \"enforce\" or \"audit\"", k, r.NetworkMode)
 	}
 	switch r.Egress {
 	case "":

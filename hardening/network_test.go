@@ -18,9 +18,9 @@ func netConfig(t *testing.T, network string, tenantKeys ...string) (*Tenant, err
 // Every network key is checked at load, with an error that names it.
 func TestNetworkConfigErrors(t *testing.T) {
 	for network, want := range map[string]string{
-		`egress = "open"`:            "tenants.t.network.egress",
-		`mode = "log"`:               "tenants.t.network.mode",
-		`allow = [{ ports = [80] }]`: "tenants.t.network.allow[0].to: missing",
+		`egress = "open"`:                                             "tenants.t.network.egress",
+		`network_mode = "log"`:                                        "tenants.t.network.network_mode",
+		`allow = [{ ports = [80] }]`:                                  "tenants.t.network.allow[0].to: missing",
 		`allow = [{ to = "10.0.0.0/33", ports = [80] }]`:              "tenants.t.network.allow[0].to",
 		`allow = [{ to = "10.0.0.1" }]`:                               "tenants.t.network.allow[0].ports: missing",
 		`allow = [{ to = "10.0.0.1", ports = [0] }]`:                  "tenants.t.network.allow[0].ports[0]",

@@ -575,6 +575,11 @@ func TestNamespaceOwnerRule(t *testing.T) {
 		{"mapping straddles t1 and t2", 0, "/proc/9/ns/pid", &NSOwner{UIDMap: straddle, GIDMap: t1}, false},
 		{"no mapping written yet", 0, "/proc/9/ns/pid", &NSOwner{GIDMap: t1}, false},
 		{"host-owned ipc namespace", 2, "/proc/9/ns/ipc", nil, false},
+		// A user namespace made inside a container (not the host's child) holds every
+		// capability over the netns it owns: it could rewrite the network policy.
+		{"netns of t1's runtime-made user namespace", 1, "/proc/11/ns/net", &NSOwner{UIDMap: t1, GIDMap: t1}, true},
+		{"netns of a user namespace nested in t1's", 1, "/proc/11/ns/net", &NSOwner{UIDMap: t1, GIDMap: t1, Nested: true}, false},
+		{"ipc of a user namespace nested in t1's", 2, "/proc/9/ns/ipc", &NSOwner{UIDMap: t1, GIDMap: t1, Nested: true}, true},
 		{"host-owned netns outside netns_dirs", 1, "/tmp/netns-x", nil, false},
 		{"engine netns, empty, unclaimed", 1, engine, nil, true},
 		{"engine netns with a t1 thread", 1, engine, &NSOwner{HostUserNS: true, Procs: []NSProc{{PID: 5, UIDs: []uint32{300000, 300000, 300000, 300000}, GIDs: []uint32{300000, 300000, 300000, 300000}}}}, true},

@@ -249,6 +249,9 @@ type NSOwner struct {
 	HostUserNS bool
 	// UIDMap and GIDMap are UserNS's mappings in host ids (unset when HostUserNS).
 	UIDMap, GIDMap []specs.LinuxIDMapping
+	// Nested: UserNS's parent is not the host's user namespace (NS_GET_PARENT): it was made
+	// inside another user namespace, by a process in a container, not by a runtime.
+	Nested bool
 	// Procs are the threads now in the namespace, with their host ids; filled only for a
 	// network namespace owned by the host.
 	Procs []NSProc

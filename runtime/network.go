@@ -24,7 +24,7 @@ import (
 
 // netPolicy is the policy the container gets: none for a trusted tenant, or one whose
 // network policy is off. The tenant's mode = "audit" does not relax the network: only
-// network.mode = "audit" does (the host and metadata addresses stay out of reach while an
+// network_mode = "audit" does (the host and metadata addresses stay out of reach while an
 // operator audits the rest of the policy).
 func (p *prepared) netPolicy() (hardening.NetPolicy, bool) {
 	np := p.tenant.Network

@@ -7,13 +7,10 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
-	"runtime"
 	"sort"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/vishvananda/netns"
 
 	"github.com/tenantrun/tenantrun/hardening"
 	"github.com/tenantrun/tenantrun/internal/testutil"
@@ -44,29 +41,6 @@ func costLab(t *testing.T) (c, s string) {
 		}
 	}
 	return c, s
-}
-
-// inNetns runs f on a thread in namespace name (sockets made there stay in it).
-func inNetns(t *testing.T, name string, f func()) {
-	t.Helper()
-	ns, err := netns.GetFromName(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ns.Close()
-	done := make(chan error)
-	go func() {
-		runtime.LockOSThread() // never unlocked: the thread ends with the goroutine
-		if err := netns.Set(ns); err != nil {
-			done <- err
-			return
-		}
-		f()
-		done <- nil
-	}()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
 }
 
 func median(ds []time.Duration) time.Duration {
@@ -146,7 +120,7 @@ func TestNetPolicyCost(t *testing.T) {
 
 	// Throughput: a sink in s, a sender in c, 64 MiB per run, with and without the table.
 	var ln net.Listener
-	inNetns(t, s, func() { ln, err = net.Listen("tcp", "10.241.1.1:5001") })
+	testutil.InNetns(t, "/run/netns/"+s, func() { ln, err = net.Listen("tcp", "10.241.1.1:5001") })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,7 +137,7 @@ func TestNetPolicyCost(t *testing.T) {
 	buf := make([]byte, 256<<10)
 	send := func() float64 {
 		var rate float64
-		inNetns(t, c, func() {
+		testutil.InNetns(t, "/run/netns/"+c, func() {
 			conn, err := net.Dial("tcp", "10.241.1.1:5001")
 			if err != nil {
 				t.Error(err)

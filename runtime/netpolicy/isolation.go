@@ -89,6 +89,12 @@ func Isolate(tenant string, addrs []netip.Addr) error {
 	if len(addrs) == 0 {
 		return nil
 	}
+	return isolationTxn(func(c *nftables.Conn, fam nftables.TableFamily) error { return isolateIn(c, fam, tenant, addrs) })
+}
+
+// isolationTxn runs f for each family's table in one transaction on the host's
+// isolation tables, under the exclusive lock, through one netlink socket.
+func isolationTxn(f func(*nftables.Conn, nftables.TableFamily) error) error {
 	lk, err := lockIsolation()
 	if err != nil {
 		return fmt.Errorf("tenant isolation: %w", err)
@@ -100,7 +106,7 @@ func Isolate(tenant string, addrs []netip.Addr) error {
 	}
 	defer c.CloseLasting()
 	for _, fam := range isoFamilies {
-		if err := isolateIn(c, fam, tenant, addrs); err != nil {
+		if err := f(c, fam); err != nil {
 			return err
 		}
 	}
@@ -278,25 +284,7 @@ func Release(tenant string, addrs []netip.Addr) error {
 	if len(addrs) == 0 {
 		return nil
 	}
-	lk, err := lockIsolation()
-	if err != nil {
-		return fmt.Errorf("tenant isolation: %w", err)
-	}
-	defer lk.Close()
-	c, err := nftables.New(nftables.AsLasting())
-	if err != nil {
-		return fmt.Errorf("%w: %v", ErrUnavailable, err)
-	}
-	defer c.CloseLasting()
-	for _, fam := range isoFamilies {
-		if err := releaseIn(c, fam, tenant, addrs); err != nil {
-			return err
-		}
-	}
-	if err := c.Flush(); err != nil {
-		return fmt.Errorf("tenant isolation: %w", err)
-	}
-	return nil
+	return isolationTxn(func(c *nftables.Conn, fam nftables.TableFamily) error { return releaseIn(c, fam, tenant, addrs) })
 }
 
 func releaseIn(c *nftables.Conn, fam nftables.TableFamily, tenant string, addrs []netip.Addr) error {

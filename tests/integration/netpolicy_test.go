@@ -9,15 +9,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
-	"github.com/vishvananda/netns"
 
 	tu "github.com/tenantrun/tenantrun/internal/testutil"
 	"github.com/tenantrun/tenantrun/runtime/netpolicy"
@@ -82,25 +81,10 @@ type labServer struct {
 
 func (l *netLab) listen(addr string, port int) *labServer {
 	l.t.Helper()
-	ns, err := netns.GetFromPath("/run/netns/" + l.ins)
-	if err != nil {
-		l.t.Fatal(err)
-	}
-	defer ns.Close()
 	var ln net.Listener
-	done := make(chan error, 1)
-	go func() {
-		// A socket belongs to the namespace its thread was in when it was made.
-		runtime.LockOSThread() // never unlocked: the thread dies with the goroutine
-		if err := netns.Set(ns); err != nil {
-			done <- err
-			return
-		}
-		var err error
-		ln, err = net.Listen("tcp", net.JoinHostPort(addr, strconv.Itoa(port)))
-		done <- err
-	}()
-	if err := <-done; err != nil {
+	var err error
+	tu.InNetns(l.t, "/run/netns/"+l.ins, func() { ln, err = net.Listen("tcp", net.JoinHostPort(addr, strconv.Itoa(port))) })
+	if err != nil {
 		l.t.Fatalf("listen %s:%d in %s: %v", addr, port, l.ins, err)
 	}
 	s := &labServer{ln: ln}
@@ -583,14 +567,14 @@ func TestNetPolicyNoNftables(t *testing.T) {
 	}
 }
 
-// TestNetPolicyAudit: mode = "audit" lets what enforce refuses through and counts it.
+// TestNetPolicyAudit: network_mode = "audit" lets what enforce refuses through and counts it.
 func TestNetPolicyAudit(t *testing.T) {
 	tu.TenantrunOnly(t)
 	h := tu.New(t)
 	l := newNetLab(t)
 	l.listen(labInternet, 9090)
 	l.listen(labMetadata, 80)
-	tenant := netTenant(h, 3900000, `mode = "audit"`)
+	tenant := netTenant(h, 3900000, `network_mode = "audit"`)
 	rt := asTenant(h, tenant)
 	id := h.ID("audit")
 	runInLab(t, h, rt, l, id)
@@ -629,7 +613,7 @@ func TestEngineNetnsLowPortsAndSysctls(t *testing.T) {
 	var body string
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) && !strings.Contains(body, "hello-low") {
-		inLabNetns(t, l.ins, func() {
+		tu.InNetns(t, "/run/netns/"+l.ins, func() {
 			c, err := net.DialTimeout("tcp", "10.251.0.2:80", 2*time.Second)
 			if err != nil {
 				body = err.Error()
@@ -651,47 +635,114 @@ func TestEngineNetnsLowPortsAndSysctls(t *testing.T) {
 	}
 }
 
-// inLabNetns runs f on a thread in namespace name.
-func inLabNetns(t *testing.T, name string, f func()) {
-	t.Helper()
-	ns, err := netns.GetFromPath("/run/netns/" + name)
-	if err != nil {
-		t.Fatal(err)
+// TestNetPolicyPerSource: per_source_connections = 2 lets one client address hold two
+// connections to the container's server and refuses the third, while another address
+// still gets in; ingress_ports refuses a port not listed.
+func TestNetPolicyPerSource(t *testing.T) {
+	tu.TenantrunOnly(t)
+	h := tu.New(t)
+	l := newNetLab(t)
+	tenant := netTenant(h, 3940000, `per_source_connections = 2
+ingress_ports = [8080]`)
+	rt := asTenant(h, tenant)
+	id := h.ID("persrc")
+	b := h.Bundle(tu.WithShell("mkdir -p /tmp/www && echo hi >/tmp/www/index.html && (httpd -p 8081 -h /tmp/www &) && exec httpd -f -p 8080 -h /tmp/www"), joinLab(l))
+	t.Cleanup(func() { rt.RunCall(t, tu.Call{Timeout: 30 * time.Second}, "delete", "--force", id) })
+	if r := rt.RunCall(t, tu.Call{Timeout: 60 * time.Second}, "run", "-d", "--bundle", b.Dir, id); r.Code != 0 {
+		t.Fatalf("run -d: %s", r)
 	}
-	defer ns.Close()
-	done := make(chan error)
-	go func() {
-		runtime.LockOSThread() // never unlocked: the thread dies with the goroutine
-		if err := netns.Set(ns); err != nil {
-			done <- err
-			return
+	dial := func(from, port string) (net.Conn, error) {
+		var c net.Conn
+		var err error
+		tu.InNetns(t, "/run/netns/"+l.ins, func() {
+			d := net.Dialer{Timeout: 2 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}}
+			c, err = d.Dial("tcp", "10.251.0.2:"+port)
+		})
+		return c, err
+	}
+	var held []net.Conn
+	defer func() {
+		for _, c := range held {
+			c.Close()
 		}
-		f()
-		done <- nil
 	}()
-	if err := <-done; err != nil {
-		t.Fatal(err)
+	var err error
+	for i := 0; i < 20; i++ { // the server may still be starting
+		var c net.Conn
+		if c, err = dial(labInternet, "8080"); err == nil {
+			held = append(held, c)
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatalf("first connection: %v", err)
+	}
+	c2, err := dial(labInternet, "8080")
+	if err != nil {
+		t.Fatalf("second connection from the same address: %v", err)
+	}
+	held = append(held, c2)
+	if c3, err := dial(labInternet, "8080"); err == nil {
+		c3.Close()
+		t.Errorf("per_source_connections = 2: a third connection from %s got in", labInternet)
+	}
+	if c4, err := dial(labMetadata, "8080"); err != nil {
+		t.Errorf("another source address was refused: %v", err)
+	} else {
+		c4.Close()
+	}
+	if c5, err := dial(labMetadata, "8081"); err == nil {
+		c5.Close()
+		t.Errorf("ingress_ports = [8080]: port 8081 was reached")
+	}
+	if c := labCounters(t, l); c["source_cap"] == 0 || c["ingress_denied"] == 0 {
+		t.Errorf("counters: %v", c)
 	}
 }
 
-// TestNetPolicyInAuditLog: the create's audit record says which network policy the
-// container got.
-func TestNetPolicyInAuditLog(t *testing.T) {
+// TestNetPolicyNestedUserNamespace: a network namespace owned by a user namespace made
+// inside another one (as a process in a container could, where its seccomp profile allows
+// it) is refused to a tenant with a network policy, although its mappings lie in the
+// tenant's range: its maker holds CAP_NET_ADMIN over it and could rewrite the rules.
+func TestNetPolicyNestedUserNamespace(t *testing.T) {
 	tu.TenantrunOnly(t)
 	h := tu.New(t)
-	log := filepath.Join(tu.TempDir(t, "audit"), "audit.log")
-	name := tu.NewID() + "-net"
-	h.Leaks.AddID(name)
-	h.UseConfig(fmt.Sprintf("[defaults]\naudit_log = %q\n[tenants.%q]\nuid_range = \"3920000:65536\"\n[tenants.%q.network]\nmax_connections = 7\n", log, name, name))
-	b := h.Bundle(tu.WithShell("true"))
-	if r := asTenant(h, name).RunCall(t, tu.Call{Timeout: 60 * time.Second}, "run", "--bundle", b.Dir, h.ID("audit")); r.Code != 0 {
-		t.Fatalf("run: %s", r)
+	tenant := netTenant(h, 3950000, `egress = "deny"`)
+	// outer: the tenant's range, as a container's user namespace; inner: made inside it.
+	cmd := exec.Command("unshare", "--user", "--map-root-user", "--net", "sleep", "60")
+	cmd.SysProcAttr = &syscall.SysProcAttr{
+		Cloneflags:  syscall.CLONE_NEWUSER,
+		Credential:  &syscall.Credential{Uid: 0, Gid: 0}, // root inside: host uid 3950000
+		UidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: 3950000, Size: 65536}},
+		GidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: 3950000, Size: 65536}},
 	}
-	data, err := os.ReadFile(log)
-	if err != nil {
+	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(string(data), `"path":"network"`) || !strings.Contains(string(data), "max_connections 7") {
-		t.Errorf("the audit record does not name the network policy:\n%s", data)
+	h.Leaks.ObservePID(cmd.Process.Pid)
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	// wait for unshare to exec sleep in its new namespaces
+	var netPath string
+	for i := 0; i < 50; i++ {
+		if l, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", cmd.Process.Pid)); err == nil && strings.HasSuffix(l, "/sleep") {
+			netPath = fmt.Sprintf("/proc/%d/ns/net", cmd.Process.Pid)
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if netPath == "" {
+		t.Fatal("the nested namespaces did not come up")
+	}
+	b := h.Bundle(tu.WithShell("echo STARTED"), tu.WithSpec(func(s *specs.Spec) {
+		for i := range s.Linux.Namespaces {
+			if s.Linux.Namespaces[i].Type == specs.NetworkNamespace {
+				s.Linux.Namespaces[i].Path = netPath
+			}
+		}
+	}))
+	r := asTenant(h, tenant).RunCall(t, tu.Call{Timeout: 60 * time.Second}, "run", "--bundle", b.Dir, h.ID("nested"))
+	if r.Code == 0 || strings.Contains(r.Stdout, "STARTED") || !strings.Contains(r.Stderr, "made inside a container") {
+		t.Errorf("joining a netns of a nested user namespace: %s", r)
 	}
 }
