@@ -14,6 +14,7 @@ import (
 
 // handle is a loaded container with its per-container lock held.
 type handle struct {
+	g        *Global
 	c        *libcontainer.Container
 	id       string
 	stateDir string
@@ -128,7 +129,7 @@ func open(g *Global, id string) (*handle, error) {
 		}
 		return nil, err
 	}
-	h := &handle{c: c, id: id, stateDir: dir, lock: lock}
+	h := &handle{g: g, c: c, id: id, stateDir: dir, lock: lock}
 	if r, err := record.Read(dir); err == nil {
 		h.rec = r
 	}

@@ -42,6 +42,8 @@ func destroyContainer(h *handle, force bool) error {
 	if err != nil {
 		return err
 	}
+	// The network policy's counters die with the namespace: read them while it lives.
+	netCounters := containerNetCounters(h, st)
 	switch st {
 	case libcontainer.Stopped:
 	case libcontainer.Created:
@@ -64,6 +66,7 @@ func destroyContainer(h *handle, force bool) error {
 	cleanupRecord(rec)
 	releaseClaims(filepath.Dir(h.stateDir), h.id)
 	releaseNet(rec)
+	auditDelete(h, netCounters)
 	return nil
 }
 

@@ -4,11 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"os"
 	"path/filepath"
 
 	"github.com/opencontainers/runc/libcontainer"
 	"github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/sirupsen/logrus"
+	"golang.org/x/sys/unix"
 
 	"github.com/tenantrun/tenantrun/hardening"
 	"github.com/tenantrun/tenantrun/runtime/claims"
@@ -218,4 +220,75 @@ func netSummary(np hardening.NetPolicy, rs hardening.NetRuleset) string {
 	}
 	return fmt.Sprintf("mode %s, egress %s, %d allow rules, %d egress and %d ingress matches, max_connections %d, new_connections_per_second %d, per_source_connections %d",
 		mode, egress, len(np.Allow), len(rs.Egress), len(rs.Ingress), np.MaxConnections, np.NewConnectionsPerSecond, np.PerSourceConnections)
+}
+
+// containerNetCounters reads the network policy counters of a container about to be
+// deleted: through its init while it lives, else through the engine's namespace, found
+// by the identity the record keeps among the engines' netns directories. Nil when there
+// is none to read (a stopped container's own namespace is gone).
+func containerNetCounters(h *handle, st libcontainer.Status) map[string]uint64 {
+	if h.rec == nil || len(h.rec.NetAddrs) == 0 && h.rec.NetnsKey == "" {
+		return nil
+	}
+	var f *os.File
+	if st != libcontainer.Stopped {
+		if s, err := h.c.State(); err == nil && s.InitProcessPid > 0 {
+			f, _ = netpolicy.OpenNetns(fmt.Sprintf("/proc/%d/ns/net", s.InitProcessPid))
+		}
+	}
+	if f == nil && h.rec.NetnsKey != "" {
+		f = netnsByKey(h.rec.NetnsKey)
+	}
+	if f == nil {
+		return nil
+	}
+	defer f.Close()
+	m, err := netpolicy.Counters(int(f.Fd()))
+	if err != nil {
+		return nil
+	}
+	return m
+}
+
+// netnsByKey opens the engine's network namespace mounted in a netns directory whose
+// identity is key ("<dev>-<ino>"), or nil.
+func netnsByKey(key string) *os.File {
+	for _, d := range hardening.DefaultNetnsDirs {
+		ents, err := os.ReadDir(d)
+		if err != nil {
+			continue
+		}
+		for _, e := range ents {
+			f, err := netpolicy.OpenNetns(filepath.Join(d, e.Name()))
+			if err != nil {
+				continue
+			}
+			var st unix.Stat_t
+			if unix.Fstat(int(f.Fd()), &st) == nil && fmt.Sprintf("%d-%d", st.Dev, st.Ino) == key {
+				return f
+			}
+			f.Close()
+		}
+	}
+	return nil
+}
+
+// auditDelete appends the delete to the audit log, with the network counters when they
+// could be read, if the configuration still has the container's tenant (best effort: a
+// delete never fails on the audit log).
+func auditDelete(h *handle, counters map[string]uint64) {
+	if h.rec == nil || counters == nil {
+		return
+	}
+	cfg, err := loadConfig(h.g)
+	if err != nil {
+		return
+	}
+	t, ok := cfg.Tenants[h.rec.Tenant]
+	if !ok {
+		return
+	}
+	if err := writeAuditRecord(cfg, t, h.id, "delete", "deleted", nil, nil, counters); err != nil {
+		logrus.Warnf("audit log: %v", err)
+	}
 }

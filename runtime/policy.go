@@ -573,6 +573,9 @@ type auditRecord struct {
 	Decisions    []hardening.Decision `json:"decisions"`
 	PolicyDigest string               `json:"policyDigest"`
 	Process      []string             `json:"args,omitempty"`
+	// Network are the container's network policy counters (packets) when its namespace
+	// could still be read: on delete (runtime/netpolicy).
+	Network map[string]uint64 `json:"network,omitempty"`
 }
 
 func (p *prepared) writeAudit(verb, verdict string, err error) {
@@ -595,12 +598,17 @@ func (p *prepared) auditErr() error {
 
 // writeAudit appends one JSON line to the audit log, if one is configured.
 func writeAudit(cfg *hardening.Config, t *hardening.Tenant, id, verb, verdict string, ds []hardening.Decision, err error) error {
+	return writeAuditRecord(cfg, t, id, verb, verdict, ds, err, nil)
+}
+
+// writeAuditRecord is writeAudit with the container's network policy counters.
+func writeAuditRecord(cfg *hardening.Config, t *hardening.Tenant, id, verb, verdict string, ds []hardening.Decision, err error, network map[string]uint64) error {
 	if cfg == nil || cfg.Defaults.AuditLog == "" || t == nil {
 		return nil
 	}
 	mode := t.EffectiveMode()
 	rec := auditRecord{Time: time.Now().UTC(), Verb: verb, Tenant: t.Name, Container: id, Verdict: verdict,
-		Mode: mode, Decisions: ds, PolicyDigest: hardening.PolicyDigest(cfg, t)}
+		Mode: mode, Decisions: ds, PolicyDigest: hardening.PolicyDigest(cfg, t), Network: network}
 	if rec.Decisions == nil {
 		rec.Decisions = []hardening.Decision{}
 	}

@@ -232,10 +232,12 @@ func netCounters(cs []ContainerInfo, rows []TenantUsage) {
 			if m, err := netpolicy.Counters(int(f.Fd())); err == nil && len(m) > 0 {
 				if rows[i].Network == nil {
 					rows[i].Network = map[string]uint64{}
+					rows[i].NetworkByContainer = map[string]map[string]uint64{}
 				}
 				for k, v := range m {
 					rows[i].Network[k] += v
 				}
+				rows[i].NetworkByContainer[c.ID] = m
 			}
 		}
 		f.Close()

@@ -41,6 +41,9 @@ type Usage struct {
 	// deny_set, ingress_denied, conn_cap, rate_cap, source_cap) and its drops between
 	// tenants on the host (crossed); nil when it has no policed container.
 	Network map[string]uint64 `json:"network,omitempty"`
+	// NetworkByContainer are the same counters per container (a pod's members share their
+	// namespace's: the container that listed it first carries them).
+	NetworkByContainer map[string]map[string]uint64 `json:"networkByContainer,omitempty"`
 }
 
 // ReadUsage fills the figures; false if the parent cgroup does not exist.

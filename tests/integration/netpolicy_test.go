@@ -223,8 +223,9 @@ func TestNetPolicyEgress(t *testing.T) {
 	}
 	// Where an operator looks: tenants (JSON and Prometheus) shows the counters.
 	var rows []struct {
-		Tenant  string            `json:"tenant"`
-		Network map[string]uint64 `json:"network"`
+		Tenant             string                       `json:"tenant"`
+		Network            map[string]uint64            `json:"network"`
+		NetworkByContainer map[string]map[string]uint64 `json:"networkByContainer"`
 	}
 	if err := json.Unmarshal([]byte(h.OK("tenants", "--format", "json").Stdout), &rows); err != nil {
 		t.Fatal(err)
@@ -235,6 +236,9 @@ func TestNetPolicyEgress(t *testing.T) {
 			found = true
 			if r.Network["deny_set"] < 2 || r.Network["egress_denied"] < 1 {
 				t.Errorf("tenants --format json: %s's network counters %v", tenant, r.Network)
+			}
+			if r.NetworkByContainer[id]["deny_set"] != r.Network["deny_set"] {
+				t.Errorf("tenants --format json: container %s's counters %v", id, r.NetworkByContainer)
 			}
 		}
 	}
@@ -744,5 +748,54 @@ func TestNetPolicyNestedUserNamespace(t *testing.T) {
 	r := asTenant(h, tenant).RunCall(t, tu.Call{Timeout: 60 * time.Second}, "run", "--bundle", b.Dir, h.ID("nested"))
 	if r.Code == 0 || strings.Contains(r.Stdout, "STARTED") || !strings.Contains(r.Stderr, "made inside a container") {
 		t.Errorf("joining a netns of a nested user namespace: %s", r)
+	}
+}
+
+// TestNetPolicyInAuditLog: the create's audit record says which network policy the
+// container got.
+func TestNetPolicyInAuditLog(t *testing.T) {
+	tu.TenantrunOnly(t)
+	h := tu.New(t)
+	log := filepath.Join(tu.TempDir(t, "audit"), "audit.log")
+	name := tu.NewID() + "-net"
+	h.Leaks.AddID(name)
+	h.UseConfig(fmt.Sprintf("[defaults]\naudit_log = %q\n[tenants.%q]\nuid_range = \"3920000:65536\"\n[tenants.%q.network]\nmax_connections = 7\n", log, name, name))
+	b := h.Bundle(tu.WithShell("true"))
+	if r := asTenant(h, name).RunCall(t, tu.Call{Timeout: 60 * time.Second}, "run", "--bundle", b.Dir, h.ID("audit")); r.Code != 0 {
+		t.Fatalf("run: %s", r)
+	}
+	data, err := os.ReadFile(log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(data), `"path":"network"`) || !strings.Contains(string(data), "max_connections 7") {
+		t.Errorf("the audit record does not name the network policy:\n%s", data)
+	}
+	// The delete of a container in an engine's namespace records what its policy refused.
+	l := newNetLab(t)
+	id := h.ID("audit-del")
+	rt := asTenant(h, name)
+	runInLab(t, h, rt, l, id)
+	execIn(t, rt, id, "nc -w 2 "+labMetadata+" 80 </dev/null")
+	if r := rt.RunCall(t, tu.Call{Timeout: 30 * time.Second}, "delete", "--force", id); r.Code != 0 {
+		t.Fatalf("delete: %s", r)
+	}
+	data, _ = os.ReadFile(log)
+	found := false
+	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		var rec struct {
+			Verb      string            `json:"verb"`
+			Container string            `json:"container"`
+			Network   map[string]uint64 `json:"network"`
+		}
+		if json.Unmarshal([]byte(line), &rec) == nil && rec.Verb == "delete" && rec.Container == id {
+			found = true
+			if rec.Network["deny_set"] == 0 {
+				t.Errorf("the delete record's counters: %s", line)
+			}
+		}
+	}
+	if !found {
+		t.Errorf("no delete record with the network counters:\n%s", data)
 	}
 }
