@@ -116,19 +116,6 @@ func isolationTxn(f func(*nftables.Conn, nftables.TableFamily) error) error {
 	return nil
 }
 
-func hasTable(c *nftables.Conn, fam nftables.TableFamily) (bool, error) {
-	ts, err := c.ListTablesOfFamily(fam)
-	if err != nil {
-		return false, fmt.Errorf("%w: %v", ErrUnavailable, err)
-	}
-	for _, t := range ts {
-		if t.Name == IsolationTable {
-			return true, nil
-		}
-	}
-	return false, nil
-}
-
 type isoSets struct {
 	p4, p6, o4, o6 *nftables.Set
 }
@@ -178,7 +165,7 @@ func addrLoad(v6, dst bool) *expr.Payload {
 func isolateIn(c *nftables.Conn, fam nftables.TableFamily, tenant string, addrs []netip.Addr) error {
 	t := &nftables.Table{Family: fam, Name: IsolationTable}
 	sets := isoSetsOf(t)
-	have, err := hasTable(c, fam)
+	have, err := hasTable(c, fam, IsolationTable)
 	if err != nil {
 		return err
 	}
@@ -289,7 +276,7 @@ func Release(tenant string, addrs []netip.Addr) error {
 
 func releaseIn(c *nftables.Conn, fam nftables.TableFamily, tenant string, addrs []netip.Addr) error {
 	t := &nftables.Table{Family: fam, Name: IsolationTable}
-	if have, err := hasTable(c, fam); err != nil || !have {
+	if have, err := hasTable(c, fam, IsolationTable); err != nil || !have {
 		return err
 	}
 	sets := isoSetsOf(t)
@@ -355,22 +342,14 @@ func Crossed() (map[string]uint64, error) {
 	}
 	out := map[string]uint64{}
 	for _, fam := range isoFamilies {
-		if have, err := hasTable(c, fam); err != nil || !have {
+		if have, err := hasTable(c, fam, IsolationTable); err != nil || !have {
 			continue
 		}
-		objs, err := c.GetNamedObjects(&nftables.Table{Family: fam, Name: IsolationTable})
+		all, err := namedCounters(c, &nftables.Table{Family: fam, Name: IsolationTable})
 		if err != nil {
 			return nil, err
 		}
-		for _, o := range objs {
-			name, packets := "", uint64(0)
-			if co, ok := o.(*nftables.CounterObj); ok {
-				name, packets = co.Name, co.Packets
-			} else if no, ok := o.(*nftables.NamedObj); ok {
-				if ce, ok := no.Obj.(*expr.Counter); ok {
-					name, packets = no.Name, ce.Packets
-				}
-			}
+		for name, packets := range all {
 			if t, ok := strings.CutPrefix(name, CounterCrossed+"_"); ok {
 				out[t] += packets
 			}

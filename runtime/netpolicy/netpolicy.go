@@ -51,19 +51,6 @@ func conn(nsFD int, opts ...nftables.ConnOption) (*nftables.Conn, error) {
 	return c, nil
 }
 
-// Check says whether nf_tables answers in the namespace nsFD (the module may be missing,
-// or the kernel too old): an error wrapping ErrUnavailable when not.
-func Check(nsFD int) error {
-	c, err := conn(nsFD)
-	if err != nil {
-		return err
-	}
-	if _, err := c.ListTablesOfFamily(nftables.TableFamilyINet); err != nil {
-		return fmt.Errorf("%w: %v", ErrUnavailable, err)
-	}
-	return nil
-}
-
 // ownerPrefix names the counter that marks whose policy a table holds.
 const ownerPrefix = "owner_"
 
@@ -77,12 +64,12 @@ func Install(nsFD int, tenant string, rs hardening.NetRuleset) error {
 		return err
 	}
 	defer c.CloseLasting()
-	ts, err := c.ListTablesOfFamily(nftables.TableFamilyINet)
+	have, err := hasTable(c, nftables.TableFamilyINet, TableName)
 	if err != nil {
-		return fmt.Errorf("%w: %v", ErrUnavailable, err)
+		return err
 	}
 	t := table()
-	if slices.ContainsFunc(ts, func(x *nftables.Table) bool { return x.Name == TableName }) {
+	if have {
 		// add (a no-op when it exists), delete, add: the replace idiom of nft -f, one
 		// batch. The delete makes the kernel wait for an RCU grace period (~10 ms here),
 		// so a fresh namespace (the common case) only gets the add.
@@ -127,7 +114,7 @@ func Install(nsFD int, tenant string, rs hardening.NetRuleset) error {
 		b.match(out, m, true)
 	}
 	if rs.EgressDefault != hardening.NetAccept {
-		b.rule(out, nil, rs.EgressDefault, "", hardening.CounterEgressDenied)
+		b.rule(out, nil, "", rs.EgressDefault, "", hardening.CounterEgressDenied)
 	}
 	if rs.PerSourceConnections > 0 {
 		for i, fam := range []struct {
@@ -149,9 +136,6 @@ func Install(nsFD int, tenant string, rs hardening.NetRuleset) error {
 	}
 	for _, m := range rs.Ingress {
 		b.match(in, m, false)
-	}
-	if b.err != nil {
-		return fmt.Errorf("network policy: %w", b.err)
 	}
 	if err := c.Flush(); err != nil {
 		return fmt.Errorf("network policy: installing table inet %s: %w", TableName, err)
@@ -180,18 +164,14 @@ func Counters(nsFD int) (map[string]uint64, error) {
 	if err != nil {
 		return nil, err
 	}
-	objs, err := c.GetNamedObjects(table())
+	all, err := namedCounters(c, table())
 	if err != nil {
 		return nil, fmt.Errorf("network policy counters: %w", err)
 	}
 	out := map[string]uint64{}
-	for _, o := range objs {
-		if co, ok := o.(*nftables.CounterObj); ok && !strings.HasPrefix(co.Name, ownerPrefix) {
-			out[co.Name] = co.Packets
-		} else if no, ok := o.(*nftables.NamedObj); ok && !strings.HasPrefix(no.Name, ownerPrefix) {
-			if ce, ok := no.Obj.(*expr.Counter); ok {
-				out[no.Name] = ce.Packets
-			}
+	for name, v := range all {
+		if !strings.HasPrefix(name, ownerPrefix) {
+			out[name] = v
 		}
 	}
 	return out, nil
@@ -204,26 +184,49 @@ func Owner(nsFD int) (string, bool, error) {
 	if err != nil {
 		return "", false, err
 	}
-	ts, err := c.ListTablesOfFamily(nftables.TableFamilyINet)
-	if err != nil {
-		return "", false, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	if have, err := hasTable(c, nftables.TableFamilyINet, TableName); err != nil || !have {
+		return "", false, err
 	}
-	if !slices.ContainsFunc(ts, func(t *nftables.Table) bool { return t.Name == TableName }) {
-		return "", false, nil
-	}
-	objs, err := c.GetNamedObjects(table())
+	all, err := namedCounters(c, table())
 	if err != nil {
 		return "", false, fmt.Errorf("network policy: %w", err)
 	}
-	for _, o := range objs {
-		if co, ok := o.(*nftables.CounterObj); ok && strings.HasPrefix(co.Name, ownerPrefix) {
-			return strings.TrimPrefix(co.Name, ownerPrefix), true, nil
-		}
-		if no, ok := o.(*nftables.NamedObj); ok && strings.HasPrefix(no.Name, ownerPrefix) {
-			return strings.TrimPrefix(no.Name, ownerPrefix), true, nil
+	for name := range all {
+		if tenant, ok := strings.CutPrefix(name, ownerPrefix); ok {
+			return tenant, true, nil
 		}
 	}
 	return "", true, nil
+}
+
+// hasTable says whether the namespace c talks to has table name of family fam; an error
+// wraps ErrUnavailable (nf_tables does not answer).
+func hasTable(c *nftables.Conn, fam nftables.TableFamily, name string) (bool, error) {
+	ts, err := c.ListTablesOfFamily(fam)
+	if err != nil {
+		return false, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	return slices.ContainsFunc(ts, func(t *nftables.Table) bool { return t.Name == name }), nil
+}
+
+// namedCounters reads every named counter of table t: name -> packets (the library
+// returns them as CounterObj or as a NamedObj holding a Counter, by kernel version).
+func namedCounters(c *nftables.Conn, t *nftables.Table) (map[string]uint64, error) {
+	objs, err := c.GetNamedObjects(t)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]uint64{}
+	for _, o := range objs {
+		if co, ok := o.(*nftables.CounterObj); ok {
+			out[co.Name] = co.Packets
+		} else if no, ok := o.(*nftables.NamedObj); ok {
+			if ce, ok := no.Obj.(*expr.Counter); ok {
+				out[no.Name] = ce.Packets
+			}
+		}
+	}
+	return out, nil
 }
 
 // Facts are the host's own addresses (read in the caller's namespace, the host's) and
@@ -288,7 +291,6 @@ type builder struct {
 	c     *nftables.Conn
 	t     *nftables.Table
 	audit bool
-	err   error
 }
 
 // match adds m to chain ch; egress matches destinations, ingress sources.
@@ -331,7 +333,7 @@ func (b *builder) match(ch *nftables.Chain, m hardening.NetMatch, egress bool) {
 				if m.Proto == "udp" {
 					p = unix.IPPROTO_UDP
 				}
-				ex = append(ex, &expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1}, &expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{p}})
+				ex = append(ex, l4(p)...)
 				if pr.Lo != 0 {
 					ex = append(ex, &expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2})
 					if pr.Lo == pr.Hi {
@@ -342,25 +344,24 @@ func (b *builder) match(ch *nftables.Chain, m hardening.NetMatch, egress bool) {
 				}
 			case "icmp":
 				// icmp for IPv4, ipv6-icmp for IPv6: one rule each when no address says which.
-				if tg.net == nil {
-					b.rule(ch, []expr.Any{&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1}, &expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{unix.IPPROTO_ICMP}}}, m.Verdict, m.Why, m.Counter)
-					ex = append(ex, &expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1}, &expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{unix.IPPROTO_ICMPV6}})
-				} else if tg.proto == unix.NFPROTO_IPV4 {
-					ex = append(ex, &expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1}, &expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{unix.IPPROTO_ICMP}})
-				} else {
-					ex = append(ex, &expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1}, &expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{unix.IPPROTO_ICMPV6}})
+				if tg.net == nil || tg.proto == unix.NFPROTO_IPV4 {
+					b.rule(ch, append(clone(ex), l4(unix.IPPROTO_ICMP)...), m.Proto, m.Verdict, m.Why, m.Counter)
 				}
+				if tg.net != nil && tg.proto == unix.NFPROTO_IPV4 {
+					continue
+				}
+				ex = append(ex, l4(unix.IPPROTO_ICMPV6)...)
 			}
-			b.rule(ch, ex, m.Verdict, m.Why, m.Counter)
+			b.rule(ch, ex, m.Proto, m.Verdict, m.Why, m.Counter)
 		}
 	}
 }
 
 // rule adds one rule: the match expressions, then the counter, then the verdict. In audit
 // mode a drop or reject is logged and accepted instead. A reject is a TCP reset for TCP
-// and an ICMP "administratively prohibited" for everything else (two rules when the
-// match does not say which).
-func (b *builder) rule(ch *nftables.Chain, match []expr.Any, verdict, why, counter string) {
+// and an ICMP "administratively prohibited" for everything else (two rules when proto,
+// the match's protocol, is "": any).
+func (b *builder) rule(ch *nftables.Chain, match []expr.Any, proto, verdict, why, counter string) {
 	tail := func(rej expr.Any) []expr.Any {
 		var ex []expr.Any
 		if counter != "" {
@@ -386,12 +387,12 @@ func (b *builder) rule(ch *nftables.Chain, match []expr.Any, verdict, why, count
 		add(append(clone(match), tail(icmpx)...))
 		return
 	}
-	if isTCP(match) {
+	if proto == "tcp" {
 		add(append(clone(match), tail(&expr.Reject{Type: unix.NFT_REJECT_TCP_RST})...))
 		return
 	}
-	if !hasL4(match) {
-		tcp := append(clone(match), &expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1}, &expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{unix.IPPROTO_TCP}})
+	if proto == "" {
+		tcp := append(clone(match), l4(unix.IPPROTO_TCP)...)
 		add(append(tcp, tail(&expr.Reject{Type: unix.NFT_REJECT_TCP_RST})...))
 	}
 	add(append(clone(match), tail(icmpx)...))
@@ -423,24 +424,9 @@ func logWord(counter, why string) string {
 
 func clone(ex []expr.Any) []expr.Any { return append([]expr.Any(nil), ex...) }
 
-func isTCP(ex []expr.Any) bool {
-	for i, e := range ex {
-		if m, ok := e.(*expr.Meta); ok && m.Key == expr.MetaKeyL4PROTO && i+1 < len(ex) {
-			if c, ok := ex[i+1].(*expr.Cmp); ok && len(c.Data) == 1 && c.Data[0] == unix.IPPROTO_TCP {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-func hasL4(ex []expr.Any) bool {
-	for _, e := range ex {
-		if m, ok := e.(*expr.Meta); ok && m.Key == expr.MetaKeyL4PROTO {
-			return true
-		}
-	}
-	return false
+// l4 matches the transport protocol p.
+func l4(p byte) []expr.Any {
+	return []expr.Any{&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1}, &expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{p}}}
 }
 
 func be16(v uint16) []byte { return binary.BigEndian.AppendUint16(nil, v) }
