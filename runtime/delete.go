@@ -43,7 +43,7 @@ func destroyContainer(h *handle, force bool) error {
 		return err
 	}
 	// The network policy's counters die with the namespace: read them while it lives.
-	netCounters := containerNetCounters(h, st)
+	auditNet := netDeleteAudit(h, st)
 	switch st {
 	case libcontainer.Stopped:
 	case libcontainer.Created:
@@ -66,7 +66,7 @@ func destroyContainer(h *handle, force bool) error {
 	cleanupRecord(rec)
 	releaseClaims(filepath.Dir(h.stateDir), h.id)
 	releaseNet(rec)
-	auditDelete(h, netCounters)
+	auditNet()
 	return nil
 }
 

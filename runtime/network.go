@@ -10,7 +10,6 @@ import (
 	"github.com/opencontainers/runc/libcontainer"
 	"github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/sirupsen/logrus"
-	"golang.org/x/sys/unix"
 
 	"github.com/tenantrun/tenantrun/hardening"
 	"github.com/tenantrun/tenantrun/runtime/claims"
@@ -29,11 +28,11 @@ import (
 // network_mode = "audit" does (the host and metadata addresses stay out of reach while an
 // operator audits the rest of the policy).
 func (p *prepared) netPolicy() (hardening.NetPolicy, bool) {
-	np := p.tenant.Network
-	if !p.rec.Mode.Policed() || !np.Enabled {
-		return np, false
-	}
-	return np, true
+	return netPolicyOf(p.tenant, p.rec.Mode)
+}
+
+func netPolicyOf(t *hardening.Tenant, mode hardening.Mode) (hardening.NetPolicy, bool) {
+	return t.Network, mode.Policed() && t.Network.Enabled
 }
 
 // joinedNetns is the checked descriptor (a /proc/<pid>/fd reference) of the network
@@ -192,8 +191,7 @@ func (p *prepared) netUnavailable(err error) error {
 // spec s: the gateways are read from the namespace the spec joins; a namespace the
 // container makes gets its gateway from the engine later (shown as none).
 func explainNetwork(t *hardening.Tenant, s *specs.Spec) string {
-	p := &prepared{tenant: t, spec: s, rec: &record.Record{Mode: t.EffectiveMode()}}
-	np, ok := p.netPolicy()
+	np, ok := netPolicyOf(t, t.EffectiveMode())
 	if !ok {
 		return ""
 	}
@@ -222,13 +220,26 @@ func netSummary(np hardening.NetPolicy, rs hardening.NetRuleset) string {
 		mode, egress, len(np.Allow), len(rs.Egress), len(rs.Ingress), np.MaxConnections, np.NewConnectionsPerSecond, np.PerSourceConnections)
 }
 
-// containerNetCounters reads the network policy counters of a container about to be
-// deleted: through its init while it lives, else through the engine's namespace, found
-// by the identity the record keeps among the engines' netns directories. Nil when there
-// is none to read (a stopped container's own namespace is gone).
-func containerNetCounters(h *handle, st libcontainer.Status) map[string]uint64 {
+// netDeleteAudit prepares, before a delete, the audit record of a policed container's
+// network counters, which die with its namespace: they are read through the init while it
+// lives, else through the engine's namespace, found among the configured netns_dirs by the
+// identity the record keeps. The returned function appends the record once the delete is
+// done; it does nothing when there are no counters to read (a stopped container's own
+// namespace is gone) or no audit log, and a delete never fails on it. The configuration
+// is read once, and only when there is something to record.
+func netDeleteAudit(h *handle, st libcontainer.Status) func() {
+	none := func() {}
 	if h.rec == nil || len(h.rec.NetAddrs) == 0 && h.rec.NetnsKey == "" {
-		return nil
+		return none
+	}
+	var cfg *hardening.Config
+	config := func() *hardening.Config {
+		if cfg == nil {
+			if c, err := loadConfig(h.g); err == nil {
+				cfg = c
+			}
+		}
+		return cfg
 	}
 	var f *os.File
 	if st != libcontainer.Stopped {
@@ -236,59 +247,29 @@ func containerNetCounters(h *handle, st libcontainer.Status) map[string]uint64 {
 			f, _ = netpolicy.OpenNetns(fmt.Sprintf("/proc/%d/ns/net", s.InitProcessPid))
 		}
 	}
-	if f == nil && h.rec.NetnsKey != "" {
-		f = netnsByKey(h.rec.NetnsKey)
+	if f == nil && h.rec.NetnsKey != "" && config() != nil {
+		var id hardening.NSID
+		if _, err := fmt.Sscanf(h.rec.NetnsKey, "%d-%d", &id.Dev, &id.Ino); err == nil {
+			if path, ok := (hardening.OSHost{}).NetnsPinned(id, cfg.Defaults.NetnsDirs); ok {
+				f, _ = netpolicy.OpenNetns(path)
+			}
+		}
 	}
 	if f == nil {
-		return nil
+		return none
 	}
-	defer f.Close()
-	m, err := netpolicy.Counters(int(f.Fd()))
-	if err != nil {
-		return nil
-	}
-	return m
-}
-
-// netnsByKey opens the engine's network namespace mounted in a netns directory whose
-// identity is key ("<dev>-<ino>"), or nil.
-func netnsByKey(key string) *os.File {
-	for _, d := range hardening.DefaultNetnsDirs {
-		ents, err := os.ReadDir(d)
-		if err != nil {
-			continue
-		}
-		for _, e := range ents {
-			f, err := netpolicy.OpenNetns(filepath.Join(d, e.Name()))
-			if err != nil {
-				continue
-			}
-			var st unix.Stat_t
-			if unix.Fstat(int(f.Fd()), &st) == nil && fmt.Sprintf("%d-%d", st.Dev, st.Ino) == key {
-				return f
-			}
-			f.Close()
-		}
-	}
-	return nil
-}
-
-// auditDelete appends the delete to the audit log, with the network counters when they
-// could be read, if the configuration still has the container's tenant (best effort: a
-// delete never fails on the audit log).
-func auditDelete(h *handle, counters map[string]uint64) {
-	if h.rec == nil || counters == nil {
-		return
-	}
-	cfg, err := loadConfig(h.g)
-	if err != nil {
-		return
+	counters, err := netpolicy.Counters(int(f.Fd()))
+	f.Close()
+	if err != nil || config() == nil {
+		return none
 	}
 	t, ok := cfg.Tenants[h.rec.Tenant]
 	if !ok {
-		return
+		return none
 	}
-	if err := writeAuditRecord(cfg, t, h.id, "delete", "deleted", nil, nil, counters); err != nil {
-		logrus.Warnf("audit log: %v", err)
+	return func() {
+		if err := writeAuditRecord(cfg, t, h.id, "delete", "deleted", nil, nil, counters); err != nil {
+			logrus.Warnf("audit log: %v", err)
+		}
 	}
 }

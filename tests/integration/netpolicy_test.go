@@ -771,31 +771,41 @@ func TestNetPolicyInAuditLog(t *testing.T) {
 	if !strings.Contains(string(data), `"path":"network"`) || !strings.Contains(string(data), "max_connections 7") {
 		t.Errorf("the audit record does not name the network policy:\n%s", data)
 	}
-	// The delete of a container in an engine's namespace records what its policy refused.
+	// The delete of a container in an engine's namespace records what its policy refused:
+	// read through its init while it runs, and through the engine's namespace (found in
+	// netns_dirs) once it has stopped.
 	l := newNetLab(t)
-	id := h.ID("audit-del")
 	rt := asTenant(h, name)
-	runInLab(t, h, rt, l, id)
-	execIn(t, rt, id, "nc -w 2 "+labMetadata+" 80 </dev/null")
-	if r := rt.RunCall(t, tu.Call{Timeout: 30 * time.Second}, "delete", "--force", id); r.Code != 0 {
-		t.Fatalf("delete: %s", r)
-	}
-	data, _ = os.ReadFile(log)
-	found := false
-	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
-		var rec struct {
-			Verb      string            `json:"verb"`
-			Container string            `json:"container"`
-			Network   map[string]uint64 `json:"network"`
+	for _, stopFirst := range []bool{false, true} {
+		id := h.ID("audit-del")
+		runInLab(t, h, rt, l, id)
+		execIn(t, rt, id, "nc -w 2 "+labMetadata+" 80 </dev/null")
+		if stopFirst {
+			if r := rt.RunCall(t, tu.Call{Timeout: 30 * time.Second}, "kill", id, "KILL"); r.Code != 0 {
+				t.Fatalf("kill: %s", r)
+			}
+			h.WaitStatus(id, "stopped", 10*time.Second)
 		}
-		if json.Unmarshal([]byte(line), &rec) == nil && rec.Verb == "delete" && rec.Container == id {
-			found = true
-			if rec.Network["deny_set"] == 0 {
-				t.Errorf("the delete record's counters: %s", line)
+		if r := rt.RunCall(t, tu.Call{Timeout: 30 * time.Second}, "delete", "--force", id); r.Code != 0 {
+			t.Fatalf("delete: %s", r)
+		}
+		data, _ = os.ReadFile(log)
+		found := false
+		for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+			var rec struct {
+				Verb      string            `json:"verb"`
+				Container string            `json:"container"`
+				Network   map[string]uint64 `json:"network"`
+			}
+			if json.Unmarshal([]byte(line), &rec) == nil && rec.Verb == "delete" && rec.Container == id {
+				found = true
+				if rec.Network["deny_set"] == 0 {
+					t.Errorf("stopped first %v: the delete record's counters: %s", stopFirst, line)
+				}
 			}
 		}
-	}
-	if !found {
-		t.Errorf("no delete record with the network counters:\n%s", data)
+		if !found {
+			t.Errorf("stopped first %v: no delete record with the network counters:\n%s", stopFirst, data)
+		}
 	}
 }
