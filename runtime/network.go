@@ -97,6 +97,9 @@ func (p *prepared) installOwnNetPolicy(proc *libcontainer.Process) error {
 	if err := p.installNetPolicy(fmt.Sprintf("/proc/%d/ns/net", pid), false); err != nil {
 		return err
 	}
+	if len(p.rec.NetAddrs) == 0 {
+		return nil // nothing went into the host's tables (a namespace without interfaces)
+	}
 	// The addresses now in the host's isolation tables are on record before anything
 	// else can fail or crash: delete and gc release them from it.
 	return record.Write(filepath.Join(p.root, p.id), p.rec)
