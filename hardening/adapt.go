@@ -5,6 +5,7 @@ package hardening
 
 import (
 	"fmt"
+	"maps"
 	"reflect"
 	"slices"
 	"strconv"
@@ -148,26 +149,23 @@ func Adapt(h Host, orig, s *specs.Spec, ds *[]Decision) (Adaptation, error) {
 	// server cannot bind a port below 1024 although the tenant grants CAP_NET_BIND_SERVICE
 	// (runc's containers can, without a user namespace). The runtime writes them from the
 	// host instead, and opens the low ports to a process that holds that capability.
-	if hostNet := len(a.Netns) > 0; hostNet {
-		for k, v := range s.Linux.Sysctl {
-			if strings.HasPrefix(k, "net.") && k != "net.ipv4.ping_group_range" {
-				if a.NetSysctls == nil {
-					a.NetSysctls = map[string]string{}
-				}
-				a.NetSysctls[k] = v
+	if len(a.Netns) > 0 {
+		set := map[string]string{}
+		for _, k := range slices.Sorted(maps.Keys(s.Linux.Sysctl)) { // decisions in a stable order
+			if v := s.Linux.Sysctl[k]; strings.HasPrefix(k, "net.") && k != "net.ipv4.ping_group_range" {
+				set[k] = v
 				delete(s.Linux.Sysctl, k)
 				decide("linux.sysctl."+k, v, "written by the runtime", "the joined network namespace belongs to the host's user namespace: the container cannot write it, the runtime does, before the start")
 			}
 		}
-		if s.Process != nil && s.Process.Capabilities != nil && slices.Contains(s.Process.Capabilities.Bounding, "CAP_NET_BIND_SERVICE") {
-			if _, set := a.NetSysctls["net.ipv4.ip_unprivileged_port_start"]; !set {
-				if a.NetSysctls == nil {
-					a.NetSysctls = map[string]string{}
-				}
-				a.NetSysctls["net.ipv4.ip_unprivileged_port_start"] = "0"
-				decide("linux.sysctl.net.ipv4.ip_unprivileged_port_start", nil, "0 (written by the runtime)",
-					"CAP_NET_BIND_SERVICE cannot take effect in a network namespace of the host's user namespace: ports below 1024 are opened in this namespace instead")
-			}
+		const portStart = "net.ipv4.ip_unprivileged_port_start"
+		if _, given := set[portStart]; !given && s.Process != nil && s.Process.Capabilities != nil && slices.Contains(s.Process.Capabilities.Bounding, "CAP_NET_BIND_SERVICE") {
+			set[portStart] = "0"
+			decide("linux.sysctl."+portStart, nil, "0 (written by the runtime)",
+				"CAP_NET_BIND_SERVICE cannot take effect in a network namespace of the host's user namespace: ports below 1024 are opened in this namespace instead")
+		}
+		if len(set) > 0 {
+			a.NetSysctls = set
 		}
 	}
 
