@@ -35,6 +35,13 @@ func netPolicyOf(t *hardening.Tenant, mode hardening.Mode) (hardening.NetPolicy,
 	return t.Network, mode.Policed() && t.Network.Enabled
 }
 
+// isolated says whether the container's addresses go into the host's isolation tables:
+// every container of a policed tenant, with or without a network policy of its own
+// (enabled = false gives a tenant no rules, never a way to or from another tenant's
+// containers). Only a trusted tenant's containers (the operator's own, e.g. a front
+// proxy) stay out.
+func (p *prepared) isolated() bool { return p.rec.Mode.Policed() }
+
 // joinedNetns is the checked descriptor (a /proc/<pid>/fd reference) of the network
 // namespace the spec joins, or "" when the container gets a new one.
 func joinedNetns(s *specs.Spec) string {
@@ -84,10 +91,7 @@ func (p *prepared) installJoinedNetPolicy() error {
 // installOwnNetPolicy installs the rules in the new namespace of the container whose init
 // is proc (waiting on the exec fifo).
 func (p *prepared) installOwnNetPolicy(proc *libcontainer.Process) error {
-	if joinedNetns(p.spec) != "" {
-		return nil
-	}
-	if _, ok := p.netPolicy(); !ok {
+	if joinedNetns(p.spec) != "" || !p.isolated() {
 		return nil
 	}
 	pid, err := proc.Pid()
@@ -106,11 +110,14 @@ func (p *prepared) installOwnNetPolicy(proc *libcontainer.Process) error {
 }
 
 func (p *prepared) installNetPolicy(nsPath string, shared bool) error {
-	np, ok := p.netPolicy()
-	if !ok {
+	if !p.isolated() {
 		return nil
 	}
+	np, ok := p.netPolicy()
 	if err := failpointNoNftables(); err != nil {
+		if !ok {
+			return nil // no rules to enforce, and no policed tenant can run here either
+		}
 		return p.netUnavailable(fmt.Errorf("%w: %v", netpolicy.ErrUnavailable, err))
 	}
 	f, err := netpolicy.OpenNetns(nsPath)
@@ -119,16 +126,16 @@ func (p *prepared) installNetPolicy(nsPath string, shared bool) error {
 	}
 	defer f.Close()
 	fd := int(f.Fd())
-	install := true
-	if shared {
+	if shared && len(p.adapt.Netns) > 0 {
+		p.rec.NetnsKey = netnsKey(p.adapt.Netns[0])
+	}
+	install := ok
+	if ok && shared {
 		owner, has, err := netpolicy.Owner(fd)
 		if err != nil {
 			return p.netUnavailable(err)
 		}
 		install = !has || owner != p.tenant.Name
-		if len(p.adapt.Netns) > 0 {
-			p.rec.NetnsKey = netnsKey(p.adapt.Netns[0])
-		}
 	}
 	if install {
 		facts, err := netpolicy.Facts(fd)
@@ -152,6 +159,13 @@ func (p *prepared) installNetPolicy(nsPath string, shared bool) error {
 		p.rec.NetAddrs = append(p.rec.NetAddrs, a.String())
 	}
 	if err := netpolicy.Isolate(p.tenant.Name, addrs); err != nil {
+		if !ok && errors.Is(err, netpolicy.ErrUnavailable) {
+			// A host without nf_tables runs no policed tenant's container, so
+			// there is nobody to keep this one from.
+			p.rec.NetAddrs = nil
+			logrus.Warnf("tenant isolation: %v", err)
+			return nil
+		}
 		return p.netUnavailable(err)
 	}
 	return nil

@@ -468,19 +468,21 @@ func (b *sharedBridge) join(i int) tu.BundleOption {
 
 // TestNetPolicyTenantIsolation: on one bridge, tenant a's two containers reach each other
 // (their rules allow the subnet), tenant b's container is out of a's reach and a is out of
-// b's, although both allow the whole subnet; the host's isolation tables count the drops and
-// are gone once the containers are.
+// b's, although both allow the whole subnet; tenant c, whose network policy is off
+// (enabled = false: no rules of its own), is still kept apart from both, both ways; the
+// host's isolation tables count the drops and are gone once the containers are.
 func TestNetPolicyTenantIsolation(t *testing.T) {
 	tu.TenantrunOnly(t)
 	h := tu.New(t)
-	br := newSharedBridge(t, 3)
-	ta, tb := tu.NewID()+"-na", tu.NewID()+"-nb"
-	h.Leaks.AddID(ta, tb)
+	br := newSharedBridge(t, 4)
+	ta, tb, tc := tu.NewID()+"-na", tu.NewID()+"-nb", tu.NewID()+"-nc"
+	h.Leaks.AddID(ta, tb, tc)
 	allow := `allow = [{ to = "10.233.0.0/24", ports = [8080] }]`
-	h.UseConfig(fmt.Sprintf("[tenants.%q]\nuid_range = \"3860000:65536\"\n[tenants.%q.network]\n%s\n[tenants.%q]\nuid_range = \"3930000:65536\"\n[tenants.%q.network]\n%s\n",
-		ta, ta, allow, tb, tb, allow))
-	rta, rtb := asTenant(h, ta), asTenant(h, tb)
-	a1, a2, b1 := h.ID("a1"), h.ID("a2"), h.ID("b1")
+	h.UseConfig(fmt.Sprintf("[tenants.%q]\nuid_range = \"3860000:65536\"\n[tenants.%q.network]\n%s\n[tenants.%q]\nuid_range = \"3930000:65536\"\n[tenants.%q.network]\n%s\n"+
+		"[tenants.%q]\nuid_range = \"4010000:65536\"\n[tenants.%q.network]\nenabled = false\n",
+		ta, ta, allow, tb, tb, allow, tc, tc))
+	rta, rtb, rtc := asTenant(h, ta), asTenant(h, tb), asTenant(h, tc)
+	a1, a2, b1, c1 := h.ID("a1"), h.ID("a2"), h.ID("b1"), h.ID("c1")
 	runAt := func(rt *tu.Runtime, id string, i int) {
 		// The container serves its own page (a thread of the test in its namespace would
 		// be a host process there, which the policy refuses to let a tenant join).
@@ -493,6 +495,7 @@ func TestNetPolicyTenantIsolation(t *testing.T) {
 	runAt(rta, a1, 0)
 	runAt(rta, a2, 1)
 	runAt(rtb, b1, 2)
+	runAt(rtc, c1, 3)
 	reach := func(rt *tu.Runtime, id string, i int) bool {
 		r := execIn(t, rt, id, `printf 'GET / HTTP/1.0\r\n\r\n' | nc -w 2 `+br.addr(i)+" 8080")
 		t.Logf("%s -> %s: %s", id, br.addr(i), r)
@@ -507,8 +510,17 @@ func TestNetPolicyTenantIsolation(t *testing.T) {
 	if reach(rtb, b1, 0) || reach(rtb, b1, 1) {
 		t.Errorf("tenant b reached tenant a's containers")
 	}
+	if !reach(rtc, c1, 3) {
+		t.Errorf("tenant c's container does not serve its own address (the checks below would prove nothing)")
+	}
+	if reach(rtc, c1, 0) || reach(rtc, c1, 2) {
+		t.Errorf("tenant c (network policy off) reached another tenant's container")
+	}
+	if reach(rta, a1, 3) || reach(rtb, b1, 3) {
+		t.Errorf("another tenant reached tenant c's container (network policy off)")
+	}
 	crossed, err := netpolicy.Crossed()
-	if err != nil || crossed[ta] == 0 || crossed[tb] == 0 {
+	if err != nil || crossed[ta] == 0 || crossed[tb] == 0 || crossed[tc] == 0 {
 		t.Errorf("the crossed counters did not count: %v %v", crossed, err)
 	}
 	// tenants reports them, per tenant.
@@ -521,7 +533,7 @@ func TestNetPolicyTenantIsolation(t *testing.T) {
 	for _, c := range []struct {
 		rt *tu.Runtime
 		id string
-	}{{rta, a1}, {rta, a2}, {rtb, b1}} {
+	}{{rta, a1}, {rta, a2}, {rtb, b1}, {rtc, c1}} {
 		if r := c.rt.RunCall(t, tu.Call{Timeout: 30 * time.Second}, "delete", "--force", c.id); r.Code != 0 {
 			t.Errorf("delete %s: %s", c.id, r)
 		}
