@@ -100,11 +100,25 @@ func Install(nsFD int, tenant string, rs hardening.NetRuleset) error {
 				Unit: expr.LimitTimeSecond, Burst: uint32(max(rs.NewConnectionsBurst, 1))}}, hardening.CounterRateCap)
 		}
 	}
+	// Loopback (the container talking to itself: nginx to php-fpm, an app to its cache)
+	// is never filtered, so it is not tracked either: connection tracking would cost
+	// every local request ~10 % (TestNetPolicyCost) for state no rule reads. The
+	// notrack chains run before conntrack (raw priority); lo is ifindex 1 in every
+	// network namespace.
+	for _, raw := range []struct {
+		name string
+		hook *nftables.ChainHook
+		key  expr.MetaKey
+	}{{"raw_output", nftables.ChainHookOutput, expr.MetaKeyOIF}, {"raw_prerouting", nftables.ChainHookPrerouting, expr.MetaKeyIIF}} {
+		ch := c.AddChain(&nftables.Chain{Name: raw.name, Table: t, Type: nftables.ChainTypeFilter,
+			Hooknum: raw.hook, Priority: nftables.ChainPriorityRaw, Policy: &accept})
+		c.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: append(ifIndexIs(raw.key, loopbackIndex), &expr.Notrack{})})
+	}
 	for _, ch := range []struct {
-		c      *nftables.Chain
-		ifname expr.MetaKey
-	}{{out, expr.MetaKeyOIFNAME}, {in, expr.MetaKeyIIFNAME}} {
-		c.AddRule(&nftables.Rule{Table: t, Chain: ch.c, Exprs: append(ifnameIs(ch.ifname, "lo"), &expr.Verdict{Kind: expr.VerdictAccept})})
+		c   *nftables.Chain
+		key expr.MetaKey
+	}{{out, expr.MetaKeyOIF}, {in, expr.MetaKeyIIF}} {
+		c.AddRule(&nftables.Rule{Table: t, Chain: ch.c, Exprs: append(ifIndexIs(ch.key, loopbackIndex), &expr.Verdict{Kind: expr.VerdictAccept})})
 		c.AddRule(&nftables.Rule{Table: t, Chain: ch.c, Exprs: append(ctState(expr.CtStateBitESTABLISHED|expr.CtStateBitRELATED), &expr.Verdict{Kind: expr.VerdictAccept})})
 		if caps != nil {
 			c.AddRule(&nftables.Rule{Table: t, Chain: ch.c, Exprs: append(ctState(expr.CtStateBitNEW), &expr.Verdict{Kind: expr.VerdictJump, Chain: caps.Name})})
@@ -431,10 +445,12 @@ func l4(p byte) []expr.Any {
 
 func be16(v uint16) []byte { return binary.BigEndian.AppendUint16(nil, v) }
 
-func ifnameIs(key expr.MetaKey, name string) []expr.Any {
-	b := make([]byte, unix.IFNAMSIZ)
-	copy(b, name)
-	return []expr.Any{&expr.Meta{Key: key, Register: 1}, &expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: b}}
+// loopbackIndex is lo's interface index, the same in every network namespace
+// (LOOPBACK_IFINDEX).
+const loopbackIndex = 1
+
+func ifIndexIs(key expr.MetaKey, index uint32) []expr.Any {
+	return []expr.Any{&expr.Meta{Key: key, Register: 1}, &expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: binary.NativeEndian.AppendUint32(nil, index)}}
 }
 
 func ctState(bits uint32) []expr.Any {
