@@ -336,6 +336,25 @@ a refused bundle creates nothing.`,
 			},
 		},
 		{
+			Name:  "config",
+			Usage: "check the operator configuration (--config) before putting it in place",
+			Subcommands: []cli.Command{
+				{
+					Name:  "check",
+					Usage: "load --config as create does: exit 0 listing the tenants, or 1 with the error naming the bad key",
+					Description: "Every create, exec and policy command loads the configuration this way; a file that\n" +
+						"fails here makes all of them fail. Check a new file first:\n" +
+						"  tenantrun --config /etc/tenantrun/config.toml.new config check && mv config.toml.new config.toml",
+					Action: func(c *cli.Context) error {
+						if err := checkArgs(c, 0, true); err != nil {
+							return err
+						}
+						return runtime.ConfigCheck(g, os.Stdout)
+					},
+				},
+			},
+		},
+		{
 			Name:  "gc",
 			Usage: "remove what crashed invocations left behind (unloadable state, idmapped roots)",
 			Action: func(c *cli.Context) error {

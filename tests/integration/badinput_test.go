@@ -334,3 +334,33 @@ uid_range = "3300000:65536"
 		t.Errorf("run, trusted tenant: want it to run and warn about the field: %s", r)
 	}
 }
+
+// TestConfigCheck: `config check` loads a configuration as create does. A bad file (an
+// unknown key, a bad value, two tenants' overlapping ranges) fails with the key named and
+// exit 1, and a create with the same file fails the same way; a good file exits 0 and
+// lists its tenants.
+func TestConfigCheck(t *testing.T) {
+	h := tu.New(t)
+	b := h.Bundle(tu.WithShell("echo STARTED"))
+	for _, c := range []struct{ cfg, want string }{
+		{"[defaults]\nbogus_key = 1\n", "defaults.bogus_key"},
+		{"[tenants.a]\nuid_range = \"5000000:65536\"\nmemory = \"lots\"\n", "tenants.a.memory"},
+		{"[tenants.a]\nuid_range = \"5000000:65536\"\n[tenants.b]\nuid_range = \"5030000:65536\"\n", "overlap"},
+		{"[tenants.a]\nuid_range = \"5000000:65536\"\n[tenants.a.network]\negress = \"maybe\"\n", "tenants.a.network.egress"},
+	} {
+		h.UseConfig(c.cfg)
+		r := h.RT.RunCall(t, tu.Call{Timeout: badInputTimeout}, "config", "check")
+		expectError(t, r, 1, c.want)
+		runBad(t, h, b, c.want)
+	}
+	h.UseConfig("[tenants.shop]\nuid_range = \"5000000:65536\"\n[tenants.ci]\nuid_range = \"5100000:65536\"\n[tenants.ci.network]\nenabled = false\n")
+	r := h.OK("config", "check")
+	for _, want := range []string{"OK, 2 tenants", "shop", "uids 5000000:65536", "ci", "no network policy"} {
+		if !strings.Contains(r.Stdout, want) {
+			t.Errorf("config check does not say %q:\n%s", want, r.Stdout)
+		}
+	}
+	if r := h.RT.RunCall(t, tu.Call{Timeout: badInputTimeout}, "config", "check", "extra"); r.Code == 0 {
+		t.Errorf("config check took an argument: %s", r)
+	}
+}
