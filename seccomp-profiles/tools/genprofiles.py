@@ -36,7 +36,9 @@ sendto recvfrom sendmsg recvmsg sendmmsg recvmmsg shutdown
 getrandom
 shmget shmat shmdt shmctl semget semop semctl semtimedop
 """.split()
-DROP=set("preadv2 pwritev2 memfd_create listxattr llistxattr flistxattr sched_setaffinity sched_getparam sched_getscheduler sched_get_priority_max sched_get_priority_min setfsuid setfsgid getitimer timer_getoverrun signalfd epoll_pwait2 mincore tkill shmget shmat shmdt shmctl semget semop semctl semtimedop utimes time pause capset".split())
+# sched_setaffinity stays: the cpuset cgroup bounds what a task can pin to, and nginx's
+# worker_cpu_affinity auto needs it (the web compatibility sweep, docs/seccomp.md).
+DROP=set("preadv2 pwritev2 memfd_create listxattr llistxattr flistxattr sched_getparam sched_getscheduler sched_get_priority_max sched_get_priority_min setfsuid setfsgid getitimer timer_getoverrun signalfd epoll_pwait2 mincore tkill shmget shmat shmdt shmctl semget semop semctl semtimedop utimes time pause capset".split())
 assert DROP<=set(ALLOW)
 ALLOW=[x for x in ALLOW if x not in DROP]
 assert len(ALLOW)==len(set(ALLOW)), [x for x in ALLOW if ALLOW.count(x)>1]
