@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Builds (once) a Debian bookworm rootfs holding nginx, php-fpm, python3 and nodejs for the
-# web-profile integration tests, cached under /var/cache/tenantrun-test/debian-web.
+# Builds (once) a Debian bookworm rootfs holding the web stacks of the integration tests and
+# the compatibility sweep (nginx, php-fpm and php-cli with opcache, Apache httpd, python3 with
+# gunicorn, nodejs, redis, memcached, ImageMagick, curl/openssl, and a Go HTTP server built
+# here), cached under /var/cache/tenantrun-test/debian-web.
 # Usage: mk-debian-web.sh            -> prints the cached rootfs directory (builds it if missing)
 #        mk-debian-web.sh --rebuild  -> throws the cache away and builds again
 # A cache hit takes well under a second. A build takes a few minutes (debootstrap + apt).
@@ -11,9 +13,10 @@ here="$(cd "$(dirname "$0")" && pwd)"
 CACHE="${TENANTRUN_TEST_CACHE:-/var/cache/tenantrun-test}"
 DEST="$CACHE/debian-web"
 STAMP="$DEST/.tenantrun-debian-web"
-VERSION=3 # bump when the package set or the setup below changes
+VERSION=4 # bump when the package set or the setup below changes
 MIRROR="${DEBIAN_MIRROR:-}"
-PKGS=(nginx-light php-fpm python3 nodejs busybox curl ca-certificates)
+PKGS=(nginx-full php-fpm php-cli php8.2-opcache apache2 python3 gunicorn nodejs redis-server redis-tools memcached
+  imagemagick openssl busybox curl ca-certificates)
 
 if [[ "${1:-}" != "--rebuild" && -f "$STAMP" && "$(cat "$STAMP")" == "$VERSION" ]]; then
   # refresh the probe if it is newer than the copy in the rootfs (cheap)
@@ -67,6 +70,9 @@ mkdir -p "$work/usr/local/bin"
 if [[ -x "$here/probe/tenantrun-probe" ]]; then
   install -m 0755 "$here/probe/tenantrun-probe" "$work/usr/local/bin/tenantrun-probe"
 fi
+# the sweep's Go HTTP server, static (the rootfs has no Go toolchain)
+GO=${GO:-$(command -v go || echo /usr/local/go/bin/go)}
+(cd "$here/web/goserver" && CGO_ENABLED=0 "$GO" build -trimpath -o "$work/usr/local/bin/goserver" .) >&2
 # make everything readable by any uid: inside the container's user namespace host root maps to nobody
 chmod -R a+rX "$work" 2>/dev/null || true
 
