@@ -137,36 +137,29 @@ func (p *prepared) installNetPolicy(nsPath string, shared bool) error {
 		}
 		install = !has || owner != p.tenant.Name
 	}
+	var compile func(hardening.NetFacts) hardening.NetRuleset
 	if install {
-		facts, err := netpolicy.Facts(fd)
-		if err != nil {
-			return fmt.Errorf("network policy: %w", err)
-		}
-		rs := hardening.CompileNetPolicy(np, facts)
-		if err := netpolicy.Install(fd, p.tenant.Name, rs); err != nil {
-			return p.netUnavailable(err)
-		}
-		// In the audit log with the create's other decisions.
-		p.decisions = append(p.decisions, hardening.Decision{Path: "network", Action: hardening.ActionOverride,
-			New: netSummary(np, rs), Reason: "the tenant's network policy, installed as table inet tenantrun in the container's network namespace before its process starts (docs/network.md)"})
+		compile = func(f hardening.NetFacts) hardening.NetRuleset { return hardening.CompileNetPolicy(np, f) }
 	}
-	// Every member records the addresses, so whichever goes last releases them.
-	addrs, err := netpolicy.ContainerAddrs(fd)
+	// The rules and the isolation tables' update, concurrently; every member of a shared
+	// namespace records its addresses, so whichever goes last releases them.
+	rs, addrs, err := netpolicy.Apply(fd, p.tenant.Name, compile)
 	if err != nil {
-		return fmt.Errorf("network policy: %w", err)
-	}
-	for _, a := range addrs {
-		p.rec.NetAddrs = append(p.rec.NetAddrs, a.String())
-	}
-	if err := netpolicy.Isolate(p.tenant.Name, addrs); err != nil {
 		if !ok && errors.Is(err, netpolicy.ErrUnavailable) {
 			// A host without nf_tables runs no policed tenant's container, so
 			// there is nobody to keep this one from.
-			p.rec.NetAddrs = nil
 			logrus.Warnf("tenant isolation: %v", err)
 			return nil
 		}
 		return p.netUnavailable(err)
+	}
+	for _, a := range addrs {
+		p.rec.NetAddrs = append(p.rec.NetAddrs, a.String())
+	}
+	if install {
+		// In the audit log with the create's other decisions.
+		p.decisions = append(p.decisions, hardening.Decision{Path: "network", Action: hardening.ActionOverride,
+			New: netSummary(np, rs), Reason: "the tenant's network policy, installed as table inet tenantrun in the container's network namespace before its process starts (docs/network.md)"})
 	}
 	return nil
 }

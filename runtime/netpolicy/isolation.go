@@ -20,6 +20,7 @@ package netpolicy
 // exclusive lock, so a table is never seen half made.
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"os"
@@ -85,35 +86,77 @@ func lockIsolation() (*os.File, error) {
 // Isolate records addrs as tenant's container addresses in the host's isolation tables,
 // making them (and the tenant's chain) when missing. An address recorded for another
 // tenant before (a stale entry of a reused address) is moved to this one.
+//
+// The common case costs one dump and one transaction: the dump of the host's chains says
+// which tables and tenant chains exist, and the transaction adds the addresses without
+// reading the sets. A stale entry of another tenant makes the kernel refuse the whole
+// transaction (the map's element exists with another verdict), and only then are the
+// maps read and the entry moved.
 func Isolate(tenant string, addrs []netip.Addr) error {
 	if len(addrs) == 0 {
 		return nil
 	}
-	return isolationTxn(func(c *nftables.Conn, fam nftables.TableFamily) error { return isolateIn(c, fam, tenant, addrs) })
-}
-
-// isolationTxn runs f for each family's table in one transaction on the host's
-// isolation tables, under the exclusive lock, through one netlink socket.
-func isolationTxn(f func(*nftables.Conn, nftables.TableFamily) error) error {
-	lk, err := lockIsolation()
+	lk, c, err := isolationConn()
 	if err != nil {
-		return fmt.Errorf("tenant isolation: %w", err)
+		return err
 	}
 	defer lk.Close()
-	c, err := nftables.New(nftables.AsLasting())
-	if err != nil {
-		return fmt.Errorf("%w: %v", ErrUnavailable, err)
-	}
 	defer c.CloseLasting()
-	for _, fam := range isoFamilies {
-		if err := f(c, fam); err != nil {
+	var errs []error
+	for _, stale := range []bool{false, true} {
+		st, err := readIsoState(c)
+		if err != nil {
 			return err
 		}
+		for _, fam := range isoFamilies {
+			if err := isolateIn(c, fam, tenant, addrs, st, stale); err != nil {
+				return err
+			}
+		}
+		if err = c.Flush(); err == nil {
+			return nil
+		}
+		errs = append(errs, err)
 	}
-	if err := c.Flush(); err != nil {
-		return fmt.Errorf("tenant isolation: %w", err)
+	return fmt.Errorf("tenant isolation: %w", errors.Join(errs...))
+}
+
+// isoState is what one dump of the host's chains says about the isolation tables: the
+// families whose table exists, and the tenants whose chain it has.
+type isoState map[nftables.TableFamily]map[string]bool
+
+func readIsoState(c *nftables.Conn) (isoState, error) {
+	chains, err := c.ListChains()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
-	return nil
+	st := isoState{}
+	for _, ch := range chains {
+		if ch.Table == nil || ch.Table.Name != IsolationTable {
+			continue
+		}
+		if st[ch.Table.Family] == nil {
+			st[ch.Table.Family] = map[string]bool{}
+		}
+		if tenant, ok := strings.CutPrefix(ch.Name, "t_"); ok {
+			st[ch.Table.Family][tenant] = true
+		}
+	}
+	return st, nil
+}
+
+// isolationConn takes the exclusive lock and opens the one netlink socket for it.
+func isolationConn() (*os.File, *nftables.Conn, error) {
+	lk, err := lockIsolation()
+	if err != nil {
+		return nil, nil, fmt.Errorf("tenant isolation: %w", err)
+	}
+	c, err := nftables.New(nftables.AsLasting())
+	if err != nil {
+		lk.Close()
+		return nil, nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	return lk, c, nil
 }
 
 type isoSets struct {
@@ -162,13 +205,12 @@ func addrLoad(v6, dst bool) *expr.Payload {
 	return &expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: off, Len: l}
 }
 
-func isolateIn(c *nftables.Conn, fam nftables.TableFamily, tenant string, addrs []netip.Addr) error {
+// isolateIn adds the transaction's messages for one family's table; with stale, it first
+// reads the maps and moves an address another tenant still holds.
+func isolateIn(c *nftables.Conn, fam nftables.TableFamily, tenant string, addrs []netip.Addr, st isoState, stale bool) error {
 	t := &nftables.Table{Family: fam, Name: IsolationTable}
 	sets := isoSetsOf(t)
-	have, err := hasTable(c, fam, IsolationTable)
-	if err != nil {
-		return err
-	}
+	have := st[fam] != nil
 	if !have {
 		c.AddTable(t)
 		for _, s := range []*nftables.Set{sets.p4, sets.p6, sets.o4, sets.o6} {
@@ -190,7 +232,7 @@ func isolateIn(c *nftables.Conn, fam nftables.TableFamily, tenant string, addrs 
 	}
 	a4, a6 := tenantSets(t, tenant)
 	chain := "t_" + tenant
-	if _, err := c.ListChain(t, chain); err != nil {
+	if !st[fam][tenant] {
 		for _, s := range []*nftables.Set{a4, a6} {
 			if err := c.AddSet(s, nil); err != nil {
 				return fmt.Errorf("tenant isolation: %w", err)
@@ -210,38 +252,31 @@ func isolateIn(c *nftables.Conn, fam nftables.TableFamily, tenant string, addrs 
 				&expr.Objref{Type: int(nftables.ObjTypeCounter), Name: CounterCrossed + "_" + tenant}, &expr.Verdict{Kind: expr.VerdictDrop})})
 		}
 	}
-	// A reused address still recorded for another tenant: take it away from that one first.
-	var maps []*nftables.Set
-	for _, a := range addrs {
-		if a.Is4() && !slices.Contains(maps, sets.o4) {
-			maps = append(maps, sets.o4)
-		} else if a.Is6() && !slices.Contains(maps, sets.o6) {
-			maps = append(maps, sets.o6)
-		}
-	}
-	if have {
-		for _, m := range maps {
-			els, err := c.GetSetElements(m)
-			if err != nil {
-				return fmt.Errorf("tenant isolation: %w", err)
+	// A reused address still recorded for another tenant (its container crashed before
+	// releasing it): take it away from that one first. The library does not decode a
+	// verdict map's data, so the owner is found in the tenants' own sets.
+	if have && stale {
+		for other := range st[fam] {
+			if other == tenant {
+				continue
 			}
-			for _, e := range els {
-				ad, ok := netip.AddrFromSlice(e.Key)
-				if !ok || e.VerdictData == nil || e.VerdictData.Chain == chain {
+			o4, o6 := tenantSets(t, other)
+			for _, own := range []*nftables.Set{o4, o6} {
+				m := sets.o4
+				if own == o6 {
+					m = sets.o6
+				}
+				els, err := c.GetSetElements(own)
+				if err != nil {
 					continue
 				}
-				for _, a := range addrs {
-					if a == ad {
-						old := e.VerdictData.Chain[len("t_"):]
-						o4, o6 := tenantSets(t, old)
-						if err := c.SetDeleteElements(m, []nftables.SetElement{{Key: e.Key}}); err != nil {
-							return fmt.Errorf("tenant isolation: %w", err)
+				for _, e := range els {
+					if ad, ok := netip.AddrFromSlice(e.Key); ok && slices.Contains(addrs, ad) {
+						for _, s := range []*nftables.Set{own, m} {
+							if err := c.SetDeleteElements(s, []nftables.SetElement{{Key: e.Key}}); err != nil {
+								return fmt.Errorf("tenant isolation: %w", err)
+							}
 						}
-						ts := o4
-						if a.Is6() {
-							ts = o6
-						}
-						_ = c.SetDeleteElements(ts, []nftables.SetElement{{Key: e.Key}})
 					}
 				}
 			}
@@ -266,72 +301,129 @@ func isolateIn(c *nftables.Conn, fam nftables.TableFamily, tenant string, addrs 
 }
 
 // Release removes addrs of tenant from the isolation tables: the tenant's chain and sets
-// go with its last address, the tables with the last policed address.
+// go with its last address, the tables with the last policed address. An address is only
+// taken out of the shared sets while the tenant's own set holds it: a stale release never
+// removes the entry of another tenant's container that got the address since.
+//
+// The common case is one dump (the chains) and one transaction that deletes the elements
+// without reading the sets (the kernel refuses the whole transaction when one is not
+// there, and only then are the sets read); the tenant's sets are read when it may have
+// been its last address, the shared ones only when the tenant had no address left.
 func Release(tenant string, addrs []netip.Addr) error {
 	if len(addrs) == 0 {
 		return nil
 	}
-	return isolationTxn(func(c *nftables.Conn, fam nftables.TableFamily) error { return releaseIn(c, fam, tenant, addrs) })
-}
-
-func releaseIn(c *nftables.Conn, fam nftables.TableFamily, tenant string, addrs []netip.Addr) error {
-	t := &nftables.Table{Family: fam, Name: IsolationTable}
-	if have, err := hasTable(c, fam, IsolationTable); err != nil || !have {
+	lk, c, err := isolationConn()
+	if err != nil {
 		return err
 	}
-	sets := isoSetsOf(t)
-	a4, a6 := tenantSets(t, tenant)
-	gone := map[string]map[netip.Addr]bool{}
-	for _, a := range addrs {
-		p, o, own := sets.p4, sets.o4, a4
-		if a.Is6() {
-			p, o, own = sets.p6, sets.o6, a6
+	defer lk.Close()
+	defer c.CloseLasting()
+	st, err := readIsoState(c)
+	if err != nil {
+		return err
+	}
+	var fams []nftables.TableFamily
+	for _, fam := range isoFamilies {
+		if !st[fam][tenant] {
+			continue // nothing of the tenant's in this table
 		}
-		for _, s := range []*nftables.Set{p, o, own} {
-			els, err := c.GetSetElements(s)
-			if err != nil {
-				continue // the tenant's sets may be gone already
+		fams = append(fams, fam)
+		t := &nftables.Table{Family: fam, Name: IsolationTable}
+		sets := isoSetsOf(t)
+		a4, a6 := tenantSets(t, tenant)
+		for _, a := range addrs {
+			p, o, own := sets.p4, sets.o4, a4
+			if a.Is6() {
+				p, o, own = sets.p6, sets.o6, a6
 			}
-			for _, e := range els {
-				if ad, ok := netip.AddrFromSlice(e.Key); ok && ad == a {
-					if err := c.SetDeleteElements(s, []nftables.SetElement{{Key: e.Key}}); err != nil {
-						return fmt.Errorf("tenant isolation: %w", err)
-					}
-					if gone[s.Name] == nil {
-						gone[s.Name] = map[netip.Addr]bool{}
-					}
-					gone[s.Name][a] = true
+			for _, s := range []*nftables.Set{own, p, o} {
+				if err := c.SetDeleteElements(s, []nftables.SetElement{{Key: a.AsSlice()}}); err != nil {
+					return fmt.Errorf("tenant isolation: %w", err)
 				}
 			}
 		}
 	}
-	left := func(s *nftables.Set) int {
-		els, err := c.GetSetElements(s)
-		if err != nil {
-			return 0
-		}
-		n := 0
-		for _, e := range els {
-			if ad, ok := netip.AddrFromSlice(e.Key); ok && !gone[s.Name][ad] {
-				n++
-			}
-		}
-		return n
-	}
-	if left(sets.p4)+left(sets.p6) == 0 {
-		c.DelTable(t)
+	if len(fams) == 0 {
 		return nil
 	}
-	if left(a4)+left(a6) == 0 {
-		if ch, err := c.ListChain(t, "t_"+tenant); err == nil {
-			c.FlushChain(ch)
-			c.DelChain(ch)
-			c.DelSet(a4)
-			c.DelSet(a6)
-			c.DeleteObject(&nftables.CounterObj{Table: t, Name: CounterCrossed + "_" + tenant})
+	if err := c.Flush(); err != nil {
+		// An address already released (gc, a release that ran before): read the sets.
+		for _, fam := range fams {
+			if err := releaseIn(c, fam, tenant, addrs); err != nil {
+				return err
+			}
+		}
+		if err := c.Flush(); err != nil {
+			return fmt.Errorf("tenant isolation: %w", err)
+		}
+	}
+	for _, fam := range fams {
+		tidyIn(c, fam, tenant)
+	}
+	if err := c.Flush(); err != nil {
+		return fmt.Errorf("tenant isolation: %w", err)
+	}
+	return nil
+}
+
+// releaseIn deletes those of addrs the tenant's own sets still hold, from them and from the
+// shared ones, reading the sets first.
+func releaseIn(c *nftables.Conn, fam nftables.TableFamily, tenant string, addrs []netip.Addr) error {
+	t := &nftables.Table{Family: fam, Name: IsolationTable}
+	sets := isoSetsOf(t)
+	a4, a6 := tenantSets(t, tenant)
+	for _, own := range []*nftables.Set{a4, a6} {
+		p, o := sets.p4, sets.o4
+		if own == a6 {
+			p, o = sets.p6, sets.o6
+		}
+		els, err := c.GetSetElements(own)
+		if err != nil {
+			continue // the tenant's sets are gone already
+		}
+		for _, e := range els {
+			ad, ok := netip.AddrFromSlice(e.Key)
+			if !ok || !slices.Contains(addrs, ad) {
+				continue
+			}
+			for _, s := range []*nftables.Set{own, p, o} {
+				if err := c.SetDeleteElements(s, []nftables.SetElement{{Key: e.Key}}); err != nil {
+					return fmt.Errorf("tenant isolation: %w", err)
+				}
+			}
 		}
 	}
 	return nil
+}
+
+// tidyIn removes the tenant's chain, sets and counter when its sets are empty, and the
+// whole table when no policed address is left in it.
+func tidyIn(c *nftables.Conn, fam nftables.TableFamily, tenant string) {
+	t := &nftables.Table{Family: fam, Name: IsolationTable}
+	empty := func(ss ...*nftables.Set) bool {
+		for _, s := range ss {
+			if els, err := c.GetSetElements(s); err == nil && len(els) > 0 {
+				return false
+			}
+		}
+		return true
+	}
+	a4, a6 := tenantSets(t, tenant)
+	if !empty(a4, a6) {
+		return
+	}
+	sets := isoSetsOf(t)
+	if empty(sets.p4, sets.p6) {
+		c.DelTable(t)
+		return
+	}
+	ch := &nftables.Chain{Table: t, Name: "t_" + tenant}
+	c.FlushChain(ch)
+	c.DelChain(ch)
+	c.DelSet(a4)
+	c.DelSet(a6)
+	c.DeleteObject(&nftables.CounterObj{Table: t, Name: CounterCrossed + "_" + tenant})
 }
 
 // Crossed reads every tenant's crossed counter (packets), summed over both tables.

@@ -8,6 +8,7 @@
 package netpolicy
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -49,6 +50,46 @@ func conn(nsFD int, opts ...nftables.ConnOption) (*nftables.Conn, error) {
 		return nil, fmt.Errorf("%w: netlink: %v", ErrUnavailable, err)
 	}
 	return c, nil
+}
+
+// Apply sets up the network namespace nsFD of a container of tenant: the ruleset compile
+// makes from the namespace's facts goes into its table (none when compile is nil), and its
+// addresses into the host's isolation tables. The two run concurrently (different
+// namespaces, different locks): a start waits for the longer one only. On an error
+// nothing of it is left in the isolation tables; the addresses are returned on success.
+func Apply(nsFD int, tenant string, compile func(hardening.NetFacts) hardening.NetRuleset) (hardening.NetRuleset, []netip.Addr, error) {
+	type isolated struct {
+		addrs []netip.Addr
+		err   error
+	}
+	done := make(chan isolated, 1)
+	go func() {
+		addrs, err := ContainerAddrs(nsFD)
+		if err == nil {
+			err = Isolate(tenant, addrs)
+		}
+		done <- isolated{addrs, err}
+	}()
+	var rs hardening.NetRuleset
+	var err error
+	if compile != nil {
+		var facts hardening.NetFacts
+		if facts, err = Facts(nsFD); err == nil {
+			rs = compile(facts)
+			err = Install(nsFD, tenant, rs)
+		}
+	}
+	iso := <-done
+	if iso.err != nil {
+		return rs, nil, iso.err
+	}
+	if err != nil {
+		if rerr := Release(tenant, iso.addrs); rerr != nil {
+			err = errors.Join(err, rerr)
+		}
+		return rs, nil, err
+	}
+	return rs, iso.addrs, nil
 }
 
 // ownerPrefix names the counter that marks whose policy a table holds.
@@ -125,7 +166,9 @@ func Install(nsFD int, tenant string, rs hardening.NetRuleset) error {
 		}
 	}
 	for _, m := range rs.Egress {
-		b.match(out, m, true)
+		if err := b.match(out, m, true); err != nil {
+			return err
+		}
 	}
 	if rs.EgressDefault != hardening.NetAccept {
 		b.rule(out, nil, "", rs.EgressDefault, "", hardening.CounterEgressDenied)
@@ -149,7 +192,9 @@ func Install(nsFD int, tenant string, rs hardening.NetRuleset) error {
 		}
 	}
 	for _, m := range rs.Ingress {
-		b.match(in, m, false)
+		if err := b.match(in, m, false); err != nil {
+			return err
+		}
 	}
 	if err := c.Flush(); err != nil {
 		return fmt.Errorf("network policy: installing table inet %s: %w", TableName, err)
@@ -305,10 +350,11 @@ type builder struct {
 	c     *nftables.Conn
 	t     *nftables.Table
 	audit bool
+	sets  int // named sets made so far (m1, m2, ...)
 }
 
 // match adds m to chain ch; egress matches destinations, ingress sources.
-func (b *builder) match(ch *nftables.Chain, m hardening.NetMatch, egress bool) {
+func (b *builder) match(ch *nftables.Chain, m hardening.NetMatch, egress bool) error {
 	var v4, v6 []netip.Prefix
 	for _, n := range m.Nets {
 		if n.Addr().Is4() {
@@ -317,58 +363,69 @@ func (b *builder) match(ch *nftables.Chain, m hardening.NetMatch, egress bool) {
 			v6 = append(v6, n)
 		}
 	}
-	type famNet struct {
-		proto byte
-		net   *netip.Prefix
+	// One rule per address family the match names (none: any address), the family's
+	// addresses one comparison or, for several, a lookup in a set of their ranges: the
+	// kernel's cost of a table grows with its rules (TestNetPolicyCost).
+	type target struct {
+		ex []expr.Any // nil: any address
+		v6 bool
 	}
-	var targets []famNet
+	var targets []target
 	if len(m.Nets) == 0 {
-		targets = append(targets, famNet{})
+		targets = append(targets, target{})
 	}
-	for i := range v4 {
-		targets = append(targets, famNet{unix.NFPROTO_IPV4, &v4[i]})
+	for i, fam := range [][]netip.Prefix{v4, v6} {
+		if len(fam) == 0 {
+			continue
+		}
+		ex, err := b.addrMatch(fam, egress)
+		if err != nil {
+			return err
+		}
+		targets = append(targets, target{ex, i == 1})
 	}
-	for i := range v6 {
-		targets = append(targets, famNet{unix.NFPROTO_IPV6, &v6[i]})
-	}
-	ports := m.Ports
-	if len(ports) == 0 {
-		ports = []hardening.PortRange{{}}
-	}
-	for _, tg := range targets {
-		for _, pr := range ports {
-			var ex []expr.Any
-			if tg.net != nil {
-				ex = append(ex, addrMatch(*tg.net, egress)...)
+	var ports []expr.Any
+	if len(m.Ports) > 0 && (m.Proto == "tcp" || m.Proto == "udp") {
+		ports = []expr.Any{&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2}}
+		if len(m.Ports) == 1 && m.Ports[0].Lo == m.Ports[0].Hi {
+			ports = append(ports, &expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: be16(m.Ports[0].Lo)})
+		} else if len(m.Ports) == 1 {
+			ports = append(ports, &expr.Range{Op: expr.CmpOpEq, Register: 1, FromData: be16(m.Ports[0].Lo), ToData: be16(m.Ports[0].Hi)})
+		} else {
+			var rs []keyRange
+			for _, pr := range m.Ports {
+				rs = append(rs, keyRange{be16(pr.Lo), be16(pr.Hi)})
 			}
-			switch m.Proto {
-			case "tcp", "udp":
-				p := byte(unix.IPPROTO_TCP)
-				if m.Proto == "udp" {
-					p = unix.IPPROTO_UDP
-				}
-				ex = append(ex, l4(p)...)
-				if pr.Lo != 0 {
-					ex = append(ex, &expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2})
-					if pr.Lo == pr.Hi {
-						ex = append(ex, &expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: be16(pr.Lo)})
-					} else {
-						ex = append(ex, &expr.Range{Op: expr.CmpOpEq, Register: 1, FromData: be16(pr.Lo), ToData: be16(pr.Hi)})
-					}
-				}
-			case "icmp":
-				// icmp for IPv4, ipv6-icmp for IPv6: one rule each when no address says which.
-				if tg.net == nil || tg.proto == unix.NFPROTO_IPV4 {
-					b.rule(ch, append(clone(ex), l4(unix.IPPROTO_ICMP)...), m.Proto, m.Verdict, m.Why, m.Counter)
-				}
-				if tg.net != nil && tg.proto == unix.NFPROTO_IPV4 {
-					continue
-				}
-				ex = append(ex, l4(unix.IPPROTO_ICMPV6)...)
+			set, err := b.set(nftables.TypeInetService, rs)
+			if err != nil {
+				return err
 			}
-			b.rule(ch, ex, m.Proto, m.Verdict, m.Why, m.Counter)
+			ports = append(ports, &expr.Lookup{SourceRegister: 1, SetName: set.Name, SetID: set.ID})
 		}
 	}
+	for _, tg := range targets {
+		ex := clone(tg.ex)
+		switch m.Proto {
+		case "tcp", "udp":
+			p := byte(unix.IPPROTO_TCP)
+			if m.Proto == "udp" {
+				p = unix.IPPROTO_UDP
+			}
+			ex = append(ex, l4(p)...)
+			ex = append(ex, ports...)
+		case "icmp":
+			// icmp for IPv4, ipv6-icmp for IPv6: one rule each when no address says which.
+			if tg.ex == nil || !tg.v6 {
+				b.rule(ch, append(clone(ex), l4(unix.IPPROTO_ICMP)...), m.Proto, m.Verdict, m.Why, m.Counter)
+			}
+			if tg.ex != nil && !tg.v6 {
+				continue
+			}
+			ex = append(ex, l4(unix.IPPROTO_ICMPV6)...)
+		}
+		b.rule(ch, ex, m.Proto, m.Verdict, m.Why, m.Counter)
+	}
+	return nil
 }
 
 // rule adds one rule: the match expressions, then the counter, then the verdict. In audit
@@ -466,22 +523,100 @@ func nfproto(p byte) []expr.Any {
 	return []expr.Any{&expr.Meta{Key: expr.MetaKeyNFPROTO, Register: 1}, &expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{p}}}
 }
 
-// addrMatch matches the destination (egress) or source address against the prefix.
-func addrMatch(n netip.Prefix, dst bool) []expr.Any {
+// addrMatch matches the destination (egress) or source address against prefixes of one
+// family: nothing but the family for a /0, one comparison for one prefix, else a lookup in
+// a set of their merged ranges.
+func (b *builder) addrMatch(ns []netip.Prefix, dst bool) ([]expr.Any, error) {
 	var off, l uint32 = 12, 4
-	proto := byte(unix.NFPROTO_IPV4)
-	if n.Addr().Is6() {
-		off, l, proto = 8, 16, unix.NFPROTO_IPV6
+	proto, key := byte(unix.NFPROTO_IPV4), nftables.TypeIPAddr
+	if ns[0].Addr().Is6() {
+		off, l, proto, key = 8, 16, unix.NFPROTO_IPV6, nftables.TypeIP6Addr
 	}
 	if dst {
 		off += l
 	}
 	ex := nfproto(proto)
-	ex = append(ex, &expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: off, Len: l})
-	addr := n.Addr().AsSlice()
-	if n.Bits() < n.Addr().BitLen() {
-		mask := net.CIDRMask(n.Bits(), n.Addr().BitLen())
-		ex = append(ex, &expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: l, Mask: mask, Xor: make([]byte, l)})
+	if slices.ContainsFunc(ns, func(n netip.Prefix) bool { return n.Bits() == 0 }) {
+		return ex, nil
 	}
-	return append(ex, &expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: addr})
+	ex = append(ex, &expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: off, Len: l})
+	if len(ns) == 1 {
+		n := ns[0]
+		if n.Bits() < n.Addr().BitLen() {
+			mask := net.CIDRMask(n.Bits(), n.Addr().BitLen())
+			ex = append(ex, &expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: l, Mask: mask, Xor: make([]byte, l)})
+		}
+		return append(ex, &expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: n.Masked().Addr().AsSlice()}), nil
+	}
+	var rs []keyRange
+	for _, n := range ns {
+		lo, hi := prefixRange(n)
+		rs = append(rs, keyRange{lo, hi})
+	}
+	set, err := b.set(key, rs)
+	if err != nil {
+		return nil, err
+	}
+	return append(ex, &expr.Lookup{SourceRegister: 1, SetName: set.Name, SetID: set.ID}), nil
+}
+
+// keyRange is an inclusive range of big-endian keys of one length.
+type keyRange struct{ lo, hi []byte }
+
+// prefixRange is the first and last address of n.
+func prefixRange(n netip.Prefix) (lo, hi []byte) {
+	lo = n.Masked().Addr().AsSlice()
+	hi = slices.Clone(lo)
+	host := n.Addr().BitLen() - n.Bits()
+	for i := len(hi) - 1; host > 0; i-- {
+		k := min(host, 8)
+		hi[i] |= byte(1<<k - 1)
+		host -= k
+	}
+	return lo, hi
+}
+
+// set adds a named constant interval set of the ranges (merged where they overlap or
+// touch, as the kernel wants them) to the table; a rule and its twin (the TCP reset and
+// the ICMP reject) share it, which an anonymous set would not allow.
+func (b *builder) set(key nftables.SetDatatype, rs []keyRange) (*nftables.Set, error) {
+	slices.SortFunc(rs, func(x, y keyRange) int { return bytes.Compare(x.lo, y.lo) })
+	var merged []keyRange
+	for _, r := range rs {
+		if n := len(merged); n > 0 {
+			last := &merged[n-1]
+			if next, ok := successor(last.hi); !ok || bytes.Compare(r.lo, next) <= 0 {
+				if bytes.Compare(r.hi, last.hi) > 0 {
+					last.hi = r.hi
+				}
+				continue
+			}
+		}
+		merged = append(merged, r)
+	}
+	var els []nftables.SetElement
+	for _, r := range merged {
+		els = append(els, nftables.SetElement{Key: r.lo})
+		if end, ok := successor(r.hi); ok {
+			els = append(els, nftables.SetElement{Key: end, IntervalEnd: true})
+		}
+	}
+	b.sets++
+	s := &nftables.Set{Table: b.t, Name: fmt.Sprintf("m%d", b.sets), KeyType: key, Interval: true, Constant: true}
+	if err := b.c.AddSet(s, els); err != nil {
+		return nil, fmt.Errorf("network policy: %w", err)
+	}
+	return s, nil
+}
+
+// successor is k+1 as a big-endian number of k's length; ok is false when k is the largest.
+func successor(k []byte) ([]byte, bool) {
+	out := slices.Clone(k)
+	for i := len(out) - 1; i >= 0; i-- {
+		out[i]++
+		if out[i] != 0 {
+			return out, true
+		}
+	}
+	return nil, false
 }
