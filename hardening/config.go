@@ -5,6 +5,7 @@ package hardening
 
 import (
 	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
 )
@@ -167,8 +168,12 @@ var DefaultHookEnv = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
 // HookDecl is an allowlisted hook as the operator declared it: the only argv,
 // environment and timeout it ever runs with, whatever the bundle says.
 type HookDecl struct {
-	Path    string
-	Args    []string // argv, argv[0] included; [Path] when not declared; HookIDPlaceholder: the container id
+	Path string
+	// Binary, instead of Path: the hook a bundle names as /proc/<pid>/exe of a running
+	// process of this program (dockerd's libnetwork-setkey). It runs as Binary itself,
+	// so the pid, which changes with every daemon restart, decides nothing.
+	Binary  string
+	Args    []string // argv, argv[0] included; [Path] when not declared; HookIDPlaceholder: the container id; HookHexPlaceholder: the bundle's hex word
 	Env     []string // the whole environment; DefaultHookEnv when not declared
 	Timeout *int     // seconds; nil: none (whatever the bundle asks)
 }
@@ -177,12 +182,33 @@ type HookDecl struct {
 // libnetwork-setkey hook takes it as an argument). The id is [A-Za-z0-9_.-] only.
 const HookIDPlaceholder = "{id}"
 
-// ArgsFor is the argv the hook runs with for container id: the declared args with
-// HookIDPlaceholder replaced. An id that would start an argument with "-" is an error: the
-// hook would read it as an option.
-func (h *HookDecl) ArgsFor(id string) ([]string, error) {
+// HookHexPlaceholder, as a whole declared hook arg, takes the bundle's argument at that
+// position when it is 1 to 64 lowercase hex digits, and refuses the hook otherwise:
+// dockerd's controller id, which changes with every restart and only names a socket
+// below the declared exec root (a word no hook can read as an option or a path).
+const HookHexPlaceholder = "{hex}"
+
+var hexWordRe = regexp.MustCompile(`^[0-9a-f]{1,64}$`)
+
+// ArgsFor is the argv the hook runs with for container id, given the bundle's argv:
+// the declared args with HookIDPlaceholder replaced and each HookHexPlaceholder taken
+// from the bundle's argument at its position. An id that would start an argument with
+// "-" is an error (the hook would read it as an option), and so is a bundle argument
+// that is not a hex word where one is declared.
+func (h *HookDecl) ArgsFor(id string, bundle []string) ([]string, error) {
 	out := make([]string, len(h.Args))
 	for i, a := range h.Args {
+		if a == HookHexPlaceholder {
+			if i >= len(bundle) || !hexWordRe.MatchString(bundle[i]) {
+				got := "none"
+				if i < len(bundle) {
+					got = fmt.Sprintf("%q", bundle[i])
+				}
+				return nil, fmt.Errorf("hook argument %d must be 1 to 64 lowercase hex digits (declared %s), got %s", i, HookHexPlaceholder, got)
+			}
+			out[i] = bundle[i]
+			continue
+		}
 		if strings.HasPrefix(a, HookIDPlaceholder) && strings.HasPrefix(id, "-") {
 			return nil, fmt.Errorf("container id %q would make hook argument %d start with \"-\" (an option)", id, i)
 		}
@@ -194,11 +220,38 @@ func (h *HookDecl) ArgsFor(id string) ([]string, error) {
 // HookDecl returns the operator's declaration of the hook at path, or nil.
 func (d *Defaults) HookDecl(path string) *HookDecl {
 	for i := range d.Hooks {
-		if d.Hooks[i].Path == path {
+		if d.Hooks[i].Path == path && d.Hooks[i].Binary == "" {
 			return &d.Hooks[i]
 		}
 	}
 	return nil
+}
+
+// procExeRe is the shape of a hook path that names a process's program by pid.
+var procExeRe = regexp.MustCompile(`^/proc/([1-9][0-9]{0,9})/exe$`)
+
+// ProcExePid is the pid of a /proc/<pid>/exe hook path, or 0.
+func ProcExePid(path string) int {
+	m := procExeRe.FindStringSubmatch(path)
+	if m == nil {
+		return 0
+	}
+	n, err := strconv.Atoi(m[1])
+	if err != nil {
+		return 0
+	}
+	return n
+}
+
+// BinaryHookDecls are the declarations by binary, in the order given.
+func (d *Defaults) BinaryHookDecls() []*HookDecl {
+	var out []*HookDecl
+	for i := range d.Hooks {
+		if d.Hooks[i].Binary != "" {
+			out = append(out, &d.Hooks[i])
+		}
+	}
+	return out
 }
 
 // Config is the operator configuration.

@@ -74,6 +74,7 @@ type rawDefaults struct {
 // args or env is refused, not defaulted).
 type rawHook struct {
 	Path    string    `toml:"path"`
+	Binary  string    `toml:"binary"`
 	Args    *[]string `toml:"args"`
 	Env     *[]string `toml:"env"`
 	Timeout *int      `toml:"timeout"`
@@ -262,13 +263,20 @@ func buildHooks(paths []string, tables []rawHook) ([]HookDecl, error) {
 	var out []HookDecl
 	seen := map[string]string{}
 	add := func(key string, h HookDecl) error {
-		if !filepath.IsAbs(h.Path) || filepath.Clean(h.Path) != h.Path {
-			return fmt.Errorf("key %s: %q must be a clean absolute path", key, h.Path)
+		p := h.Path
+		if h.Binary != "" {
+			p = h.Binary
 		}
-		if prev, ok := seen[h.Path]; ok {
-			return fmt.Errorf("key %s: hook %q is already declared by %s (one declaration per path)", key, h.Path, prev)
+		if !filepath.IsAbs(p) || filepath.Clean(p) != p {
+			return fmt.Errorf("key %s: %q must be a clean absolute path", key, p)
 		}
-		seen[h.Path] = key
+		if h.Binary == "" && ProcExePid(p) != 0 {
+			return fmt.Errorf("key %s: %q names a process by its pid, which the next restart of that daemon changes: declare the program instead (binary = \"/usr/sbin/dockerd\", docs/engines.md)", key, p)
+		}
+		if prev, ok := seen[p]; ok {
+			return fmt.Errorf("key %s: hook %q is already declared by %s (one declaration per path)", key, p, prev)
+		}
+		seen[p] = key
 		out = append(out, h)
 		return nil
 	}
@@ -279,10 +287,20 @@ func buildHooks(paths []string, tables []rawHook) ([]HookDecl, error) {
 	}
 	for i, t := range tables {
 		k := fmt.Sprintf("defaults.hook[%d]", i)
-		if t.Path == "" {
-			return nil, fmt.Errorf("key %s.path: missing", k)
+		switch {
+		case t.Path == "" && t.Binary == "":
+			return nil, fmt.Errorf("key %s.path: missing (or binary, for a hook an engine names as /proc/<pid>/exe)", k)
+		case t.Path != "" && t.Binary != "":
+			return nil, fmt.Errorf("key %s: path and binary both given; a declaration has one", k)
 		}
-		h := HookDecl{Path: t.Path, Args: []string{t.Path}, Env: slices.Clone(DefaultHookEnv), Timeout: t.Timeout}
+		argv0 := t.Path
+		if t.Binary != "" {
+			argv0 = t.Binary
+			if t.Args == nil {
+				return nil, fmt.Errorf("key %s.args: missing; a hook declared by binary runs with the declared argv only (dockerd's: [\"libnetwork-setkey\", \"-exec-root=/run/docker\", \"{id}\", \"{hex}\"])", k)
+			}
+		}
+		h := HookDecl{Path: t.Path, Binary: t.Binary, Args: []string{argv0}, Env: slices.Clone(DefaultHookEnv), Timeout: t.Timeout}
 		if t.Args != nil {
 			if len(*t.Args) == 0 {
 				return nil, fmt.Errorf("key %s.args: empty; give at least argv[0] (or leave args out for [path])", k)
@@ -311,7 +329,11 @@ func buildHooks(paths []string, tables []rawHook) ([]HookDecl, error) {
 		if t.Timeout != nil && *t.Timeout <= 0 {
 			return nil, fmt.Errorf("key %s.timeout: %d must be a positive number of seconds (leave it out for none)", k, *t.Timeout)
 		}
-		if err := add(k+".path", h); err != nil {
+		key := k + ".path"
+		if t.Binary != "" {
+			key = k + ".binary"
+		}
+		if err := add(key, h); err != nil {
 			return nil, err
 		}
 	}

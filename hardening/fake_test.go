@@ -40,6 +40,17 @@ type FakeHost struct {
 	Profiles map[string]*specs.LinuxSeccomp
 	// SysMounts are the host's submounts of /sys (SysSubmounts).
 	SysMounts []string
+	// ProcExe is the program each pid runs (ProcExeIs).
+	ProcExe map[int]string
+}
+
+// ProcExeIs compares ProcExe's entry for pid with binary.
+func (h *FakeHost) ProcExeIs(pid int, binary string) (bool, error) {
+	exe, ok := h.ProcExe[pid]
+	if !ok {
+		return false, fmt.Errorf("no process %d", pid)
+	}
+	return exe == binary, nil
 }
 
 // CheckedNamespace answers for the paths in NS (as if NamespaceOwner had checked every

@@ -178,37 +178,85 @@ func TestHookConfig(t *testing.T) {
 	}
 }
 
-// dockerd's libnetwork-setkey hook takes the container id as an argument: a declared
-// "{id}" is the container id, never the bundle's value; an id that would turn the
-// argument into an option is refused.
-func TestHookIDPlaceholder(t *testing.T) {
+// dockerd's libnetwork-setkey hook is /proc/<dockerd pid>/exe with the container id and
+// dockerd's controller id as arguments. Declared by binary, it is trusted by what the pid
+// runs (the kernel's answer, FakeHost.ProcExe here), runs as the declared binary (so a
+// restart's new pid changes nothing), a declared "{id}" is the container id, never the
+// bundle's value, and "{hex}" takes the bundle's word only when it is hex.
+func TestHookByBinary(t *testing.T) {
 	c, err := ParseConfig([]byte(`
 [[defaults.hook]]
-path = "/proc/4242/exe"
-args = ["libnetwork-setkey", "-exec-root=/run/docker", "{id}", "0123456789ab"]
+binary = "/usr/sbin/dockerd"
+args = ["libnetwork-setkey", "-exec-root=/run/docker", "{id}", "{hex}"]
 `))
 	if err != nil {
 		t.Fatal(err)
 	}
-	bundle := specs.Hook{Path: "/proc/4242/exe", Args: []string{"libnetwork-setkey", "-exec-root=/srv/tenants/t1", "other", "0123456789ab"}}
-	for _, id := range []string{"c1", "-exec-root=x"} {
-		out, ds, err := run(t, func(s *specs.Spec) { s.Hooks = &specs.Hooks{Prestart: []specs.Hook{bundle}} }, func(r *Request) {
+	host := newFakeHost()
+	host.ProcExe = map[int]string{4242: "/usr/sbin/dockerd", 20514: "/usr/sbin/dockerd", 777: "/srv/tenants/t1/rootfs/bin/sh"}
+	hook := func(pid int, ctl string) specs.Hook {
+		return specs.Hook{Path: fmt.Sprintf("/proc/%d/exe", pid), Args: []string{"libnetwork-setkey", "-exec-root=/srv/tenants/t1", "other", ctl}}
+	}
+	judge := func(h specs.Hook, id string) (*specs.Spec, []Decision, error) {
+		return run(t, func(s *specs.Spec) { s.Hooks = &specs.Hooks{Prestart: []specs.Hook{h}} }, func(r *Request) {
 			r.Config.Defaults.Hooks = c.Defaults.Hooks
 			r.ContainerID = id
+			r.Host = host
 		})
-		if id[0] == '-' {
-			refusedAt(t, err, "hooks.prestart[0]")
-			continue
-		}
+	}
+	// Before and after a dockerd restart (3791 -> 20514 in the issue): the same config.
+	for _, pid := range []int{4242, 20514} {
+		out, ds, err := judge(hook(pid, "0123456789ab"), "c1")
 		if err != nil {
-			t.Fatal(err)
+			t.Fatalf("dockerd as pid %d: %v", pid, err)
 		}
-		want := []string{"libnetwork-setkey", "-exec-root=/run/docker", id, "0123456789ab"}
-		if got := out.Hooks.Prestart[0].Args; !slices.Equal(got, want) {
-			t.Errorf("args %q, want %q", got, want)
+		got := out.Hooks.Prestart[0]
+		if got.Path != "/usr/sbin/dockerd" {
+			t.Errorf("pid %d: the hook runs %q, want the declared binary", pid, got.Path)
 		}
-		if !slices.ContainsFunc(ds, func(d Decision) bool { return d.Path == "hooks.prestart[0].args" && d.Action == ActionOverride }) {
-			t.Error("no override decision for the args")
+		if want := []string{"libnetwork-setkey", "-exec-root=/run/docker", "c1", "0123456789ab"}; !slices.Equal(got.Args, want) {
+			t.Errorf("args %q, want %q", got.Args, want)
+		}
+		for _, p := range []string{"hooks.prestart[0].path", "hooks.prestart[0].args"} {
+			if !slices.ContainsFunc(ds, func(d Decision) bool { return d.Path == p && d.Action == ActionOverride }) {
+				t.Errorf("no override decision for %s", p)
+			}
+		}
+	}
+	// Attacks: the pid of a tenant's process, of no process, a path of the same shape
+	// that is not a pid, a controller id that is an option or a path, an id that is an
+	// option.
+	for _, bad := range []struct {
+		h  specs.Hook
+		id string
+	}{
+		{hook(777, "0123456789ab"), "c1"},
+		{hook(31337, "0123456789ab"), "c1"},
+		{specs.Hook{Path: "/proc/self/exe", Args: hook(4242, "0123456789ab").Args}, "c1"},
+		{specs.Hook{Path: "/proc/4242/root/usr/sbin/dockerd", Args: hook(4242, "0123456789ab").Args}, "c1"},
+		{hook(4242, "--config=/srv/tenants/t1/evil"), "c1"},
+		{hook(4242, "../../../srv"), "c1"},
+		{hook(4242, "ABCDEF"), "c1"},
+		{specs.Hook{Path: "/proc/4242/exe", Args: []string{"libnetwork-setkey"}}, "c1"},
+		{hook(4242, "0123456789ab"), "-exec-root=x"},
+	} {
+		if _, _, err := judge(bad.h, bad.id); err == nil {
+			t.Errorf("hook %q %q (id %q) was accepted", bad.h.Path, bad.h.Args, bad.id)
+		} else {
+			refusedAt(t, err, "hooks.prestart[0]")
+		}
+	}
+	// A pid-shaped path can no longer be declared: the next restart makes it another process.
+	if _, err := ParseConfig([]byte("[[defaults.hook]]\npath = \"/proc/3791/exe\"\n")); err == nil || !strings.Contains(err.Error(), "binary =") {
+		t.Errorf("a /proc/<pid>/exe path declaration: %v", err)
+	}
+	for _, bad := range []string{
+		"[[defaults.hook]]\nbinary = \"/usr/sbin/dockerd\"\n",
+		"[[defaults.hook]]\nbinary = \"usr/sbin/dockerd\"\nargs = [\"x\"]\n",
+		"[[defaults.hook]]\nbinary = \"/usr/sbin/dockerd\"\npath = \"/usr/sbin/dockerd\"\nargs = [\"x\"]\n",
+	} {
+		if _, err := ParseConfig([]byte(bad)); err == nil || !strings.Contains(err.Error(), "defaults.hook[0]") {
+			t.Errorf("%q: want an error naming defaults.hook[0], got %v", bad, err)
 		}
 	}
 }

@@ -643,6 +643,21 @@ func (h OSHost) CheckedNamespace(path string) (string, string, NSOwner, bool) {
 	return ref, uref, o, true
 }
 
+// ProcExeIs stats /proc/<pid>/exe (the kernel's link to the program the process runs)
+// and binary, and compares device and inode. Nothing is executed through the pid: the
+// caller runs binary itself, so the process may die or its pid be reused at any time
+// after this without effect.
+func (h OSHost) ProcExeIs(pid int, binary string) (bool, error) {
+	var exe, bin unix.Stat_t
+	if err := unix.Stat(fmt.Sprintf("%s/%d/exe", h.procRoot(), pid), &exe); err != nil {
+		return false, err
+	}
+	if err := unix.Stat(binary, &bin); err != nil {
+		return false, err
+	}
+	return exe.Dev == bin.Dev && exe.Ino == bin.Ino, nil
+}
+
 // SysSubmounts reads the mount table: the mount points below /sys other than the cgroup
 // hierarchies (covered by the container's own cgroup mount), shallowest first. When the
 // table cannot be read it fails closed on what every host has.

@@ -168,7 +168,7 @@ func invariantViolations(s *specs.Spec, t *Tenant, cfg *Config, id string) []str
 					bad("hook %s not allowlisted", h.Path)
 					continue
 				}
-				if args, err := d.ArgsFor(id); err != nil || !slices.Equal(h.Args, args) || !slices.Equal(h.Env, d.Env) || !equalIntPtr(h.Timeout, d.Timeout) {
+				if args, err := d.ArgsFor(id, h.Args); err != nil || !slices.Equal(h.Args, args) || !slices.Equal(h.Env, d.Env) || !equalIntPtr(h.Timeout, d.Timeout) {
 					bad("hook %s not as declared: args %q env %q timeout %v", h.Path, h.Args, h.Env, intPtrValue(h.Timeout))
 				}
 			}

@@ -35,10 +35,13 @@ func (p *pol) enforceHooks(s *specs.Spec, cfg *Config, id string) {
 			at := fmt.Sprintf("hooks.%s[%d]", ph.name, i)
 			d := cfg.Defaults.HookDecl(hk.Path)
 			if d == nil {
+				d = p.binaryHook(cfg, hk, at)
+			}
+			if d == nil {
 				p.refuse(at, fmt.Sprintf("hook %q runs a host program as root and is not on the operator's hooks allowlist", hk.Path))
 				continue
 			}
-			args, err := d.ArgsFor(id)
+			args, err := d.ArgsFor(id, hk.Args)
 			if err != nil {
 				p.refuse(at, err.Error())
 				continue
@@ -62,6 +65,26 @@ func (p *pol) enforceHooks(s *specs.Spec, cfg *Config, id string) {
 			}
 		}
 	}
+}
+
+// binaryHook is the declaration by binary that the bundle hook hk (at) names as
+// /proc/<pid>/exe, asked of the kernel: the process's program must be the declared file
+// itself. The hook then runs as that file's path, so what runs no longer depends on the
+// pid (which a daemon restart hands to another process, maybe a tenant's). Nil when no
+// declaration matches.
+func (p *pol) binaryHook(cfg *Config, hk *specs.Hook, at string) *HookDecl {
+	pid := ProcExePid(hk.Path)
+	if pid == 0 || p.host == nil {
+		return nil
+	}
+	for _, d := range cfg.Defaults.BinaryHookDecls() {
+		if ok, err := p.host.ProcExeIs(pid, d.Binary); err == nil && ok {
+			p.decide(at+".path", ActionOverride, hk.Path, d.Binary, "the hook names a running "+d.Binary+" by pid; it runs as the declared binary itself, so the pid (reused after a daemon restart) decides nothing")
+			hk.Path = d.Binary
+			return d
+		}
+	}
+	return nil
 }
 
 // envNames is env's variable names, for decisions (values may be secrets).

@@ -226,6 +226,10 @@ type Host interface {
 	// owns it (the path is never resolved again), with what the kernel said; ok is false
 	// for a path NamespaceOwner never checked.
 	CheckedNamespace(path string) (ref, ownerRef string, owner NSOwner, ok bool)
+	// ProcExeIs says whether the program process pid runs (/proc/<pid>/exe) is the very
+	// file at binary (same device and inode): a hook an engine names by its daemon's pid
+	// (dockerd's /proc/<pid>/exe) is trusted by what runs there, never by the pid.
+	ProcExeIs(pid int, binary string) (bool, error)
 	// SysSubmounts lists the host's mount points below /sys other than the cgroup
 	// hierarchies, shallowest first: what a recursive bind of the host's /sys brings.
 	SysSubmounts() []string

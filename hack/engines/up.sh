@@ -24,20 +24,16 @@ if [ "$(stat -c %s "$ENG_STATE/argv.log" 2>/dev/null || echo 0)" -gt $((16 << 20
 fi
 
 # ---------- tenantrun configuration (two tenants; tests prove one cannot become the other)
-write_tr_config() { # hook declarations (TOML, lines joined by a literal \n)
-  sed -e "s#@HOOKS@#${1:-}#" -e "s#@VOLUMES@#$ENG_STATE/volumes#g" -e "s#@ENG_RUN@#$ENG_RUN#g" -e "s#@ENG_STATE@#$ENG_STATE#g" \
-    "$ENG_REPO/hack/engines/tenantrun.toml.in" >"$TR_CONFIG.tmp" && mv "$TR_CONFIG.tmp" "$TR_CONFIG"
+write_tr_config() {
+  local dockerd; dockerd=$(readlink -f "$(command -v dockerd || echo /usr/sbin/dockerd)")
+  sed -e "s#@DOCKERD@#$dockerd#" -e "s#@DOCKER_EXEC@#$DOCKER_EXEC#g" -e "s#@VOLUMES@#$ENG_STATE/volumes#g" \
+    -e "s#@ENG_RUN@#$ENG_RUN#g" -e "s#@ENG_STATE@#$ENG_STATE#g" \
+    "$ENG_REPO/hack/engines/tenantrun.toml.in" >"$TR_CONFIG.tmp"
+  # replaced only when it changed: a dockerd restart must not need a new config (the test
+  # of that checks the file is left alone)
+  if cmp -s "$TR_CONFIG.tmp" "$TR_CONFIG"; then rm -f "$TR_CONFIG.tmp"; else mv "$TR_CONFIG.tmp" "$TR_CONFIG"; fi
 }
-# dockerd's libnetwork-setkey hook, declared whole: the controller id is the name of the
-# socket the hook reports to (<exec root>/libnetwork/<id>.sock).
-docker_hook() {
-  pid_alive "$DOCKER_PID" dockerd || return 1
-  local sock; sock=$(ls "$DOCKER_EXEC"/libnetwork/*.sock 2>/dev/null | head -n 1)
-  [ -n "$sock" ] || return 1
-  printf '[[defaults.hook]]\\npath = "/proc/%s/exe"\\nargs = ["libnetwork-setkey", "-exec-root=%s", "{id}", "%s"]' \
-    "$(cat "$DOCKER_PID")" "$DOCKER_EXEC" "$(basename "$sock" .sock)"
-}
-write_tr_config "$(docker_hook || true)"
+write_tr_config
 
 # ---------- runtime wrappers; each logs its argv (bugs are reported with the engine's exact call)
 # ENGINES_SAVE_CONFIGS=1: the wrappers also keep each create's config.json in $ENG_STATE/configs
@@ -236,7 +232,6 @@ C
     sleep 0.2
   done
   docker_cmd version >/dev/null || die "dockerd did not come up"
-  write_tr_config "$(docker_hook)"
   log "dockerd up (pid $(cat "$DOCKER_PID"), $DOCKER_SOCK)"
 }
 

@@ -21,7 +21,7 @@
 # cgroup manager as the driver; "suite:driver" runs that suite with one driver only), TENANTRUN_VM_RUN (a -test.run regexp for integration and
 # security), TENANTRUN_VM_RUN_ENGINES (for podman's, TestPodman), TENANTRUN_VM_ACCEL (tcg; kvm only where it boots
 # Debian's kernel, not on kvm_pvm hosts), TENANTRUN_VM_MEM (MiB, 2048), TENANTRUN_VM_CPUS (2),
-# TENANTRUN_VM_TIMEOUT (s, 5400: the whole VM), TENANTRUN_VM_WEB (1: copy the web rootfs in);
+# TENANTRUN_VM_TIMEOUT (s, 7200: the whole VM), TENANTRUN_VM_WEB (1: copy the web rootfs in);
 # CI, NOISY, LOAD_WORKERS, LOAD_ITERS are passed on to the suites.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -137,7 +137,7 @@ accel=(-accel tcg,thread=multi -cpu qemu64)
 [ "$ACCEL" = kvm ] && accel=(-accel kvm -cpu host)
 t0=$SECONDS
 rc=0
-TMPDIR=$tmp timeout --kill-after=10 "${TENANTRUN_VM_TIMEOUT:-5400}" nice -n "${TENANTRUN_VM_NICE:-19}" qemu-system-x86_64 \
+TMPDIR=$tmp timeout --kill-after=10 "${TENANTRUN_VM_TIMEOUT:-7200}" nice -n "${TENANTRUN_VM_NICE:-19}" qemu-system-x86_64 \
   "${accel[@]}" -m "${TENANTRUN_VM_MEM:-2048}" -smp "${TENANTRUN_VM_CPUS:-2}" \
   -kernel "$img/vmlinuz" -initrd "$img/initrd.img" \
   -append "console=ttyS0 root=/dev/vda rw quiet panic=-1 systemd.show_status=0" \
@@ -155,7 +155,7 @@ mkdir -p "$OUTDIR"
 cp -a "$tmp/share/out/." "$OUTDIR/" 2>/dev/null || true
 cp "$tmp/console.log" "$OUTDIR/console.log" 2>/dev/null || true
 if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
-  vm_log "the VM ran past TENANTRUN_VM_TIMEOUT=${TENANTRUN_VM_TIMEOUT:-5400} s; console: $OUTDIR/console.log"
+  vm_log "the VM ran past TENANTRUN_VM_TIMEOUT=${TENANTRUN_VM_TIMEOUT:-7200} s; console: $OUTDIR/console.log"
   tail -20 "$OUTDIR/console.log" >&2 || true
   exit 1
 fi

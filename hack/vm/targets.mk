@@ -1,7 +1,7 @@
 # The nested-VM host (hack/vm): the test binaries of this checkout run inside a Debian 12 guest
 # with systemd as PID 1, pure cgroup v2 and AppArmor as the LSM, under both cgroup drivers.
 # Knobs: hack/vm/run.sh's header (TENANTRUN_VM_*).
-test-vm: deps ## the whole integration and security suites, the hostile corpus and podman in a nested Debian 12 VM (systemd, pure cgroup v2, AppArmor), cgroupfs + systemd drivers (about 45 minutes under TCG)
+test-vm: deps ## the whole integration and security suites, the hostile corpus and podman in a nested Debian 12 VM (systemd, pure cgroup v2, AppArmor), cgroupfs + systemd drivers (about 80 minutes under TCG, the web compatibility sweep about 18 of them per driver)
 	GO='$(GO)' GOTAGS='$(GOTAGS)' BINTAGS='$(BINTAGS)' LDFLAGS='$(LDFLAGS)' SHARED='$(abspath $(SHARED))' hack/vm/run.sh
 
 # What `make test` (CI) runs in the VM, under both drivers: the tests whose subject is the host

@@ -5,27 +5,21 @@
 set -eu
 W=${WORK:-/tmp}/$STACK
 mkdir -p "$W"
-# get URL [curl args...]: one request, retried for up to 10 s while the server starts; the
-# body is printed as "BODY: ..." and kept in $W/body. On failure: the stack's logs (*.log
-# under $W) and exit 1 (never call it in a command substitution: that would only end the
-# subshell).
+# get URL [curl args...]: one request (until_ok below), the body printed as "BODY: ..."
+# and kept in $W/body.
 get() {
   url=$1; shift
-  i=0
-  until curl -fsS "$@" "$url" >"$W/body" 2>"$W/curl.err"; do
-    i=$((i + 1))
-    if [ $i -ge 100 ]; then fail "no answer from $url: $(cat "$W/curl.err")"; fi
-    sleep 0.1
-  done
-  echo "BODY: $(cat "$W/body")"
+  until_ok curl -fsS "$@" "$url"
 }
 fail() {
   echo "$STACK: $*" >&2
   for f in "$W"/*.log; do [ -f "$f" ] && { echo "--- $f" >&2; tail -n 20 "$f" >&2; }; done
   exit 1
 }
-# until_ok CMD...: a client command retried for up to 10 s; its output is printed as
-# "BODY: ..." and kept in $W/body (the same rules as get).
+# until_ok CMD...: a client command retried for up to 10 s while the server starts; its
+# output is printed as "BODY: ..." and kept in $W/body. On failure: the stack's logs (*.log
+# under $W) and exit 1 (never call it in a command substitution: that would only end the
+# subshell).
 until_ok() {
   i=0
   until "$@" >"$W/body" 2>"$W/client.err"; do
