@@ -60,13 +60,23 @@ func destroyContainer(h *handle, force bool) error {
 		waitStopped(h.c)
 	}
 	rec := h.rec
+	gone := func() { // what tenantrun set up for the container, once libcontainer removed it
+		cleanupRecord(rec)
+		releaseClaims(filepath.Dir(h.stateDir), h.id)
+		releaseNet(rec)
+		auditNet()
+	}
 	if err := h.c.Destroy(); err != nil {
+		// A failing poststop hook fails the destroy after libcontainer has removed the
+		// container (its state directory is gone): the rest goes too, or its claims,
+		// mounts and isolation entries would outlive it. A destroy that failed before
+		// that (the container is still there) keeps them.
+		if _, serr := os.Stat(h.stateDir); errors.Is(serr, os.ErrNotExist) {
+			gone()
+		}
 		return fmt.Errorf("removing container %q: %w", h.id, err)
 	}
-	cleanupRecord(rec)
-	releaseClaims(filepath.Dir(h.stateDir), h.id)
-	releaseNet(rec)
-	auditNet()
+	gone()
 	return nil
 }
 

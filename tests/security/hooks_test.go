@@ -116,3 +116,42 @@ bind_roots = [%q]
 		}
 	}
 }
+
+// TestFailingPoststopHookLeavesNothing: an operator's poststop hook that fails makes the
+// delete fail (as runc does), after libcontainer has removed the container. What tenantrun
+// set up for it (the idmapped root, the tenant's claims, its record's mounts) must go too:
+// the harness's leak check at the end is the assertion, and a claim under the container's
+// name is looked for directly.
+func TestFailingPoststopHookLeavesNothing(t *testing.T) {
+	tu.TenantrunOnly(t)
+	h := tu.New(t)
+	tenant := tu.NewID() + "-poststop"
+	h.Leaks.AddID(tenant)
+	h.UseConfig(fmt.Sprintf("[defaults]\nhooks = [\"/bin/false\"]\n[tenants.%q]\nuid_range = \"3600000:65536\"\n", tenant))
+	rt := *h.RT
+	rt.Tenant = tenant
+	b := h.Bundle(tu.WithArgs("sleep", "300"), tu.WithSpec(func(s *specs.Spec) {
+		s.Hooks = &specs.Hooks{Poststop: []specs.Hook{{Path: "/bin/false"}}}
+	}))
+	id := h.ID("poststop")
+	if r := rt.RunCall(t, tu.Call{Timeout: 60 * time.Second}, "run", "-d", "--bundle", b.Dir, id); r.Code != 0 {
+		t.Fatalf("run -d: %s", r)
+	}
+	r := rt.RunCall(t, tu.Call{Timeout: 60 * time.Second}, "delete", "--force", id)
+	if r.Code == 0 || !strings.Contains(r.Stderr, "poststop") {
+		t.Errorf("delete with a failing poststop hook: want the hook's failure reported, as runc does: %s", r)
+	}
+	if _, err := h.TryState(id); err == nil {
+		t.Errorf("the container is still there after its delete")
+	}
+	ents, _ := os.ReadDir(tu.ClaimsDir())
+	for _, e := range ents {
+		holders, _ := os.ReadDir(filepath.Join(tu.ClaimsDir(), e.Name()))
+		for _, hd := range holders {
+			data, _ := os.ReadFile(filepath.Join(tu.ClaimsDir(), e.Name(), hd.Name()))
+			if strings.Contains(string(data), id) {
+				t.Errorf("claim %s still held by the deleted container: %s", e.Name(), data)
+			}
+		}
+	}
+}
