@@ -177,6 +177,25 @@ func tenantSets(t *nftables.Table, tenant string) (a4, a6 *nftables.Set) {
 		&nftables.Set{Table: t, Name: "a6_" + tenant, KeyType: nftables.TypeIP6Addr}
 }
 
+// familySets are, for an address of one family, the policed set, the owner map and the
+// tenant's own set (a4 or a6).
+func familySets(sets isoSets, a4, a6 *nftables.Set, v6 bool) (p, o, own *nftables.Set) {
+	if v6 {
+		return sets.p6, sets.o6, a6
+	}
+	return sets.p4, sets.o4, a4
+}
+
+// deleteKey adds to the transaction the removal of key from each of ss.
+func deleteKey(c *nftables.Conn, key []byte, ss ...*nftables.Set) error {
+	for _, s := range ss {
+		if err := c.SetDeleteElements(s, []nftables.SetElement{{Key: key}}); err != nil {
+			return fmt.Errorf("tenant isolation: %w", err)
+		}
+	}
+	return nil
+}
+
 // l3 matches IPv4 or IPv6 in the table's family: the ether type on a bridge, the
 // netfilter family in inet.
 func l3(fam nftables.TableFamily, v6 bool) []expr.Any {
@@ -261,21 +280,16 @@ func isolateIn(c *nftables.Conn, fam nftables.TableFamily, tenant string, addrs 
 				continue
 			}
 			o4, o6 := tenantSets(t, other)
-			for _, own := range []*nftables.Set{o4, o6} {
-				m := sets.o4
-				if own == o6 {
-					m = sets.o6
-				}
+			for _, v6 := range []bool{false, true} {
+				_, m, own := familySets(sets, o4, o6, v6)
 				els, err := c.GetSetElements(own)
 				if err != nil {
 					continue
 				}
 				for _, e := range els {
 					if ad, ok := netip.AddrFromSlice(e.Key); ok && slices.Contains(addrs, ad) {
-						for _, s := range []*nftables.Set{own, m} {
-							if err := c.SetDeleteElements(s, []nftables.SetElement{{Key: e.Key}}); err != nil {
-								return fmt.Errorf("tenant isolation: %w", err)
-							}
+						if err := deleteKey(c, e.Key, own, m); err != nil {
+							return err
 						}
 					}
 				}
@@ -283,10 +297,7 @@ func isolateIn(c *nftables.Conn, fam nftables.TableFamily, tenant string, addrs 
 		}
 	}
 	for _, a := range addrs {
-		p, o, own := sets.p4, sets.o4, a4
-		if a.Is6() {
-			p, o, own = sets.p6, sets.o6, a6
-		}
+		p, o, own := familySets(sets, a4, a6, a.Is6())
 		key := a.AsSlice()
 		for _, s := range []*nftables.Set{p, own} {
 			if err := c.SetAddElements(s, []nftables.SetElement{{Key: key}}); err != nil {
@@ -333,14 +344,9 @@ func Release(tenant string, addrs []netip.Addr) error {
 		sets := isoSetsOf(t)
 		a4, a6 := tenantSets(t, tenant)
 		for _, a := range addrs {
-			p, o, own := sets.p4, sets.o4, a4
-			if a.Is6() {
-				p, o, own = sets.p6, sets.o6, a6
-			}
-			for _, s := range []*nftables.Set{own, p, o} {
-				if err := c.SetDeleteElements(s, []nftables.SetElement{{Key: a.AsSlice()}}); err != nil {
-					return fmt.Errorf("tenant isolation: %w", err)
-				}
+			p, o, own := familySets(sets, a4, a6, a.Is6())
+			if err := deleteKey(c, a.AsSlice(), own, p, o); err != nil {
+				return err
 			}
 		}
 	}
@@ -373,11 +379,8 @@ func releaseIn(c *nftables.Conn, fam nftables.TableFamily, tenant string, addrs 
 	t := &nftables.Table{Family: fam, Name: IsolationTable}
 	sets := isoSetsOf(t)
 	a4, a6 := tenantSets(t, tenant)
-	for _, own := range []*nftables.Set{a4, a6} {
-		p, o := sets.p4, sets.o4
-		if own == a6 {
-			p, o = sets.p6, sets.o6
-		}
+	for _, v6 := range []bool{false, true} {
+		p, o, own := familySets(sets, a4, a6, v6)
 		els, err := c.GetSetElements(own)
 		if err != nil {
 			continue // the tenant's sets are gone already
@@ -387,10 +390,8 @@ func releaseIn(c *nftables.Conn, fam nftables.TableFamily, tenant string, addrs 
 			if !ok || !slices.Contains(addrs, ad) {
 				continue
 			}
-			for _, s := range []*nftables.Set{own, p, o} {
-				if err := c.SetDeleteElements(s, []nftables.SetElement{{Key: e.Key}}); err != nil {
-					return fmt.Errorf("tenant isolation: %w", err)
-				}
+			if err := deleteKey(c, e.Key, own, p, o); err != nil {
+				return err
 			}
 		}
 	}
