@@ -65,12 +65,7 @@ func compatBundle(t *testing.T, h *tu.H, deb, name string) *tu.Bundle {
 		pc := s.Process.Capabilities
 		pc.Bounding, pc.Effective, pc.Permitted = compatCaps, compatCaps, compatCaps
 	}))
-	if err := os.RemoveAll(b.Rootfs()); err != nil {
-		t.Fatal(err)
-	}
-	if err := tu.CopyRootfs(deb, b.Rootfs()); err != nil {
-		t.Fatalf("copy Debian rootfs: %v", err)
-	}
+	useRootfs(t, b, deb)
 	return b
 }
 

@@ -37,6 +37,20 @@ func debianWebRootfs(t *testing.T) string {
 	return strings.TrimSpace(string(out))
 }
 
+// useRootfs makes bundle b's rootfs a copy of the template deb (hard links where it is on
+// the same filesystem).
+func useRootfs(t *testing.T, b *tu.Bundle, deb string) {
+	t.Helper()
+	if err := os.RemoveAll(b.Rootfs()); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if err := tu.CopyRootfs(deb, b.Rootfs()); err != nil {
+		t.Fatalf("copy Debian rootfs: %v", err)
+	}
+	t.Logf("Debian rootfs linked into the bundle in %v", time.Since(start).Round(time.Millisecond))
+}
+
 func lastLines(s string, n int) string {
 	l := strings.Split(strings.TrimSpace(s), "\n")
 	if len(l) > n {
@@ -83,15 +97,7 @@ func TestWebServersUnderWebProfile(t *testing.T) {
 				}
 			}))
 			if c.debian {
-				deb := debianWebRootfs(t)
-				if err := os.RemoveAll(b.Rootfs()); err != nil {
-					t.Fatal(err)
-				}
-				start := time.Now()
-				if err := tu.CopyRootfs(deb, b.Rootfs()); err != nil {
-					t.Fatalf("copy Debian rootfs: %v", err)
-				}
-				t.Logf("Debian rootfs linked into the bundle in %v", time.Since(start).Round(time.Millisecond))
+				useRootfs(t, b, debianWebRootfs(t))
 			}
 			id := h.ID("web")
 			r := h.RT.RunCall(t, tu.Call{Timeout: 120 * time.Second}, "run", "--bundle", b.Dir, id)
