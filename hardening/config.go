@@ -47,6 +47,19 @@ type Quota struct {
 	CPUs   float64 // CPUs
 	Tmpfs  int64   // bytes per tmpfs mount
 	Nofile uint64  // RLIMIT_NOFILE
+	// Block I/O limits on every block device behind the container's rootfs and the
+	// tenant's bind roots (each device on its own, as the kernel throttles); 0 = not
+	// limited. IOWeight (10..1000, 0 = the kernel's default) is the tenant parent's share.
+	IOReadBPS   uint64 // bytes/s
+	IOWriteBPS  uint64
+	IOReadIOPS  uint64 // operations/s
+	IOWriteIOPS uint64
+	IOWeight    uint16
+}
+
+// HasIOLimits says whether any block I/O throttle is set.
+func (q Quota) HasIOLimits() bool {
+	return q.IOReadBPS|q.IOWriteBPS|q.IOReadIOPS|q.IOWriteIOPS != 0
 }
 
 // IDRange is a host id range [Start, Start+Size).

@@ -22,6 +22,13 @@ type rawQuota struct {
 	CPUs   *float64 `toml:"cpus"`
 	Tmpfs  any      `toml:"tmpfs"`
 	Nofile *int64   `toml:"nofile"`
+	// Block I/O (per device, see Quota): bytes/s as a size ("20M") or a number, and
+	// operations/s; the weight is a tenant share, [quota] only.
+	IOReadBPS   any    `toml:"io_read_bps"`
+	IOWriteBPS  any    `toml:"io_write_bps"`
+	IOReadIOPS  *int64 `toml:"io_read_iops"`
+	IOWriteIOPS *int64 `toml:"io_write_iops"`
+	IOWeight    *int64 `toml:"io_weight"`
 }
 
 type rawTenant struct {
@@ -453,6 +460,18 @@ func buildTenant(name string, r *rawTenant, d *Defaults) (*Tenant, error) {
 	case cq.Nofile > q.Nofile:
 		return nil, fmt.Errorf("key %s.container.nofile: larger than the tenant quota", k)
 	}
+	for _, io := range []struct {
+		key      string
+		cur, max uint64
+	}{{"io_read_bps", cq.IOReadBPS, q.IOReadBPS}, {"io_write_bps", cq.IOWriteBPS, q.IOWriteBPS},
+		{"io_read_iops", cq.IOReadIOPS, q.IOReadIOPS}, {"io_write_iops", cq.IOWriteIOPS, q.IOWriteIOPS}} {
+		if io.max > 0 && io.cur > io.max {
+			return nil, fmt.Errorf("key %s.container.%s: larger than the tenant quota", k, io.key)
+		}
+	}
+	if r.Container != nil && r.Container.IOWeight != nil {
+		return nil, fmt.Errorf("key %s.container.io_weight: the I/O weight is the tenant's share against other tenants: set it in [%s.quota]", k, k)
+	}
 	return t, nil
 }
 
@@ -496,5 +515,50 @@ func buildQuota(k string, r *rawQuota, def Quota) (Quota, error) {
 		}
 		q.Nofile = uint64(*r.Nofile)
 	}
+	if q.IOReadBPS, err = ioRate(k+".io_read_bps", r.IOReadBPS, q.IOReadBPS); err != nil {
+		return q, err
+	}
+	if q.IOWriteBPS, err = ioRate(k+".io_write_bps", r.IOWriteBPS, q.IOWriteBPS); err != nil {
+		return q, err
+	}
+	if q.IOReadIOPS, err = ioOps(k+".io_read_iops", r.IOReadIOPS, q.IOReadIOPS); err != nil {
+		return q, err
+	}
+	if q.IOWriteIOPS, err = ioOps(k+".io_write_iops", r.IOWriteIOPS, q.IOWriteIOPS); err != nil {
+		return q, err
+	}
+	if r.IOWeight != nil {
+		if *r.IOWeight < 10 || *r.IOWeight > 1000 {
+			return q, fmt.Errorf("key %s.io_weight: %d must be in 10..1000", k, *r.IOWeight)
+		}
+		q.IOWeight = uint16(*r.IOWeight)
+	}
 	return q, nil
+}
+
+// ioRate reads a bytes/s limit: a size ("20M") or a number of bytes, at least 4k/s (the
+// kernel throttles in slices; below a page a second nothing useful runs).
+func ioRate(k string, v any, def uint64) (uint64, error) {
+	if v == nil {
+		return def, nil
+	}
+	n, err := parseSizeValue(k, v)
+	if err != nil {
+		return 0, err
+	}
+	if n < 4096 {
+		return 0, fmt.Errorf("key %s: at least 4k (bytes per second)", k)
+	}
+	return uint64(n), nil
+}
+
+// ioOps reads an operations/s limit.
+func ioOps(k string, v *int64, def uint64) (uint64, error) {
+	if v == nil {
+		return def, nil
+	}
+	if *v < 1 {
+		return 0, fmt.Errorf("key %s: %d must be at least 1 (operations per second)", k, *v)
+	}
+	return uint64(*v), nil
 }

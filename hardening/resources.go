@@ -207,6 +207,9 @@ func clampResources(in *specs.LinuxResources, t *Tenant, mode clampMode) (*specs
 	if b := r.BlockIO; b != nil && b.Weight != nil && *b.Weight != 0 && (*b.Weight < 10 || *b.Weight > 1000) {
 		p.refuse(base+".blockIO.weight", "weight must be 10..1000")
 	}
+	if r.BlockIO != nil {
+		p.clampBlockIO(r.BlockIO, q, base)
+	}
 	if mode == clampUpdate && len(r.Devices) > 0 {
 		// update: device rules are set once, at create, by Enforce.
 		p.decide(base+".devices", ActionOverride, len(r.Devices), nil, "device rules cannot be changed by update")
@@ -260,6 +263,9 @@ func copyResources(in *specs.LinuxResources) *specs.LinuxResources {
 	}
 	if in.HugepageLimits != nil {
 		r.HugepageLimits = append([]specs.LinuxHugepageLimit(nil), in.HugepageLimits...)
+	}
+	if in.BlockIO != nil {
+		r.BlockIO = copyBlockIO(in.BlockIO)
 	}
 	return &r
 }
