@@ -6,6 +6,11 @@ import (
 	"os"
 	"sort"
 	"strings"
+
+	"github.com/opencontainers/cgroups"
+
+	"github.com/tenantrun/tenantrun/hardening"
+	"github.com/tenantrun/tenantrun/runtime/blkdev"
 )
 
 // ConfigCheck loads the operator's configuration (--config) exactly as create does (the
@@ -43,7 +48,30 @@ func ConfigCheck(g *Global, w io.Writer) error {
 				notes = append(notes, "no network policy")
 			}
 		}
+		if t.Quota.HasIOLimits() || t.Container.HasIOLimits() {
+			notes = append(notes, "I/O limits")
+		}
 		fmt.Fprintf(w, "  %-20s uids %s gids %s (%s)\n", n, t.UIDs, t.GIDs, strings.Join(notes, ", "))
+		for _, warn := range ioWarnings(t) {
+			fmt.Fprintf(w, "    warning: %s\n", warn)
+		}
+	}
+	return nil
+}
+
+// ioWarnings say what of a tenant's I/O keys this host cannot do: create refuses a tenant
+// with I/O limits where the cgroups cannot throttle at all, and cgroup v1 throttles each
+// container on its own (the tenant aggregate is written to its parent, where the kernel
+// ignores it for the containers below).
+func ioWarnings(t *hardening.Tenant) []string {
+	if !t.Quota.HasIOLimits() && !t.Container.HasIOLimits() {
+		return nil
+	}
+	if err := blkdev.Available(); err != nil {
+		return []string{fmt.Sprintf("its containers will be refused: it has I/O limits, but %v", err)}
+	}
+	if !cgroups.IsCgroup2UnifiedMode() && t.Quota.HasIOLimits() {
+		return []string{"cgroup v1 throttles each container on its own: every container keeps to the [container] io_* limits, but the tenant's [quota] io_* aggregate is not enforced across its containers (it is on cgroup v2)"}
 	}
 	return nil
 }

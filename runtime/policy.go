@@ -23,6 +23,7 @@ import (
 	"github.com/tenantrun/tenantrun/hardening"
 	"github.com/tenantrun/tenantrun/runtime/apparmor"
 	"github.com/tenantrun/tenantrun/runtime/bindpin"
+	"github.com/tenantrun/tenantrun/runtime/blkdev"
 	"github.com/tenantrun/tenantrun/runtime/claims"
 	"github.com/tenantrun/tenantrun/runtime/fsutil"
 	"github.com/tenantrun/tenantrun/runtime/idmap"
@@ -300,9 +301,17 @@ func idmapWorkDir(root, id string) string {
 // itself is made by mountRootfs once libcontainer.Create has given us the id:
 // two creates of one id must never touch each other's mounts.
 func (p *prepared) setupHost() error {
+	if p.rec.Mode.Policed() {
+		if err := p.openRootfs(); err != nil {
+			return err
+		}
+	}
+	devs, err := p.ioDevices()
+	if err != nil {
+		return err
+	}
 	if p.rec.CgroupParent != "" {
-		q := p.tenant.Quota
-		unlock, err := tenantcg.Ensure(p.rec.CgroupParent, p.rec.Systemd, tenantcg.LimitsFromQuota(q.Memory, q.Pids, q.CPUs))
+		unlock, err := tenantcg.Ensure(p.rec.CgroupParent, p.rec.Systemd, tenantcg.TenantLimits(p.tenant, devs))
 		if err != nil {
 			return fmt.Errorf("tenant %s: parent cgroup: %w", p.tenant.Name, err)
 		}
@@ -310,9 +319,6 @@ func (p *prepared) setupHost() error {
 	}
 	if !p.rec.Mode.Policed() {
 		return nil
-	}
-	if err := p.openRootfs(); err != nil {
-		return err
 	}
 	p.needIdmap = !p.adapt.SkipIdmap && wantsIdmap(p.spec, p.adapt)
 	wd := idmapWorkDir(p.root, p.id)
@@ -338,6 +344,54 @@ func (p *prepared) setupHost() error {
 	}
 	p.spec.Root.Path = filepath.Join(p.wd, "rootfs")
 	return nil
+}
+
+// ioDevices are the block devices a tenant's I/O limits (io_* keys) apply to for this
+// container: the one behind the rootfs descriptor openRootfs judged (the container runs on
+// exactly it), the tenant's bind roots and the bundle's bind sources. For a policed
+// container each one the bundle left without a throttle gets the tenant's per-container
+// rate (the bundle's own were clamped by the policy). A tenant with limits on a host whose
+// cgroups cannot throttle is refused rather than run unthrottled.
+func (p *prepared) ioDevices() ([]hardening.BlockDev, error) {
+	t := p.tenant
+	if !t.Quota.HasIOLimits() && !t.Container.HasIOLimits() {
+		return nil, nil
+	}
+	if err := blkdev.Available(); err != nil {
+		return nil, fmt.Errorf("tenant %s has I/O limits (io_* keys in [tenants.%s.quota] or [tenants.%s.container]), but this host cannot enforce them: %v; remove the keys or run the tenant on a host that can", t.Name, t.Name, t.Name, err)
+	}
+	var lists [][]hardening.BlockDev
+	if p.rootHandle != nil {
+		d, err := blkdev.OfFd(p.rootHandle.Fd)
+		if err != nil {
+			return nil, fmt.Errorf("root.path: finding its block device for the tenant's I/O limits: %w", err)
+		}
+		lists = append(lists, d)
+	}
+	paths := append([]string(nil), t.BindRoots...)
+	for _, m := range p.spec.Mounts {
+		if bindpin.IsBind(m) && filepath.IsAbs(m.Source) {
+			paths = append(paths, m.Source)
+		}
+	}
+	for _, path := range paths {
+		d, err := blkdev.OfPath(path)
+		if errors.Is(err, os.ErrNotExist) {
+			continue // a bind root not made yet; a missing source fails the mount itself
+		}
+		if err != nil {
+			return nil, fmt.Errorf("finding the block device behind %s for the tenant's I/O limits: %w", path, err)
+		}
+		lists = append(lists, d)
+	}
+	devs := blkdev.Merge(lists...)
+	if p.rec.Mode.Policed() && p.spec.Linux != nil {
+		if p.spec.Linux.Resources == nil {
+			p.spec.Linux.Resources = &specs.LinuxResources{}
+		}
+		p.decisions = append(p.decisions, hardening.AddDeviceThrottles(p.spec.Linux.Resources, t, devs)...)
+	}
+	return devs, nil
 }
 
 // rootfsPath is root.path as an absolute, clean path (a relative one is the bundle's).

@@ -37,6 +37,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -65,6 +66,66 @@ type Limits struct {
 	CPUQuota    int64 // µs per CPUPeriod
 	CPUPeriod   uint64
 	BlkioWeight uint16 // where the controller exists
+	IO          IOLimits
+}
+
+// IOLimits are a tenant's aggregate block I/O throttles on Devices (each device on its
+// own, as the kernel throttles). A value type, so a parent's stamp compares with ==.
+type IOLimits struct {
+	ReadBPS, WriteBPS, ReadIOPS, WriteIOPS uint64 // 0: not limited
+	// Devices is "major:minor" of each device, comma-separated in ascending order
+	// (IODevices makes it); the parent keeps the throttles of devices earlier creates set.
+	Devices string
+}
+
+// IODevices is the Devices string of devs.
+func IODevices(devs []hardening.BlockDev) string {
+	ks := make([]string, 0, len(devs))
+	for _, d := range devs {
+		ks = append(ks, fmt.Sprintf("%d:%d", d.Major, d.Minor))
+	}
+	sort.Strings(ks)
+	return strings.Join(slices.Compact(ks), ",")
+}
+
+// throttles are l's cgroup entries. Only limits that are set: the v2 io.max refuses a
+// rate of 0 (ERANGE), and a limit the operator removed is dropped from the parent when
+// the tenant's last container is gone and the parent with it.
+func (l IOLimits) throttles(r *cgroups.Resources) {
+	if l.Devices == "" {
+		return
+	}
+	for _, dev := range strings.Split(l.Devices, ",") {
+		var ma, mi int64
+		if _, err := fmt.Sscanf(dev, "%d:%d", &ma, &mi); err != nil {
+			continue
+		}
+		if l.ReadBPS > 0 {
+			r.BlkioThrottleReadBpsDevice = append(r.BlkioThrottleReadBpsDevice, cgroups.NewThrottleDevice(ma, mi, l.ReadBPS))
+		}
+		if l.WriteBPS > 0 {
+			r.BlkioThrottleWriteBpsDevice = append(r.BlkioThrottleWriteBpsDevice, cgroups.NewThrottleDevice(ma, mi, l.WriteBPS))
+		}
+		if l.ReadIOPS > 0 {
+			r.BlkioThrottleReadIOPSDevice = append(r.BlkioThrottleReadIOPSDevice, cgroups.NewThrottleDevice(ma, mi, l.ReadIOPS))
+		}
+		if l.WriteIOPS > 0 {
+			r.BlkioThrottleWriteIOPSDevice = append(r.BlkioThrottleWriteIOPSDevice, cgroups.NewThrottleDevice(ma, mi, l.WriteIOPS))
+		}
+	}
+}
+
+// TenantLimits are the aggregate limits of tenant t's parent: its [quota], with the I/O
+// throttles on devs (the devices behind this create's rootfs and the tenant's bind roots).
+func TenantLimits(t *hardening.Tenant, devs []hardening.BlockDev) Limits {
+	q := t.Quota
+	l := LimitsFromQuota(q.Memory, q.Pids, q.CPUs)
+	l.BlkioWeight = q.IOWeight
+	if q.HasIOLimits() {
+		l.IO = IOLimits{ReadBPS: q.IOReadBPS, WriteBPS: q.IOWriteBPS, ReadIOPS: q.IOReadIOPS,
+			WriteIOPS: q.IOWriteIOPS, Devices: IODevices(devs)}
+	}
+	return l
 }
 
 // LimitsFromQuota converts a tenant quota (memory bytes, pids, CPUs as a fraction of
@@ -117,6 +178,7 @@ func tenantResources(l Limits, weightOK bool) *cgroups.Resources {
 	if weightOK && l.BlkioWeight != 0 {
 		r.BlkioWeight = l.BlkioWeight
 	}
+	l.IO.throttles(r)
 	return r
 }
 
@@ -442,7 +504,11 @@ func setupTenantParent(parent string, systemd bool, l Limits) error {
 		return fmt.Errorf("tenant cgroup %s: %w", parent, err)
 	}
 	// Set writes via the same manager: the resources it was built with.
-	*cg.Resources = *tenantResources(l, ioWeightSupported(paths))
+	weightOK := ioWeightSupported(paths)
+	if l.BlkioWeight != 0 && !weightOK {
+		logrus.Warnf("tenant cgroup %s: io_weight %d has no effect here: no I/O weight file (blkio.weight, io.weight or their bfq forms; the disks' I/O scheduler has no weights)", parent, l.BlkioWeight)
+	}
+	*cg.Resources = *tenantResources(l, weightOK)
 	if systemd {
 		systemdSwapLimit(cg.Resources, l, paths[""])
 	}
