@@ -347,6 +347,7 @@ func TestConfigCheck(t *testing.T) {
 		{"[tenants.a]\nuid_range = \"5000000:65536\"\nmemory = \"lots\"\n", "tenants.a.memory"},
 		{"[tenants.a]\nuid_range = \"5000000:65536\"\n[tenants.b]\nuid_range = \"5030000:65536\"\n", "overlap"},
 		{"[tenants.a]\nuid_range = \"5000000:65536\"\n[tenants.a.network]\negress = \"maybe\"\n", "tenants.a.network.egress"},
+		{"[tenants.a]\nuid_range = \"5000000:65536\"\n[tenants.a.quota]\nio_write_bps = \"10M\"\n[tenants.a.container]\nio_write_bps = \"1G\"\n", "tenants.a.container.io_write_bps"},
 	} {
 		h.UseConfig(c.cfg)
 		r := h.RT.RunCall(t, tu.Call{Timeout: badInputTimeout}, "config", "check")

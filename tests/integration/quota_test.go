@@ -65,6 +65,8 @@ type quotaTenant struct {
 	CMemory string // per-container maximum
 	CPids   int
 	CCPUs   float64
+	// More TOML lines for the tenant's table, its [quota] and its [container].
+	TenantTOML, QuotaTOML, ContainerTOML string
 }
 
 func quotaTenantName(prefix string) string {
@@ -88,9 +90,9 @@ func quotaHarness(t *testing.T, tenants ...quotaTenant) *testutil.H {
 	fmt.Fprintf(&b, "[defaults]\ncgroup_parent = %q\n", top)
 	for _, q := range tenants {
 		quotaTops.Store(q.Name, top)
-		fmt.Fprintf(&b, "\n[tenants.%s]\nuid_range = \"%d:65536\"\ngid_range = \"%d:65536\"\nforeign_idmap = \"override\"\n", q.Name, q.UIDBase, q.UIDBase)
-		fmt.Fprintf(&b, "[tenants.%s.quota]\nmemory = %q\npids = %d\ncpus = %v\n", q.Name, q.Memory, q.Pids, q.CPUs)
-		fmt.Fprintf(&b, "[tenants.%s.container]\nmemory = %q\npids = %d\ncpus = %v\n", q.Name, q.CMemory, q.CPids, q.CCPUs)
+		fmt.Fprintf(&b, "\n[tenants.%s]\nuid_range = \"%d:65536\"\ngid_range = \"%d:65536\"\nforeign_idmap = \"override\"\n%s\n", q.Name, q.UIDBase, q.UIDBase, q.TenantTOML)
+		fmt.Fprintf(&b, "[tenants.%s.quota]\nmemory = %q\npids = %d\ncpus = %v\n%s\n", q.Name, q.Memory, q.Pids, q.CPUs, q.QuotaTOML)
+		fmt.Fprintf(&b, "[tenants.%s.container]\nmemory = %q\npids = %d\ncpus = %v\n%s\n", q.Name, q.CMemory, q.CPids, q.CCPUs, q.ContainerTOML)
 	}
 	h.UseConfig(b.String())
 	return h
