@@ -17,6 +17,7 @@ const (
 	DefaultSeccompProfile = "web"
 	DefaultMaxEnvBytes    = 1 << 20
 	DefaultCPUPeriod      = 100000
+	DefaultCountersDir    = "/var/lib/tenantrun/counters"
 )
 
 // DefaultQuota is what a tenant gets for any quota key it does not set.
@@ -164,6 +165,9 @@ type Defaults struct {
 	IDPoolUser         string // /etc/subuid and /etc/subgid owner whose ranges "auto" tenants get blocks from
 	IDBlock            uint32 // size of an allocated block
 	IDAllocations      string // where allocations are persisted
+	// CountersDir keeps each tenant's fault counters of cgroups that are gone (deleted
+	// containers, a removed parent), so they never go down (docs/quotas.md).
+	CountersDir string
 	// Operator allowlists of LSM values a bundle may keep (exact match), for tenants
 	// that do not set their own.
 	ApparmorAllowed   []string

@@ -71,6 +71,7 @@ type rawDefaults struct {
 	IDPoolUser         string              `toml:"id_pool_user"`
 	IDBlock            uint32              `toml:"id_block"`
 	IDAllocations      string              `toml:"id_allocations"`
+	CountersDir        string              `toml:"counters_dir"`
 	ApparmorAllowed    []string            `toml:"apparmor_allowed"`
 	SELinuxAllowed     []string            `toml:"selinux_allowed"`
 	MountLabelAllowed  []string            `toml:"mount_label_allowed"`
@@ -144,7 +145,7 @@ func ParseConfig(data []byte) (*Config, error) {
 		CgroupParent: d.CgroupParent, TrustedAnnotations: d.TrustedAnnotations,
 		MaxEnvBytes: d.MaxEnvBytes, RefusedAnnotations: d.RefusedAnnotations,
 		EngineRoots: DefaultEngineRoots, NetnsDirs: DefaultNetnsDirs,
-		IDPoolUser: d.IDPoolUser, IDBlock: d.IDBlock, IDAllocations: d.IDAllocations,
+		IDPoolUser: d.IDPoolUser, IDBlock: d.IDBlock, IDAllocations: d.IDAllocations, CountersDir: d.CountersDir,
 		ApparmorAllowed: d.ApparmorAllowed, SELinuxAllowed: d.SELinuxAllowed, MountLabelAllowed: d.MountLabelAllowed,
 	}
 	if err := checkLSMAllowlists("defaults", c.Defaults.ApparmorAllowed, c.Defaults.SELinuxAllowed, c.Defaults.MountLabelAllowed); err != nil {
@@ -162,6 +163,12 @@ func ParseConfig(data []byte) (*Config, error) {
 	}
 	if !filepath.IsAbs(c.Defaults.IDAllocations) {
 		return nil, fmt.Errorf("key defaults.id_allocations: %q must be an absolute path", c.Defaults.IDAllocations)
+	}
+	if c.Defaults.CountersDir == "" {
+		c.Defaults.CountersDir = DefaultCountersDir
+	}
+	if !filepath.IsAbs(c.Defaults.CountersDir) || filepath.Clean(c.Defaults.CountersDir) != c.Defaults.CountersDir || c.Defaults.CountersDir == "/" {
+		return nil, fmt.Errorf("key defaults.counters_dir: %q must be a clean absolute path other than /", c.Defaults.CountersDir)
 	}
 	if d.EngineRoots != nil {
 		c.Defaults.EngineRoots = *d.EngineRoots

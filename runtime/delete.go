@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/opencontainers/runc/libcontainer"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/tenantrun/tenantrun/runtime/claims"
 	"github.com/tenantrun/tenantrun/runtime/record"
+	"github.com/tenantrun/tenantrun/runtime/tenantcg"
 )
 
 // Delete removes a stopped (or created) container; with force it kills a
@@ -66,6 +68,7 @@ func destroyContainer(h *handle, force bool) error {
 		releaseNet(rec)
 		auditNet()
 	}
+	retireCounters(h)
 	if err := h.c.Destroy(); err != nil {
 		// A failing poststop hook fails the destroy after libcontainer has removed the
 		// container (its state directory is gone): the rest goes too, or its claims,
@@ -78,6 +81,29 @@ func destroyContainer(h *handle, force bool) error {
 	}
 	gone()
 	return nil
+}
+
+// retireCounters keeps the container cgroup's counts (OOM kills, refused forks, I/O:
+// cgroup v1 counts them only there) in its tenant's record before libcontainer removes
+// the cgroup, so `tenants` never loses them (tenantcg/faults.go).
+func retireCounters(h *handle) {
+	if h.rec == nil || h.rec.CgroupParent == "" {
+		return
+	}
+	inner, err := tenantcg.ParentInner(h.rec.CgroupParent, h.rec.Systemd)
+	if err != nil {
+		return
+	}
+	st, err := h.c.State()
+	if err != nil {
+		return
+	}
+	for _, p := range st.CgroupPaths {
+		if strings.HasSuffix(filepath.Dir(p), inner) {
+			tenantcg.RetireContainer(h.rec.CgroupParent, h.rec.Systemd, filepath.Base(p))
+			return
+		}
+	}
 }
 
 // releaseClaims drops the host-wide claims (rootfs, pod) of container id under root: on

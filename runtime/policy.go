@@ -311,7 +311,9 @@ func (p *prepared) setupHost() error {
 		return err
 	}
 	if p.rec.CgroupParent != "" {
-		unlock, err := tenantcg.Ensure(p.rec.CgroupParent, p.rec.Systemd, tenantcg.TenantLimits(p.tenant, devs))
+		l := tenantcg.TenantLimits(p.tenant, devs)
+		l.CountersDir = p.cfg.Defaults.CountersDir
+		unlock, err := tenantcg.Ensure(p.rec.CgroupParent, p.rec.Systemd, l)
 		if err != nil {
 			return fmt.Errorf("tenant %s: parent cgroup: %w", p.tenant.Name, err)
 		}

@@ -67,6 +67,9 @@ type Limits struct {
 	CPUPeriod   uint64
 	BlkioWeight uint16 // where the controller exists
 	IO          IOLimits
+	// CountersDir is where the tenant's fault counters are kept (faults.go); "" keeps the
+	// last one recorded (or the default).
+	CountersDir string
 }
 
 // IOLimits are a tenant's aggregate block I/O throttles on Devices (each device on its
@@ -374,6 +377,7 @@ func Ensure(parent string, systemd bool, l Limits) (unlock func(), err error) {
 			}
 		})
 	}
+	setCountersDir(parent, systemd, l.CountersDir)
 	stamp := filepath.Join(LockDir, key+".limits")
 	if !systemd && tenantParentCurrent(stamp, l) {
 		return unlock, nil
@@ -718,6 +722,7 @@ func Release(parent string, systemd bool) {
 	if gone {
 		// Still holding it exclusively: a create waiting on this file retries on a new one.
 		_ = os.Remove(filepath.Join(LockDir, key+".limits"))
+		_ = os.Remove(countersFile(parent, systemd))
 		_ = os.Remove(filepath.Join(LockDir, key+".lock"))
 	}
 }
@@ -782,6 +787,13 @@ func removeTenantParent(parent string, systemd bool) (gone bool, err error) {
 			return false, nil
 		}
 	}
+	// Its counters go to the tenant's record first (faults.go); back if it stays.
+	undo := retireParent(parent, systemd)
+	defer func() {
+		if !gone {
+			undo()
+		}
+	}()
 	if systemd {
 		// A transient slice tenantrun started; stopping it removes its cgroups.
 		if !m.Exists() {

@@ -31,11 +31,24 @@ type Usage struct {
 	MemoryLimitBytes    uint64   `json:"memoryLimitBytes"`
 	MemoryMaxBytes      uint64   `json:"memoryMaxBytes"`  // peak usage (v1 max_usage_in_bytes, v2 memory.peak)
 	MemoryLimitHits     uint64   `json:"memoryLimitHits"` // v1 memory.failcnt, v2 memory.events "max"
+	MemoryHighHits      uint64   `json:"memoryHighHits"`  // v2 memory.events "high" (v1 has no memory.high)
 	OOMKills            uint64   `json:"oomKills"`        // memory.oom_control / memory.events "oom_kill"
 	Pids                uint64   `json:"pids"`            // pids.current
 	PidsLimit           uint64   `json:"pidsLimit"`       // pids.max
 	PidsLimitHits       uint64   `json:"pidsLimitHits"`   // pids.events "max"
-	Warnings            []string `json:"warnings,omitempty"`
+	// Block I/O done by the tenant (every device): v1 blkio.throttle.io_service_bytes and
+	// io_serviced summed over the subtree, v2 io.stat of the parent.
+	IOReadBytes  uint64 `json:"ioReadBytes"`
+	IOWriteBytes uint64 `json:"ioWriteBytes"`
+	IOReadOps    uint64 `json:"ioReadOps"`
+	IOWriteOps   uint64 `json:"ioWriteOps"`
+	// IOPressureSeconds is the time some of the tenant's tasks waited for I/O (v2
+	// io.pressure "some" total; 0 on v1): where its I/O limits hold it back.
+	IOPressureSeconds float64 `json:"ioPressureSeconds"`
+	// RetiredFrom says the counters include those of cgroups that are gone (deleted
+	// containers, an earlier parent), kept in this record (faults.go).
+	RetiredFrom string   `json:"retiredFrom,omitempty"`
+	Warnings    []string `json:"warnings,omitempty"`
 	// Network are the tenant's network policy counters (packets), summed over the network
 	// namespaces of its live containers under --root (runtime/netpolicy: egress_denied,
 	// deny_set, ingress_denied, conn_cap, rate_cap, source_cap) and its drops between
@@ -46,8 +59,16 @@ type Usage struct {
 	NetworkByContainer map[string]map[string]uint64 `json:"networkByContainer,omitempty"`
 }
 
-// ReadUsage fills the figures; false if the parent cgroup does not exist.
-func ReadUsage(f Files, u *Usage) bool {
+// ReadUsage fills the figures of the cgroups as they are now; false if the parent cgroup
+// does not exist.
+func ReadUsage(f Files, u *Usage) bool { return readLive(f, u, nil) }
+
+// readLive is ReadUsage, with skip (if not nil) leaving out cgroups of the subtree (the
+// parent itself, or one of its children) whose counts a record already holds.
+func readLive(f Files, u *Usage, skip func(dir string) bool) bool {
+	if skip != nil && skip(f.ref()) {
+		return f.ref() != "" && Exists(f.ref())
+	}
 	if f.V2 {
 		d := f.Unified
 		if _, err := os.Stat(d); err != nil {
@@ -70,10 +91,28 @@ func ReadUsage(f Files, u *Usage) bool {
 		u.MemoryMaxBytes = ReadUint(filepath.Join(d, "memory.peak"))
 		ev := ReadKV(filepath.Join(d, "memory.events"))
 		u.MemoryLimitHits = ev["max"]
+		u.MemoryHighHits = ev["high"]
 		u.OOMKills = ev["oom_kill"]
 		u.Pids = ReadUint(filepath.Join(d, "pids.current"))
 		u.PidsLimit = ReadLimit(filepath.Join(d, "pids.max"))
-		u.PidsLimitHits = V2PidsLimitHits(d)
+		u.PidsLimitHits = v2PidsLimitHits(d, skip)
+		for _, line := range strings.Split(ReadStr(filepath.Join(d, "io.stat")), "\n") {
+			for _, kv := range strings.Fields(line)[min(1, len(strings.Fields(line))):] {
+				k, v, _ := strings.Cut(kv, "=")
+				n, _ := strconv.ParseUint(v, 10, 64)
+				switch k {
+				case "rbytes":
+					u.IOReadBytes += n
+				case "wbytes":
+					u.IOWriteBytes += n
+				case "rios":
+					u.IOReadOps += n
+				case "wios":
+					u.IOWriteOps += n
+				}
+			}
+		}
+		u.IOPressureSeconds = float64(readPressureTotal(filepath.Join(d, "io.pressure"))) / 1e6
 		return true
 	}
 	present := false
@@ -101,14 +140,19 @@ func ReadUsage(f Files, u *Usage) bool {
 		u.MemoryLimitHits = ReadUint(filepath.Join(d, "memory.failcnt"))
 		// cgroup v1 counts an OOM kill only in the victim's own cgroup (no propagation up
 		// the hierarchy, unlike v2's memory.events): sum the tenant's subtree.
-		u.OOMKills = SumSubtreeKV(d, "memory.oom_control", "oom_kill")
+		u.OOMKills = sumSubtreeKV(d, "memory.oom_control", "oom_kill", skip)
 	}
 	if d := f.Pids; d != "" && Exists(d) {
 		present = true
 		u.Pids = ReadUint(filepath.Join(d, "pids.current"))
 		u.PidsLimit = ReadLimit(filepath.Join(d, "pids.max"))
 		// v1 counts a refused fork in the forking task's cgroup: sum the subtree.
-		u.PidsLimitHits = SumSubtreeKV(d, "pids.events", "max")
+		u.PidsLimitHits = sumSubtreeKV(d, "pids.events", "max", skip)
+	}
+	if d := f.Blkio; d != "" && Exists(d) {
+		// Each cgroup's own I/O (the _recursive files would lose a deleted child's).
+		u.IOReadBytes, u.IOWriteBytes = sumSubtreeRW(d, "blkio.throttle.io_service_bytes", skip)
+		u.IOReadOps, u.IOWriteOps = sumSubtreeRW(d, "blkio.throttle.io_serviced", skip)
 	}
 	return present
 }
@@ -129,9 +173,20 @@ func ReadCPU(f Files) (float64, bool) {
 
 // Files are the directories the figures are read from.
 type Files struct {
-	V2                         bool
-	Unified                    string
-	CPU, CPUAcct, Memory, Pids string
+	V2                                bool
+	Unified                           string
+	CPU, CPUAcct, Memory, Pids, Blkio string
+}
+
+// ref is the directory that stands for the parent (and, below it, for a child) when a
+// record names cgroups by inode: the unified one, else the first v1 hierarchy there is.
+func (f Files) ref() string {
+	for _, d := range []string{f.Unified, f.Memory, f.Pids, f.CPU, f.CPUAcct, f.Blkio} {
+		if d != "" {
+			return d
+		}
+	}
+	return ""
 }
 
 func FilesFor(inner string) Files {
@@ -142,7 +197,7 @@ func FilesFor(inner string) Files {
 	for _, c := range []struct {
 		name string
 		dst  *string
-	}{{"cpu", &f.CPU}, {"cpuacct", &f.CPUAcct}, {"memory", &f.Memory}, {"pids", &f.Pids}} {
+	}{{"cpu", &f.CPU}, {"cpuacct", &f.CPUAcct}, {"memory", &f.Memory}, {"pids", &f.Pids}, {"blkio", &f.Blkio}} {
 		if mnt, err := cgroups.FindCgroupMountpoint("", c.name); err == nil {
 			*c.dst = filepath.Join(mnt, inner)
 		}
@@ -157,17 +212,49 @@ func FilesFor(inner string) Files {
 // cgroup, whichever ancestor's limit refused it: the parent's pids.events stays 0 while its
 // containers' have the hits. Newer kernels count it hierarchically in the parent. The larger
 // of the parent's own count and its descendants' sum is right on both.
-func V2PidsLimitHits(dir string) uint64 {
+func V2PidsLimitHits(dir string) uint64 { return v2PidsLimitHits(dir, nil) }
+
+func v2PidsLimitHits(dir string, skip func(string) bool) uint64 {
 	own := ReadKV(filepath.Join(dir, "pids.events"))["max"]
-	sub := SumSubtreeKV(dir, "pids.events", "max") - own
+	sub := sumSubtreeKV(dir, "pids.events", "max", skip) - own
 	return max(own, sub)
 }
 
 // SumSubtreeKV sums key of file over dir and every cgroup below it (cgroup v1 event
 // counters that the kernel keeps per cgroup only). Counts of containers already deleted
-// are gone with their cgroups.
-func SumSubtreeKV(dir, file, key string) uint64 {
+// are gone with their cgroups (the tenant's record keeps them: faults.go).
+func SumSubtreeKV(dir, file, key string) uint64 { return sumSubtreeKV(dir, file, key, nil) }
+
+func sumSubtreeKV(dir, file, key string, skip func(string) bool) uint64 {
 	var sum uint64
+	walkSubtree(dir, skip, func(p string) { sum += ReadKV(filepath.Join(p, file))[key] })
+	return sum
+}
+
+// sumSubtreeRW sums the Read and Write lines of a v1 blkio stat file ("MAJ:MIN Read N")
+// over the subtree.
+func sumSubtreeRW(dir, file string, skip func(string) bool) (r, w uint64) {
+	walkSubtree(dir, skip, func(p string) {
+		for _, line := range strings.Split(ReadStr(filepath.Join(p, file)), "\n") {
+			f := strings.Fields(line)
+			if len(f) != 3 {
+				continue
+			}
+			n, _ := strconv.ParseUint(f[2], 10, 64)
+			switch f[1] {
+			case "Read":
+				r += n
+			case "Write":
+				w += n
+			}
+		}
+	})
+	return r, w
+}
+
+// walkSubtree calls fn for dir and every directory below it, leaving out those skip
+// names (and what is below them).
+func walkSubtree(dir string, skip func(string) bool, fn func(string)) {
 	_ = filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
 		if err != nil {
 			if d != nil && d.IsDir() && p != dir {
@@ -175,12 +262,32 @@ func SumSubtreeKV(dir, file, key string) uint64 {
 			}
 			return nil
 		}
-		if d.IsDir() {
-			sum += ReadKV(filepath.Join(p, file))[key]
+		if !d.IsDir() {
+			return nil
 		}
+		if skip != nil && p != dir && skip(p) {
+			return filepath.SkipDir
+		}
+		fn(p)
 		return nil
 	})
-	return sum
+}
+
+// readPressureTotal is the "some" line's total (µs) of a PSI file.
+func readPressureTotal(p string) uint64 {
+	for _, line := range strings.Split(ReadStr(p), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 || f[0] != "some" {
+			continue
+		}
+		for _, kv := range f[1:] {
+			if v, ok := strings.CutPrefix(kv, "total="); ok {
+				n, _ := strconv.ParseUint(v, 10, 64)
+				return n
+			}
+		}
+	}
+	return 0
 }
 
 func Exists(p string) bool { _, err := os.Stat(p); return err == nil }
