@@ -123,8 +123,10 @@ func collectTenants(g *Global, o TenantsOptions) ([]TenantUsage, error) {
 	// Parents without a container under this root (another engine's --root, a leftover):
 	// scan the tops the operator's config and the containers name, and the default one.
 	tops := append([]tenantTop(nil), defaultTenantTops...)
+	countersDir := hardening.DefaultCountersDir
 	if cfg, err := readConfig(g.ConfigPath); err == nil && cfg.Defaults.CgroupParent != "" {
 		tops = append(tops, tenantTop{"/" + cfg.Defaults.CgroupParent, false}, tenantTop{hardening.SystemdEscapeDash(cfg.Defaults.CgroupParent) + ".slice", true})
+		countersDir = cfg.Defaults.CountersDir
 	}
 	for _, src := range sources {
 		if src.systemd {
@@ -150,6 +152,15 @@ func collectTenants(g *Global, o TenantsOptions) ([]TenantUsage, error) {
 			}
 		}
 	}
+	// Tenants whose counters outlive their containers and parent (tenantcg/faults.go).
+	for _, r := range tenantcg.Records(countersDir) {
+		if len(want) > 0 && !want[r.Tenant] {
+			continue
+		}
+		if _, ok := sources[r.Tenant]; !ok {
+			sources[r.Tenant] = tenantSource{r.Parent, r.Systemd}
+		}
+	}
 	names := map[string]bool{}
 	for n := range counts {
 		names[n] = true
@@ -169,15 +180,10 @@ func collectTenants(g *Global, o TenantsOptions) ([]TenantUsage, error) {
 			continue
 		}
 		rows[i].Cgroup = src.parent
-		inner, err := tenantcg.ParentInner(src.parent, src.systemd)
-		if err != nil {
-			continue
-		}
-		files[i] = tenantcg.FilesFor(inner)
+		files[i], rows[i].Present = tenantcg.ReadTenantUsage(countersDir, src.parent, src.systemd, &rows[i])
 		if files[i].V2 {
 			rows[i].CgroupVersion = 2
 		}
-		rows[i].Present = tenantcg.ReadUsage(files[i], &rows[i])
 	}
 	if o.Interval > 0 {
 		start := time.Now()
@@ -334,7 +340,10 @@ func tenantHumanBytes(v float64) string {
 
 func writeTenantsTable(w io.Writer, rows []TenantUsage) error {
 	tw := tabwriter.NewWriter(w, 4, 1, 2, ' ', 0)
-	fmt.Fprint(tw, "TENANT\tCONTAINERS\tCPU USED/LIMIT\tMEMORY USED/LIMIT\tPIDS/LIMIT\tOOM KILLS\tCPU THROTTLED\tPIDS-LIMIT HITS\tNET REFUSED\tCGROUP\n")
+	// LVE-style fault columns: CPUF periods throttled by the CPU limit, PMEMF memory limit
+	// hits, OOM kills, NPROCF forks refused by the pids limit, IOF seconds some task waited
+	// for I/O (v2 only). They include deleted containers' (the tenant's counter record).
+	fmt.Fprint(tw, "TENANT\tCONTAINERS\tCPU USED/LIMIT\tMEMORY USED/LIMIT\tPIDS/LIMIT\tIO READ/WRITTEN\tCPUF\tPMEMF\tOOM\tNPROCF\tIOF\tNET REFUSED\tCGROUP\n")
 	pct := func(used, limit float64) string {
 		if limit <= 0 {
 			return ""
@@ -350,8 +359,13 @@ func writeTenantsTable(w io.Writer, rows []TenantUsage) error {
 	cpus := func(v float64) string { return strconv.FormatFloat(v, 'f', 2, 64) }
 	count := func(v float64) string { return strconv.FormatFloat(v, 'f', 0, 64) }
 	for _, r := range rows {
+		iof := "-"
+		if r.CgroupVersion == 2 {
+			iof = fmt.Sprintf("%.1fs", r.IOPressureSeconds)
+		}
+		faults := fmt.Sprintf("%d\t%d\t%d\t%d\t%s", r.CPUThrottledPeriods, r.MemoryLimitHits, r.OOMKills, r.PidsLimitHits, iof)
 		if !r.Present {
-			fmt.Fprintf(tw, "%s\t%d\t-\t-\t-\t-\t-\t-\t%s\t%s (absent)\n", r.Tenant, r.Containers, netRefused(r.Network), r.Cgroup)
+			fmt.Fprintf(tw, "%s\t%d\t-\t-\t-\t-\t%s\t%s\t%s (absent)\n", r.Tenant, r.Containers, faults, netRefused(r.Network), r.Cgroup)
 			continue
 		}
 		cpu := fmt.Sprintf("%.1fs total/%s", r.CPUUsageSeconds, lim(r.CPULimit, cpus))
@@ -361,8 +375,8 @@ func writeTenantsTable(w io.Writer, rows []TenantUsage) error {
 		mem := fmt.Sprintf("%s/%s%s", tenantHumanBytes(float64(r.MemoryBytes)), lim(float64(r.MemoryLimitBytes), tenantHumanBytes),
 			pct(float64(r.MemoryBytes), float64(r.MemoryLimitBytes)))
 		pids := fmt.Sprintf("%d/%s%s", r.Pids, lim(float64(r.PidsLimit), count), pct(float64(r.Pids), float64(r.PidsLimit)))
-		thr := fmt.Sprintf("%.1fs (%d periods)", r.CPUThrottledSeconds, r.CPUThrottledPeriods)
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%d\t%s\t%d\t%s\t%s\n", r.Tenant, r.Containers, cpu, mem, pids, r.OOMKills, thr, r.PidsLimitHits, netRefused(r.Network), r.Cgroup)
+		io := fmt.Sprintf("%s/%s", tenantHumanBytes(float64(r.IOReadBytes)), tenantHumanBytes(float64(r.IOWriteBytes)))
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Tenant, r.Containers, cpu, mem, pids, io, faults, netRefused(r.Network), r.Cgroup)
 	}
 	return tw.Flush()
 }
@@ -390,6 +404,10 @@ func writeTenantsPrometheus(w io.Writer, rows []TenantUsage) error {
 	always := func(f func(r *TenantUsage) float64) func(r *TenantUsage) (float64, bool) {
 		return func(r *TenantUsage) (float64, bool) { return f(r), r.Present }
 	}
+	// Fault counters outlive the parent (the tenant's record): a sample while either is there.
+	fault := func(f func(r *TenantUsage) float64) func(r *TenantUsage) (float64, bool) {
+		return func(r *TenantUsage) (float64, bool) { return f(r), r.Present || r.RetiredFrom != "" }
+	}
 	limit := func(f func(r *TenantUsage) float64) func(r *TenantUsage) (float64, bool) {
 		return func(r *TenantUsage) (float64, bool) { v := f(r); return v, r.Present && v > 0 }
 	}
@@ -412,9 +430,9 @@ func writeTenantsPrometheus(w io.Writer, rows []TenantUsage) error {
 		{"tenantrun_tenant_cpu_periods_total", "counter", "CFS enforcement periods elapsed.",
 			always(func(r *TenantUsage) float64 { return float64(r.CPUPeriods) })},
 		{"tenantrun_tenant_cpu_throttled_periods_total", "counter", "CFS periods in which the tenant was throttled.",
-			always(func(r *TenantUsage) float64 { return float64(r.CPUThrottledPeriods) })},
+			fault(func(r *TenantUsage) float64 { return float64(r.CPUThrottledPeriods) })},
 		{"tenantrun_tenant_cpu_throttled_seconds_total", "counter", "Time the tenant was throttled by its CPU limit.",
-			always(func(r *TenantUsage) float64 { return r.CPUThrottledSeconds })},
+			fault(func(r *TenantUsage) float64 { return r.CPUThrottledSeconds })},
 		{"tenantrun_tenant_memory_usage_bytes", "gauge", "Memory charged to the tenant.",
 			always(func(r *TenantUsage) float64 { return float64(r.MemoryBytes) })},
 		{"tenantrun_tenant_memory_limit_bytes", "gauge", "The tenant's aggregate memory limit.",
@@ -422,15 +440,29 @@ func writeTenantsPrometheus(w io.Writer, rows []TenantUsage) error {
 		{"tenantrun_tenant_memory_max_usage_bytes", "gauge", "Peak memory charged to the tenant.",
 			always(func(r *TenantUsage) float64 { return float64(r.MemoryMaxBytes) })},
 		{"tenantrun_tenant_memory_limit_hits_total", "counter", "Times the tenant's memory usage hit its limit.",
-			always(func(r *TenantUsage) float64 { return float64(r.MemoryLimitHits) })},
+			fault(func(r *TenantUsage) float64 { return float64(r.MemoryLimitHits) })},
 		{"tenantrun_tenant_oom_kills_total", "counter", "Processes of the tenant killed by the OOM killer.",
-			always(func(r *TenantUsage) float64 { return float64(r.OOMKills) })},
+			fault(func(r *TenantUsage) float64 { return float64(r.OOMKills) })},
 		{"tenantrun_tenant_pids", "gauge", "Tasks of the tenant.",
 			always(func(r *TenantUsage) float64 { return float64(r.Pids) })},
 		{"tenantrun_tenant_pids_limit", "gauge", "The tenant's aggregate pids limit.",
 			limit(func(r *TenantUsage) float64 { return float64(r.PidsLimit) })},
 		{"tenantrun_tenant_pids_limit_hits_total", "counter", "Forks refused by the tenant's pids limit.",
-			always(func(r *TenantUsage) float64 { return float64(r.PidsLimitHits) })},
+			fault(func(r *TenantUsage) float64 { return float64(r.PidsLimitHits) })},
+		{"tenantrun_tenant_memory_high_hits_total", "counter", "Times the tenant's memory usage went over memory.high (cgroup v2).",
+			fault(func(r *TenantUsage) float64 { return float64(r.MemoryHighHits) })},
+		{"tenantrun_tenant_io_read_bytes_total", "counter", "Bytes the tenant read from block devices.",
+			always(func(r *TenantUsage) float64 { return float64(r.IOReadBytes) })},
+		{"tenantrun_tenant_io_written_bytes_total", "counter", "Bytes the tenant wrote to block devices.",
+			always(func(r *TenantUsage) float64 { return float64(r.IOWriteBytes) })},
+		{"tenantrun_tenant_io_read_operations_total", "counter", "Block device read operations of the tenant.",
+			always(func(r *TenantUsage) float64 { return float64(r.IOReadOps) })},
+		{"tenantrun_tenant_io_write_operations_total", "counter", "Block device write operations of the tenant.",
+			always(func(r *TenantUsage) float64 { return float64(r.IOWriteOps) })},
+		{"tenantrun_tenant_io_pressure_seconds_total", "counter", "Time some of the tenant's tasks waited for I/O (cgroup v2 io.pressure).",
+			func(r *TenantUsage) (float64, bool) {
+				return r.IOPressureSeconds, (r.Present || r.RetiredFrom != "") && r.CgroupVersion == 2
+			}},
 		{"tenantrun_tenant_quota_warnings", "gauge", "Quotas used at or above the warning threshold.",
 			func(r *TenantUsage) (float64, bool) { return float64(len(r.Warnings)), true }},
 	}

@@ -87,7 +87,8 @@ func quotaHarness(t *testing.T, tenants ...quotaTenant) *testutil.H {
 	}
 	var b strings.Builder
 	top := quotaTenantName("trq")
-	fmt.Fprintf(&b, "[defaults]\ncgroup_parent = %q\n", top)
+	// The tenants' fault counters are kept in the test's own directory (gone with it).
+	fmt.Fprintf(&b, "[defaults]\ncgroup_parent = %q\ncounters_dir = %q\n", top, testutil.TempDir(t, "counters"))
 	for _, q := range tenants {
 		quotaTops.Store(q.Name, top)
 		fmt.Fprintf(&b, "\n[tenants.%s]\nuid_range = \"%d:65536\"\ngid_range = \"%d:65536\"\nforeign_idmap = \"override\"\n%s\n", q.Name, q.UIDBase, q.UIDBase, q.TenantTOML)
@@ -322,6 +323,29 @@ func TestTenantAggregateMemory(t *testing.T) {
 	h.Delete(id1)
 	h.Delete(id2)
 	quotaParentGone(t, ten.Name)
+	// The OOM kills outlive the containers and the parent (cgroup v1 counted them only in
+	// the containers' own cgroups, v2 in the parent).
+	quotaCountersKept(t, h, ten.Name, "oomKills", ooms)
+}
+
+// quotaCountersKept checks that `tenants` still reports the tenant's fault counter key at
+// (at least) want once its containers and parent cgroup are gone.
+func quotaCountersKept(t *testing.T, h *testutil.H, tenant, key string, want uint64) {
+	t.Helper()
+	r := quotaAsOK(h, tenant, "tenants", "--format", "json", "--interval", "0", tenant)
+	var rows []map[string]any
+	if err := json.Unmarshal([]byte(r.Stdout), &rows); err != nil || len(rows) != 1 {
+		t.Fatalf("tenants after the last delete: %v\n%s", err, r)
+	}
+	got, _ := rows[0][key].(float64)
+	t.Logf("after the last delete: %s %v (%d before), present %v, kept in %v", key, got, want, rows[0]["present"], rows[0]["retiredFrom"])
+	if uint64(got) < want || rows[0]["present"] != false {
+		t.Errorf("tenant %s: %s is %v after its containers and parent are gone, was %d: %s", tenant, key, got, want, r.Stdout)
+	}
+	tb := quotaAsOK(h, tenant, "tenants", "--interval", "0", tenant)
+	if !strings.Contains(tb.Stdout, tenant) || !strings.Contains(tb.Stdout, "(absent)") {
+		t.Errorf("table after the last delete:\n%s", tb.Stdout)
+	}
 }
 
 // quotaCheckTenantsJSON compares `tenantrun tenants --format json` with the cgroup files.
@@ -449,9 +473,11 @@ func TestTenantAggregatePids(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(h.RT.Root, id3)); err == nil {
 		t.Errorf("refused container %s left its state directory", id3)
 	}
+	hits = quotaEvents(t, pidsDir, "pids.events", "max")
 	h.Delete(id1)
 	h.Delete(id2)
 	quotaParentGone(t, ten.Name)
+	quotaCountersKept(t, h, ten.Name, "pidsLimitHits", hits)
 }
 
 // `update --memory 8G` cannot raise a container above the tenant's maximum.
