@@ -225,7 +225,7 @@ func updateRecord(parent string, systemd bool, fn func(f Files, r *faultRecord) 
 		return err
 	}
 	path := faultPath(dir, parent, systemd)
-	l, err := fsutil.LockFile(path+".lock", unix.LOCK_EX)
+	l, err := fsutil.LockFile(filepath.Join(dir, ".lock"), unix.LOCK_EX) // one for the directory: records are small and rare
 	if err != nil {
 		return err
 	}
