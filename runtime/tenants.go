@@ -11,7 +11,6 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -23,6 +22,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/tenantrun/tenantrun/hardening"
+	"github.com/tenantrun/tenantrun/runtime/exporter"
 	"github.com/tenantrun/tenantrun/runtime/netpolicy"
 	"github.com/tenantrun/tenantrun/runtime/record"
 	"github.com/tenantrun/tenantrun/runtime/tenantcg"
@@ -394,113 +394,23 @@ func netRefused(m map[string]uint64) string {
 }
 
 // writeTenantsPrometheus writes the Prometheus text exposition format (version 0.0.4):
-// one HELP and TYPE line per family, all samples of a family together. Unlimited limits
-// have no sample.
+// one HELP and TYPE line per family (exporter.Families, the same as `metrics serve`), all
+// samples of a family together. Unlimited limits have no sample.
 func writeTenantsPrometheus(w io.Writer, rows []TenantUsage) error {
-	type fam struct {
-		name, typ, help string
-		val             func(r *TenantUsage) (float64, bool)
-	}
-	always := func(f func(r *TenantUsage) float64) func(r *TenantUsage) (float64, bool) {
-		return func(r *TenantUsage) (float64, bool) { return f(r), r.Present }
-	}
-	// Fault counters outlive the parent (the tenant's record): a sample while either is there.
-	fault := func(f func(r *TenantUsage) float64) func(r *TenantUsage) (float64, bool) {
-		return func(r *TenantUsage) (float64, bool) { return f(r), r.Present || r.RetiredFrom != "" }
-	}
-	limit := func(f func(r *TenantUsage) float64) func(r *TenantUsage) (float64, bool) {
-		return func(r *TenantUsage) (float64, bool) { v := f(r); return v, r.Present && v > 0 }
-	}
-	fams := []fam{
-		{"tenantrun_tenant_containers", "gauge", "Containers of the tenant under this runtime root.",
-			func(r *TenantUsage) (float64, bool) { return float64(r.Containers), true }},
-		{"tenantrun_tenant_cgroup_present", "gauge", "1 if the tenant's parent cgroup exists.",
-			func(r *TenantUsage) (float64, bool) { return promBool(r.Present), true }},
-		{"tenantrun_tenant_cpu_usage_seconds_total", "counter", "CPU time used by the tenant's containers.",
-			always(func(r *TenantUsage) float64 { return r.CPUUsageSeconds })},
-		{"tenantrun_tenant_cpu_used_cpus", "gauge", "CPUs used over the sampling interval.",
-			func(r *TenantUsage) (float64, bool) {
-				if r.CPUUsed == nil {
-					return 0, false
-				}
-				return *r.CPUUsed, r.Present
-			}},
-		{"tenantrun_tenant_cpu_limit_cpus", "gauge", "The tenant's aggregate CPU limit (quota/period).",
-			limit(func(r *TenantUsage) float64 { return r.CPULimit })},
-		{"tenantrun_tenant_cpu_periods_total", "counter", "CFS enforcement periods elapsed.",
-			always(func(r *TenantUsage) float64 { return float64(r.CPUPeriods) })},
-		{"tenantrun_tenant_cpu_throttled_periods_total", "counter", "CFS periods in which the tenant was throttled.",
-			fault(func(r *TenantUsage) float64 { return float64(r.CPUThrottledPeriods) })},
-		{"tenantrun_tenant_cpu_throttled_seconds_total", "counter", "Time the tenant was throttled by its CPU limit.",
-			fault(func(r *TenantUsage) float64 { return r.CPUThrottledSeconds })},
-		{"tenantrun_tenant_memory_usage_bytes", "gauge", "Memory charged to the tenant.",
-			always(func(r *TenantUsage) float64 { return float64(r.MemoryBytes) })},
-		{"tenantrun_tenant_memory_limit_bytes", "gauge", "The tenant's aggregate memory limit.",
-			limit(func(r *TenantUsage) float64 { return float64(r.MemoryLimitBytes) })},
-		{"tenantrun_tenant_memory_max_usage_bytes", "gauge", "Peak memory charged to the tenant.",
-			always(func(r *TenantUsage) float64 { return float64(r.MemoryMaxBytes) })},
-		{"tenantrun_tenant_memory_limit_hits_total", "counter", "Times the tenant's memory usage hit its limit.",
-			fault(func(r *TenantUsage) float64 { return float64(r.MemoryLimitHits) })},
-		{"tenantrun_tenant_oom_kills_total", "counter", "Processes of the tenant killed by the OOM killer.",
-			fault(func(r *TenantUsage) float64 { return float64(r.OOMKills) })},
-		{"tenantrun_tenant_pids", "gauge", "Tasks of the tenant.",
-			always(func(r *TenantUsage) float64 { return float64(r.Pids) })},
-		{"tenantrun_tenant_pids_limit", "gauge", "The tenant's aggregate pids limit.",
-			limit(func(r *TenantUsage) float64 { return float64(r.PidsLimit) })},
-		{"tenantrun_tenant_pids_limit_hits_total", "counter", "Forks refused by the tenant's pids limit.",
-			fault(func(r *TenantUsage) float64 { return float64(r.PidsLimitHits) })},
-		{"tenantrun_tenant_memory_high_hits_total", "counter", "Times the tenant's memory usage went over memory.high (cgroup v2).",
-			fault(func(r *TenantUsage) float64 { return float64(r.MemoryHighHits) })},
-		{"tenantrun_tenant_io_read_bytes_total", "counter", "Bytes the tenant read from block devices.",
-			always(func(r *TenantUsage) float64 { return float64(r.IOReadBytes) })},
-		{"tenantrun_tenant_io_written_bytes_total", "counter", "Bytes the tenant wrote to block devices.",
-			always(func(r *TenantUsage) float64 { return float64(r.IOWriteBytes) })},
-		{"tenantrun_tenant_io_read_operations_total", "counter", "Block device read operations of the tenant.",
-			always(func(r *TenantUsage) float64 { return float64(r.IOReadOps) })},
-		{"tenantrun_tenant_io_write_operations_total", "counter", "Block device write operations of the tenant.",
-			always(func(r *TenantUsage) float64 { return float64(r.IOWriteOps) })},
-		{"tenantrun_tenant_io_pressure_seconds_total", "counter", "Time some of the tenant's tasks waited for I/O (cgroup v2 io.pressure).",
-			func(r *TenantUsage) (float64, bool) {
-				return r.IOPressureSeconds, (r.Present || r.RetiredFrom != "") && r.CgroupVersion == 2
-			}},
-		{"tenantrun_tenant_quota_warnings", "gauge", "Quotas used at or above the warning threshold.",
-			func(r *TenantUsage) (float64, bool) { return float64(len(r.Warnings)), true }},
-	}
-	for _, c := range append(slices.Clone(hardening.NetCounters), netpolicy.CounterCrossed) {
-		help := map[string]string{
-			hardening.CounterEgressDenied:  "Outbound packets of new connections refused by the tenant's egress allowlist.",
-			hardening.CounterDenySet:       "Outbound packets to the host, the gateway, link-local (metadata), multicast or broadcast, refused.",
-			hardening.CounterIngressDenied: "Inbound packets of new connections to a port not in ingress_ports, dropped.",
-			hardening.CounterConnCap:       "New connections refused by max_connections.",
-			hardening.CounterRateCap:       "New connections refused by new_connections_per_second.",
-			hardening.CounterSourceCap:     "Inbound connections refused by per_source_connections.",
-			netpolicy.CounterCrossed:       "Packets dropped between this tenant's containers and another tenant's on a shared network.",
-		}[c]
-		fams = append(fams, fam{"tenantrun_tenant_network_" + c + "_packets_total", "counter", help,
-			func(r *TenantUsage) (float64, bool) {
-				if r.Network == nil {
-					return 0, false
-				}
-				return float64(r.Network[c]), true
-			}})
-	}
 	bw := bufio.NewWriter(w)
-	for _, f := range fams {
-		fmt.Fprintf(bw, "# HELP %s %s\n# TYPE %s %s\n", f.name, f.help, f.name, f.typ)
+	for _, f := range exporter.Families {
+		typ := "gauge"
+		if f.Counter {
+			typ = "counter"
+		}
+		fmt.Fprintf(bw, "# HELP %s %s\n# TYPE %s %s\n", f.Name, f.Help, f.Name, typ)
 		for i := range rows {
-			if v, ok := f.val(&rows[i]); ok {
-				fmt.Fprintf(bw, "%s{tenant=\"%s\"} %s\n", f.name, promEscape(rows[i].Tenant), strconv.FormatFloat(v, 'f', -1, 64))
+			if v, ok := f.Value(&rows[i]); ok {
+				fmt.Fprintf(bw, "%s{tenant=\"%s\"} %s\n", f.Name, promEscape(rows[i].Tenant), strconv.FormatFloat(v, 'f', -1, 64))
 			}
 		}
 	}
 	return bw.Flush()
-}
-
-func promBool(b bool) float64 {
-	if b {
-		return 1
-	}
-	return 0
 }
 
 func promEscape(s string) string {
