@@ -128,6 +128,9 @@ type Tenant struct {
 	// Network is the tenant's network policy (hardening/network.go), [defaults.network]
 	// overlaid with [tenants.NAME.network].
 	Network NetPolicy
+	// Warnings are the tenant's early-warning thresholds ([defaults.warnings] overlaid
+	// with [tenants.NAME.warnings]; the notify command is the operator's).
+	Warnings Warnings
 	// AutoRange: uid_range = "auto": the runtime allocates an exclusive block from
 	// the operator's id pool (defaults.id_pool_user in /etc/subuid and /etc/subgid)
 	// and calls AssignRange before any policy runs. Until then UIDs/GIDs are empty
@@ -176,6 +179,8 @@ type Defaults struct {
 	// Network is the network policy of tenants that set none ([defaults.network] over
 	// DefaultNetPolicy).
 	Network NetPolicy
+	// Warnings are [defaults.warnings] over DefaultWarnings.
+	Warnings Warnings
 }
 
 // DefaultHookEnv is the whole environment of a hook declared without env (the plain

@@ -49,10 +49,11 @@ type rawTenant struct {
 	SELinuxLabel   string    `toml:"selinux_label"`
 	MountLabel     string    `toml:"mount_label"`
 	// Pointers: a tenant's list, even [], replaces the [defaults] one.
-	ApparmorAllowed   *[]string   `toml:"apparmor_allowed"`
-	SELinuxAllowed    *[]string   `toml:"selinux_allowed"`
-	MountLabelAllowed *[]string   `toml:"mount_label_allowed"`
-	Network           *rawNetwork `toml:"network"`
+	ApparmorAllowed   *[]string    `toml:"apparmor_allowed"`
+	SELinuxAllowed    *[]string    `toml:"selinux_allowed"`
+	MountLabelAllowed *[]string    `toml:"mount_label_allowed"`
+	Network           *rawNetwork  `toml:"network"`
+	Warnings          *rawWarnings `toml:"warnings"`
 }
 
 type rawDefaults struct {
@@ -76,6 +77,7 @@ type rawDefaults struct {
 	SELinuxAllowed     []string            `toml:"selinux_allowed"`
 	MountLabelAllowed  []string            `toml:"mount_label_allowed"`
 	Network            *rawNetwork         `toml:"network"`
+	Warnings           *rawWarnings        `toml:"warnings"`
 }
 
 // rawHook is one [[defaults.hook]] table. Pointers: absent and [] differ (an empty
@@ -189,6 +191,9 @@ func ParseConfig(data []byte) (*Config, error) {
 		return nil, fmt.Errorf("key defaults.max_env_bytes: must be positive")
 	}
 	if c.Defaults.Network, err = buildNetwork("defaults.network", d.Network, DefaultNetPolicy()); err != nil {
+		return nil, err
+	}
+	if c.Defaults.Warnings, err = buildWarnings("defaults.warnings", d.Warnings, DefaultWarnings, false); err != nil {
 		return nil, err
 	}
 	hooks, err := buildHooks(d.Hooks, d.Hook)
@@ -439,6 +444,9 @@ func buildTenant(name string, r *rawTenant, d *Defaults) (*Tenant, error) {
 		t.OOMScoreAdjMin = *r.OOMScoreAdjMin
 	}
 	if t.Network, err = buildNetwork(k+".network", r.Network, d.Network); err != nil {
+		return nil, err
+	}
+	if t.Warnings, err = buildWarnings(k+".warnings", r.Warnings, d.Warnings, true); err != nil {
 		return nil, err
 	}
 	if t.Network.Enabled {

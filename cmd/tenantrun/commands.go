@@ -362,6 +362,7 @@ a refused bundle creates nothing.`,
 			},
 		},
 		tenantsCommand,
+		metricsCommand,
 		seccompCommand,
 		{
 			Name:   "init",

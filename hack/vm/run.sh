@@ -81,6 +81,7 @@ git ls-files -z | tar --null -cf - -T - | tar -xf - -C "$repo"
 export CGO_ENABLED=1 GOFLAGS=-mod=mod
 nice -n 19 "$GO" build -tags "$BINTAGS" -ldflags "$LDFLAGS" -o "$repo/bin/tenantrun" ./cmd/tenantrun
 nice -n 19 "$GO" build -tags "$BINTAGS,failpoints" -ldflags "$LDFLAGS" -o "$repo/bin/tenantrun-failpoints" ./cmd/tenantrun
+nice -n 19 "$GO" build -tags "$BINTAGS" -ldflags "$LDFLAGS" -o "$repo/bin/tenantrun-metrics" ./cmd/tenantrun-metrics
 suites=${TENANTRUN_VM_SUITES:-integration security hostile podman}
 for s in $suites; do
   case ${s%%:*} in
