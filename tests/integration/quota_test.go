@@ -78,6 +78,13 @@ func quotaTenantName(prefix string) string {
 // quotaHarness is a harness whose runtime uses a config with the given tenants.
 func quotaHarness(t *testing.T, tenants ...quotaTenant) *testutil.H {
 	t.Helper()
+	return quotaHarnessWith(t, "", tenants...)
+}
+
+// quotaHarnessWith is quotaHarness with more TOML after the [defaults] keys (its subtables:
+// [defaults.warnings], ...).
+func quotaHarnessWith(t *testing.T, defaults string, tenants ...quotaTenant) *testutil.H {
+	t.Helper()
 	h := testutil.New(t)
 	testutil.TenantrunOnly(t)
 	if _, err := os.Stat("/sys/fs/cgroup/memory"); err != nil {
@@ -88,7 +95,7 @@ func quotaHarness(t *testing.T, tenants ...quotaTenant) *testutil.H {
 	var b strings.Builder
 	top := quotaTenantName("trq")
 	// The tenants' fault counters are kept in the test's own directory (gone with it).
-	fmt.Fprintf(&b, "[defaults]\ncgroup_parent = %q\ncounters_dir = %q\n", top, testutil.TempDir(t, "counters"))
+	fmt.Fprintf(&b, "[defaults]\ncgroup_parent = %q\ncounters_dir = %q\n%s\n", top, testutil.TempDir(t, "counters"), defaults)
 	for _, q := range tenants {
 		quotaTops.Store(q.Name, top)
 		fmt.Fprintf(&b, "\n[tenants.%s]\nuid_range = \"%d:65536\"\ngid_range = \"%d:65536\"\nforeign_idmap = \"override\"\n%s\n", q.Name, q.UIDBase, q.UIDBase, q.TenantTOML)
