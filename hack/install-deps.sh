@@ -33,3 +33,16 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 command -v go >/dev/null || { echo "install-deps: Go is required (https://go.dev/dl); not found in PATH" >&2; exit 1; }
 go mod download
+# promtool (checks the exporter's output in the tests): only the binary, taken from Debian's
+# prometheus package without installing it (that would pull ~100 MB and a server daemon).
+promtool=/var/cache/tenantrun-test/bin/promtool
+if [ ! -x "$promtool" ]; then
+  d=/var/cache/tenantrun-test/debs
+  mkdir -p "$d" "$(dirname "$promtool")"
+  ( cd "$d" && { ls prometheus_*.deb >/dev/null 2>&1 || apt-get -o DPkg::Lock::Timeout=600 download -qq prometheus 2>/dev/null ||
+      { apt-get -o DPkg::Lock::Timeout=600 update -qq && apt-get -o DPkg::Lock::Timeout=600 download -qq prometheus; }; } )
+  deb=$(ls "$d"/prometheus_*.deb | head -1)
+  dpkg-deb --fsys-tarfile "$deb" | tar -xO ./usr/bin/promtool >"$promtool.tmp"
+  chmod 755 "$promtool.tmp" && mv "$promtool.tmp" "$promtool"
+  echo "install-deps: promtool from $(basename "$deb") in $promtool"
+fi
