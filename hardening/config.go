@@ -47,7 +47,10 @@ type Quota struct {
 	Pids   int64   // tasks
 	CPUs   float64 // CPUs
 	Tmpfs  int64   // bytes per tmpfs mount
-	Nofile uint64  // RLIMIT_NOFILE
+	// TmpfsInodes bounds nr_inodes of each tmpfs mount (0: one per KiB of its size, at least
+	// 16384).
+	TmpfsInodes uint64
+	Nofile      uint64 // RLIMIT_NOFILE
 	// Block I/O limits on every block device behind the container's rootfs and the
 	// tenant's bind roots (each device on its own, as the kernel throttles); 0 = not
 	// limited. IOWeight (10..1000, 0 = the kernel's default) is the tenant parent's share.
@@ -56,7 +59,14 @@ type Quota struct {
 	IOReadIOPS  uint64 // operations/s
 	IOWriteIOPS uint64
 	IOWeight    uint16
+	// Disk (bytes) and Inodes limit the tenant's files on each of its bind roots, by
+	// project quota (tenantrun tenants quota apply); 0 = none. [quota] only.
+	Disk   int64
+	Inodes uint64
 }
+
+// HasDiskQuota says whether a disk or inode quota is set.
+func (q Quota) HasDiskQuota() bool { return q.Disk > 0 || q.Inodes > 0 }
 
 // HasIOLimits says whether any block I/O throttle is set.
 func (q Quota) HasIOLimits() bool {
@@ -116,6 +126,9 @@ type Tenant struct {
 	OOMScoreAdjMin int
 	ForeignIDMap   string // "refuse" or "override"
 	AllowFuse      bool
+	// ProjectID is the tenant's project on its bind roots' filesystems (project_id; 0: its
+	// uid range's first id, see Project).
+	ProjectID uint32
 	// LSM (hardening/lsm.go): the tenant's forced AppArmor profile, SELinux process label
 	// and mount label ("" = none), and the bundle values that may be kept instead (the
 	// tenant's apparmor_allowed/selinux_allowed/mount_label_allowed, else [defaults]'s).
@@ -136,6 +149,16 @@ type Tenant struct {
 	// and calls AssignRange before any policy runs. Until then UIDs/GIDs are empty
 	// and Enforce refuses the tenant.
 	AutoRange bool
+}
+
+// Project is the tenant's project id for disk quotas: project_id, else the first id of its
+// uid range (tenants' ranges never overlap, and a static range is the same on every node,
+// so a network volume keeps its project from node to node).
+func (t *Tenant) Project() uint32 {
+	if t.ProjectID != 0 {
+		return t.ProjectID
+	}
+	return t.UIDs.Start
 }
 
 // TrustedAnnotation declares an annotation that names the tenant, trusted only for the

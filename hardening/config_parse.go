@@ -17,11 +17,12 @@ import (
 )
 
 type rawQuota struct {
-	Memory any      `toml:"memory"`
-	Pids   *int64   `toml:"pids"`
-	CPUs   *float64 `toml:"cpus"`
-	Tmpfs  any      `toml:"tmpfs"`
-	Nofile *int64   `toml:"nofile"`
+	Memory      any      `toml:"memory"`
+	Pids        *int64   `toml:"pids"`
+	CPUs        *float64 `toml:"cpus"`
+	Tmpfs       any      `toml:"tmpfs"`
+	TmpfsInodes *int64   `toml:"tmpfs_inodes"`
+	Nofile      *int64   `toml:"nofile"`
 	// Block I/O (per device, see Quota): bytes/s as a size ("20M") or a number, and
 	// operations/s; the weight is a tenant share, [quota] only.
 	IOReadBPS   any    `toml:"io_read_bps"`
@@ -29,6 +30,9 @@ type rawQuota struct {
 	IOReadIOPS  *int64 `toml:"io_read_iops"`
 	IOWriteIOPS *int64 `toml:"io_write_iops"`
 	IOWeight    *int64 `toml:"io_weight"`
+	// Disk space and inodes on each bind root, by project quota ([quota] only).
+	Disk   any    `toml:"disk"`
+	Inodes *int64 `toml:"inodes"`
 }
 
 type rawTenant struct {
@@ -45,6 +49,7 @@ type rawTenant struct {
 	OOMScoreAdjMin *int      `toml:"oom_score_adj_min"`
 	ForeignIDMap   string    `toml:"foreign_idmap"`
 	AllowFuse      bool      `toml:"allow_fuse"`
+	ProjectID      *int64    `toml:"project_id"`
 	Apparmor       string    `toml:"apparmor_profile"`
 	SELinuxLabel   string    `toml:"selinux_label"`
 	MountLabel     string    `toml:"mount_label"`
@@ -474,6 +479,8 @@ func buildTenant(name string, r *rawTenant, d *Defaults) (*Tenant, error) {
 		return nil, fmt.Errorf("key %s.container.tmpfs: larger than the tenant quota", k)
 	case cq.Nofile > q.Nofile:
 		return nil, fmt.Errorf("key %s.container.nofile: larger than the tenant quota", k)
+	case q.TmpfsInodes > 0 && (cq.TmpfsInodes == 0 || cq.TmpfsInodes > q.TmpfsInodes):
+		return nil, fmt.Errorf("key %s.container.tmpfs_inodes: larger than the tenant quota", k)
 	}
 	for _, io := range []struct {
 		key      string
@@ -483,6 +490,15 @@ func buildTenant(name string, r *rawTenant, d *Defaults) (*Tenant, error) {
 		if io.max > 0 && io.cur > io.max {
 			return nil, fmt.Errorf("key %s.container.%s: larger than the tenant quota", k, io.key)
 		}
+	}
+	if r.Container != nil && (r.Container.Disk != nil || r.Container.Inodes != nil) {
+		return nil, fmt.Errorf("key %s.container: disk and inodes are per tenant on each bind root (project quotas): set them in [%s.quota]", k, k)
+	}
+	if r.ProjectID != nil {
+		if *r.ProjectID < 1 || *r.ProjectID > math.MaxUint32-1 {
+			return nil, fmt.Errorf("key %s.project_id: %d must be in 1..4294967294", k, *r.ProjectID)
+		}
+		t.ProjectID = uint32(*r.ProjectID)
 	}
 	if r.Container != nil && r.Container.IOWeight != nil {
 		return nil, fmt.Errorf("key %s.container.io_weight: the I/O weight is the tenant's share against other tenants: set it in [%s.quota]", k, k)
@@ -511,6 +527,12 @@ func buildQuota(k string, r *rawQuota, def Quota) (Quota, error) {
 		if q.Tmpfs < 4096 {
 			return q, fmt.Errorf("key %s.tmpfs: at least 4k", k)
 		}
+	}
+	if r.TmpfsInodes != nil {
+		if *r.TmpfsInodes < 64 || *r.TmpfsInodes > 1<<32 {
+			return q, fmt.Errorf("key %s.tmpfs_inodes: %d must be in 64..4294967296", k, *r.TmpfsInodes)
+		}
+		q.TmpfsInodes = uint64(*r.TmpfsInodes)
 	}
 	if r.Pids != nil {
 		if *r.Pids < 1 {
@@ -541,6 +563,20 @@ func buildQuota(k string, r *rawQuota, def Quota) (Quota, error) {
 	}
 	if q.IOWriteIOPS, err = ioOps(k+".io_write_iops", r.IOWriteIOPS, q.IOWriteIOPS); err != nil {
 		return q, err
+	}
+	if r.Disk != nil {
+		if q.Disk, err = parseSizeValue(k+".disk", r.Disk); err != nil {
+			return q, err
+		}
+		if q.Disk < 1<<20 {
+			return q, fmt.Errorf("key %s.disk: at least 1M", k)
+		}
+	}
+	if r.Inodes != nil {
+		if *r.Inodes < 16 {
+			return q, fmt.Errorf("key %s.inodes: %d must be at least 16", k, *r.Inodes)
+		}
+		q.Inodes = uint64(*r.Inodes)
 	}
 	if r.IOWeight != nil {
 		if *r.IOWeight < 10 || *r.IOWeight > 1000 {

@@ -16,6 +16,8 @@ type Warnings struct {
 	Memory       float64 // memory in use / memory quota
 	Pids         float64 // tasks / pids quota
 	CPUThrottled float64 // share of the CPU periods of the last interval the tenant was throttled in
+	Disk         float64 // disk space / disk quota (project quota on the bind roots)
+	Inodes       float64 // inodes / inode quota
 	Period       time.Duration
 	// Notify is the operator's command ([defaults.warnings] only): each warning is a JSON
 	// object on its stdin. Nil: audit log and log only.
@@ -24,15 +26,17 @@ type Warnings struct {
 	NotifyPerMinute int // at most this many commands a minute, all tenants together
 }
 
-// DefaultWarnings: 90 % of memory or pids, half of the CPU periods throttled; once an hour
+// DefaultWarnings: 90 % of memory, pids, disk or inodes, half of the CPU periods throttled; once an hour
 // per tenant and limit; a notify command gets 10 s, and 10 run a minute at most.
-var DefaultWarnings = Warnings{Memory: 0.9, Pids: 0.9, CPUThrottled: 0.5, Period: time.Hour,
+var DefaultWarnings = Warnings{Memory: 0.9, Pids: 0.9, CPUThrottled: 0.5, Disk: 0.9, Inodes: 0.9, Period: time.Hour,
 	NotifyTimeout: 10 * time.Second, NotifyPerMinute: 10}
 
 type rawWarnings struct {
 	Memory          *float64  `toml:"memory"`
 	Pids            *float64  `toml:"pids"`
 	CPUThrottled    *float64  `toml:"cpu_throttled"`
+	Disk            *float64  `toml:"disk"`
+	Inodes          *float64  `toml:"inodes"`
 	Period          string    `toml:"period"`
 	Notify          *[]string `toml:"notify"`
 	NotifyTimeout   string    `toml:"notify_timeout"`
@@ -48,7 +52,8 @@ func buildWarnings(k string, r *rawWarnings, base Warnings, tenant bool) (Warnin
 		key string
 		v   *float64
 		dst *float64
-	}{{"memory", r.Memory, &w.Memory}, {"pids", r.Pids, &w.Pids}, {"cpu_throttled", r.CPUThrottled, &w.CPUThrottled}} {
+	}{{"memory", r.Memory, &w.Memory}, {"pids", r.Pids, &w.Pids}, {"cpu_throttled", r.CPUThrottled, &w.CPUThrottled},
+		{"disk", r.Disk, &w.Disk}, {"inodes", r.Inodes, &w.Inodes}} {
 		if f.v == nil {
 			continue
 		}

@@ -66,6 +66,7 @@ func (p *pol) enforceMounts(s *specs.Spec, req Request) {
 	}
 	t := req.Tenant
 	tmpMax := min(t.Container.Tmpfs, t.Container.Memory)
+	inodeMax := t.TmpfsInodeMax(tmpMax)
 	procs := 0
 	for i := range s.Mounts {
 		m := &s.Mounts[i]
@@ -134,7 +135,7 @@ func (p *pol) enforceMounts(s *specs.Spec, req Request) {
 			p.refuse(ip+".type", fmt.Sprintf("filesystem type %q is not allowed (only bind, tmpfs, proc, sysfs, devpts, mqueue, cgroup)", m.Type))
 			continue
 		}
-		p.checkOptions(ip, m, typ, tmpMax)
+		p.checkOptions(ip, m, typ, tmpMax, inodeMax)
 	}
 	// Scratch tmpfs on /tmp, /run, /var/tmp unless the bundle mounts something there.
 	for _, sd := range scratchDirs {
@@ -149,7 +150,7 @@ func (p *pol) enforceMounts(s *specs.Spec, req Request) {
 			continue
 		}
 		nm := specs.Mount{Destination: sd.dest, Type: "tmpfs", Source: "tmpfs",
-			Options: []string{"nosuid", "nodev", "mode=" + sd.mode, "size=" + formatSize(tmpMax), "nr_inodes=" + strconv.FormatInt(TmpfsInodes(tmpMax), 10)}}
+			Options: []string{"nosuid", "nodev", "mode=" + sd.mode, "size=" + formatSize(tmpMax), "nr_inodes=" + strconv.FormatInt(inodeMax, 10)}}
 		// After the last mount of a parent (a /var volume), before the first mount below
 		// (podman's /run/.containerenv) that follows it.
 		start := 0
@@ -256,7 +257,7 @@ func uniq(a, b string) []string {
 // checkOptions allows known options, refuses propagation other than private,
 // idmaps and unknown data, forces nosuid,nodev (not on the /dev tmpfs and devpts,
 // which hold device nodes), keeps sysfs and cgroup read-only and clamps tmpfs sizes.
-func (p *pol) checkOptions(ip string, m *specs.Mount, typ string, tmpMax int64) {
+func (p *pol) checkOptions(ip string, m *specs.Mount, typ string, tmpMax, maxInodes int64) {
 	kind := typ
 	if kind == "cgroup2" {
 		kind = "cgroup"
@@ -365,7 +366,6 @@ func (p *pol) checkOptions(ip string, m *specs.Mount, typ string, tmpMax int64) 
 			size = tmpMax
 		}
 		add("size=" + formatSize(size))
-		maxInodes := TmpfsInodes(tmpMax)
 		inodes := inodeLimit
 		if inodes <= 0 || inodes > maxInodes {
 			inodes = maxInodes
@@ -378,6 +378,15 @@ func (p *pol) checkOptions(ip string, m *specs.Mount, typ string, tmpMax int64) 
 		}
 		m.Options = out
 	}
+}
+
+// TmpfsInodeMax is the inode bound of the tenant's tmpfs mounts of the given size: its
+// tmpfs_inodes, else TmpfsInodes(size).
+func (t *Tenant) TmpfsInodeMax(size int64) int64 {
+	if t.Container.TmpfsInodes > 0 {
+		return int64(t.Container.TmpfsInodes)
+	}
+	return TmpfsInodes(size)
 }
 
 // TmpfsInodes is the inode bound of a tmpfs of the given size: one inode per KiB, at

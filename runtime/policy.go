@@ -310,6 +310,9 @@ func (p *prepared) setupHost() error {
 	if err != nil {
 		return err
 	}
+	if err := p.checkDiskQuota(); err != nil {
+		return err
+	}
 	if p.rec.CgroupParent != "" {
 		l := tenantcg.TenantLimits(p.tenant, devs)
 		l.CountersDir = p.cfg.Defaults.CountersDir

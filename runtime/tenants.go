@@ -124,7 +124,11 @@ func collectTenants(g *Global, o TenantsOptions) ([]TenantUsage, error) {
 	// scan the tops the operator's config and the containers name, and the default one.
 	tops := append([]tenantTop(nil), defaultTenantTops...)
 	countersDir := hardening.DefaultCountersDir
-	if cfg, err := readConfig(g.ConfigPath); err == nil && cfg.Defaults.CgroupParent != "" {
+	cfg, cfgErr := readConfig(g.ConfigPath)
+	if cfgErr != nil {
+		cfg = nil
+	}
+	if cfg != nil && cfg.Defaults.CgroupParent != "" {
 		tops = append(tops, tenantTop{"/" + cfg.Defaults.CgroupParent, false}, tenantTop{hardening.SystemdEscapeDash(cfg.Defaults.CgroupParent) + ".slice", true})
 		countersDir = cfg.Defaults.CountersDir
 	}
@@ -168,6 +172,13 @@ func collectTenants(g *Global, o TenantsOptions) ([]TenantUsage, error) {
 	for n := range sources {
 		names[n] = true
 	}
+	if cfg != nil { // tenants with a disk quota: their bind roots hold files without a container
+		for n, t := range cfg.Tenants {
+			if t.Quota.HasDiskQuota() && (len(want) == 0 || want[n]) {
+				names[n] = true
+			}
+		}
+	}
 	var rows []TenantUsage
 	for n := range names {
 		rows = append(rows, TenantUsage{Tenant: n, Containers: counts[n], CgroupVersion: 1})
@@ -205,6 +216,7 @@ func collectTenants(g *Global, o TenantsOptions) ([]TenantUsage, error) {
 		}
 	}
 	netCounters(cs, rows)
+	diskUsage(cfg, rows)
 	for i := range rows {
 		rows[i].Warnings = tenantWarnings(&rows[i], o.WarnAt)
 		for _, w := range rows[i].Warnings {
@@ -323,6 +335,8 @@ func tenantWarnings(u *TenantUsage, warnAt float64) []string {
 	}
 	check("memory", float64(u.MemoryBytes), float64(u.MemoryLimitBytes), tenantHumanBytes)
 	check("pids", float64(u.Pids), float64(u.PidsLimit), func(v float64) string { return strconv.FormatFloat(v, 'f', 0, 64) })
+	check("disk", float64(u.DiskBytes), float64(u.DiskLimitBytes), tenantHumanBytes)
+	check("inodes", float64(u.Inodes), float64(u.InodesLimit), func(v float64) string { return strconv.FormatFloat(v, 'f', 0, 64) })
 	return out
 }
 
@@ -343,7 +357,7 @@ func writeTenantsTable(w io.Writer, rows []TenantUsage) error {
 	// LVE-style fault columns: CPUF periods throttled by the CPU limit, PMEMF memory limit
 	// hits, OOM kills, NPROCF forks refused by the pids limit, IOF seconds some task waited
 	// for I/O (v2 only). They include deleted containers' (the tenant's counter record).
-	fmt.Fprint(tw, "TENANT\tCONTAINERS\tCPU USED/LIMIT\tMEMORY USED/LIMIT\tPIDS/LIMIT\tIO READ/WRITTEN\tCPUF\tPMEMF\tOOM\tNPROCF\tIOF\tNET REFUSED\tCGROUP\n")
+	fmt.Fprint(tw, "TENANT\tCONTAINERS\tCPU USED/LIMIT\tMEMORY USED/LIMIT\tPIDS/LIMIT\tIO READ/WRITTEN\tDISK/LIMIT\tINODES/LIMIT\tCPUF\tPMEMF\tOOM\tNPROCF\tIOF\tNET REFUSED\tCGROUP\n")
 	pct := func(used, limit float64) string {
 		if limit <= 0 {
 			return ""
@@ -364,8 +378,13 @@ func writeTenantsTable(w io.Writer, rows []TenantUsage) error {
 			iof = fmt.Sprintf("%.1fs", r.IOPressureSeconds)
 		}
 		faults := fmt.Sprintf("%d\t%d\t%d\t%d\t%s", r.CPUThrottledPeriods, r.MemoryLimitHits, r.OOMKills, r.PidsLimitHits, iof)
+		disk, inodes := "-", "-"
+		if r.DiskLimitBytes > 0 || r.InodesLimit > 0 {
+			disk = fmt.Sprintf("%s/%s%s", tenantHumanBytes(float64(r.DiskBytes)), lim(float64(r.DiskLimitBytes), tenantHumanBytes), pct(float64(r.DiskBytes), float64(r.DiskLimitBytes)))
+			inodes = fmt.Sprintf("%d/%s%s", r.Inodes, lim(float64(r.InodesLimit), count), pct(float64(r.Inodes), float64(r.InodesLimit)))
+		}
 		if !r.Present {
-			fmt.Fprintf(tw, "%s\t%d\t-\t-\t-\t-\t%s\t%s\t%s (absent)\n", r.Tenant, r.Containers, faults, netRefused(r.Network), r.Cgroup)
+			fmt.Fprintf(tw, "%s\t%d\t-\t-\t-\t-\t%s\t%s\t%s\t%s\t%s (absent)\n", r.Tenant, r.Containers, disk, inodes, faults, netRefused(r.Network), r.Cgroup)
 			continue
 		}
 		cpu := fmt.Sprintf("%.1fs total/%s", r.CPUUsageSeconds, lim(r.CPULimit, cpus))
@@ -376,7 +395,7 @@ func writeTenantsTable(w io.Writer, rows []TenantUsage) error {
 			pct(float64(r.MemoryBytes), float64(r.MemoryLimitBytes)))
 		pids := fmt.Sprintf("%d/%s%s", r.Pids, lim(float64(r.PidsLimit), count), pct(float64(r.Pids), float64(r.PidsLimit)))
 		io := fmt.Sprintf("%s/%s", tenantHumanBytes(float64(r.IOReadBytes)), tenantHumanBytes(float64(r.IOWriteBytes)))
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Tenant, r.Containers, cpu, mem, pids, io, faults, netRefused(r.Network), r.Cgroup)
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Tenant, r.Containers, cpu, mem, pids, io, disk, inodes, faults, netRefused(r.Network), r.Cgroup)
 	}
 	return tw.Flush()
 }

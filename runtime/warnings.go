@@ -28,9 +28,6 @@ func warningEvents(cfg *hardening.Config, prev, rows []TenantUsage, now time.Tim
 	var out []notify.Event
 	for i := range rows {
 		r := &rows[i]
-		if !r.Present {
-			continue
-		}
 		w := cfg.Defaults.Warnings
 		if t, ok := cfg.Tenants[r.Tenant]; ok {
 			w = t.Warnings
@@ -44,9 +41,14 @@ func warningEvents(cfg *hardening.Config, prev, rows []TenantUsage, now time.Tim
 				Message: fmt.Sprintf("tenant %s: %s at %.0f%% of its quota (%s of %s, warning at %.0f%%)",
 					r.Tenant, limit, used/quota*100, show(used), show(quota), threshold*100)})
 		}
-		ev("memory", float64(r.MemoryBytes), float64(r.MemoryLimitBytes), w.Memory, tenantHumanBytes)
-		ev("pids", float64(r.Pids), float64(r.PidsLimit), w.Pids, func(v float64) string { return fmt.Sprintf("%.0f", v) })
-		if p, ok := before[r.Tenant]; ok && r.CPUPeriods > p.CPUPeriods && r.CPUThrottledPeriods >= p.CPUThrottledPeriods {
+		if r.Present {
+			ev("memory", float64(r.MemoryBytes), float64(r.MemoryLimitBytes), w.Memory, tenantHumanBytes)
+			ev("pids", float64(r.Pids), float64(r.PidsLimit), w.Pids, func(v float64) string { return fmt.Sprintf("%.0f", v) })
+		}
+		// Disk and inodes: on the bind roots, with or without a running container.
+		ev("disk", float64(r.DiskBytes), float64(r.DiskLimitBytes), w.Disk, tenantHumanBytes)
+		ev("inodes", float64(r.Inodes), float64(r.InodesLimit), w.Inodes, func(v float64) string { return fmt.Sprintf("%.0f", v) })
+		if p, ok := before[r.Tenant]; ok && r.Present && r.CPUPeriods > p.CPUPeriods && r.CPUThrottledPeriods >= p.CPUThrottledPeriods {
 			share := float64(r.CPUThrottledPeriods-p.CPUThrottledPeriods) / float64(r.CPUPeriods-p.CPUPeriods)
 			ev("cpu_throttled", share, 1, w.CPUThrottled, func(v float64) string { return fmt.Sprintf("%.0f%% of the periods", v*100) })
 		}

@@ -32,6 +32,29 @@ containers' (docs/quotas.md).`,
 		cli.DurationFlag{Name: "interval", Value: time.Second, Usage: "CPU sampling window for the current CPU use (0: cumulative CPU only)"},
 		cli.StringFlag{Name: "output, o", Usage: "write to this file (atomically) instead of stdout"},
 	},
+	Subcommands: []cli.Command{
+		{
+			Name:  "quota",
+			Usage: "disk-space and inode quotas on the tenants' bind roots (project quotas)",
+			Subcommands: []cli.Command{
+				{
+					Name:      "apply",
+					Usage:     "put each tenant's disk and inodes ([tenants.NAME.quota]) on its bind roots; idempotent",
+					ArgsUsage: "[TENANT...]",
+					Description: `Every file and directory below each bind root gets the tenant's project id
+(project_id, else the first id of its uid_range), directories the inherit flag so new
+files stay the tenant's, and the filesystem the project's limits. The filesystem must
+enforce project quotas: XFS mounted with prjquota, or ext4 made with -O quota,project
+and mounted with prjquota. Without TENANT, every tenant with disk or inodes. create
+refuses to bind a root of such a tenant that does not carry the quota.`,
+					Action: func(c *cli.Context) error {
+						g := &runtime.Global{Root: c.GlobalString("root"), ConfigPath: c.GlobalString("config")}
+						return runtime.TenantsQuotaApply(g, c.Args(), os.Stdout)
+					},
+				},
+			},
+		},
+	},
 	Action: func(c *cli.Context) error {
 		g := &runtime.Global{
 			Root:          c.GlobalString("root"),

@@ -94,6 +94,18 @@ var Families = func() []Family {
 			func(r *tenantcg.Usage) (float64, bool) {
 				return r.IOPressureSeconds, (r.Present || r.RetiredFrom != "") && r.CgroupVersion == 2
 			}},
+		{"tenantrun_tenant_disk_usage_bytes", "Disk space of the tenant's project on its bind roots.", false,
+			func(r *tenantcg.Usage) (float64, bool) {
+				return float64(r.DiskBytes), r.DiskLimitBytes > 0 || r.InodesLimit > 0
+			}},
+		{"tenantrun_tenant_disk_limit_bytes", "The tenant's disk quota, summed over its bind roots.", false,
+			func(r *tenantcg.Usage) (float64, bool) { return float64(r.DiskLimitBytes), r.DiskLimitBytes > 0 }},
+		{"tenantrun_tenant_inodes", "Inodes of the tenant's project on its bind roots.", false,
+			func(r *tenantcg.Usage) (float64, bool) {
+				return float64(r.Inodes), r.DiskLimitBytes > 0 || r.InodesLimit > 0
+			}},
+		{"tenantrun_tenant_inodes_limit", "The tenant's inode quota, summed over its bind roots.", false,
+			func(r *tenantcg.Usage) (float64, bool) { return float64(r.InodesLimit), r.InodesLimit > 0 }},
 		{"tenantrun_tenant_quota_warnings", "Quotas used at or above the warning threshold.", false,
 			func(r *tenantcg.Usage) (float64, bool) { return float64(len(r.Warnings)), true }},
 	}

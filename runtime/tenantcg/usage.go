@@ -45,6 +45,12 @@ type Usage struct {
 	// IOPressureSeconds is the time some of the tenant's tasks waited for I/O (v2
 	// io.pressure "some" total; 0 on v1): where its I/O limits hold it back.
 	IOPressureSeconds float64 `json:"ioPressureSeconds"`
+	// Disk space and inodes of the tenant's project on its bind roots (summed over them),
+	// with the limits the filesystems enforce; 0 without a disk quota.
+	DiskBytes      uint64 `json:"diskBytes"`
+	DiskLimitBytes uint64 `json:"diskLimitBytes"`
+	Inodes         uint64 `json:"inodes"`
+	InodesLimit    uint64 `json:"inodesLimit"`
 	// RetiredFrom says the counters include those of cgroups that are gone (deleted
 	// containers, an earlier parent), kept in this record (faults.go).
 	RetiredFrom string   `json:"retiredFrom,omitempty"`
