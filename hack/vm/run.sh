@@ -109,6 +109,10 @@ done
 if ls /var/cache/tenantrun-test/images/*.docker.tar >/dev/null 2>&1; then
   mkdir -p "$pay/cache/images" && cp -p /var/cache/tenantrun-test/images/*.docker.tar "$pay/cache/images/"
 fi
+# promtool (make deps takes it out of Debian's prometheus package) for the exporter test.
+if [ -x /var/cache/tenantrun-test/bin/promtool ]; then
+  mkdir -p "$pay/cache/bin" && cp -p /var/cache/tenantrun-test/bin/promtool "$pay/cache/bin/"
+fi
 web=/var/cache/tenantrun-test/debian-web
 if [ "${TENANTRUN_VM_WEB:-1}" = 1 ] && [ -f "$web/.tenantrun-debian-web" ]; then
   cp -a "$web" "$pay/cache/"

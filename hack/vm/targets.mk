@@ -8,7 +8,7 @@ test-vm: deps ## the whole integration and security suites, the hostile corpus a
 # (cgroup v2 files and the tenant parent, the systemd slice, AppArmor, idmapped mounts, the web
 # stack under seccomp); the hostile corpus and podman with systemd (cgroupfs on v1 runs on the host,
 # both on v2 in `make test-vm`). TENANTRUN_SKIP_VM=1 skips it locally.
-VM_CI_RUN ?= ^(TestAppArmorDefaultProfile|TestTenantAggregateMemory|TestTenantAggregatePids|TestTenantUpdateCannotRaise|TestNoisyNeighbour|TestTenantParentConcurrentCreateDelete|TestUpdateMemoryAndPids|TestEventsStats|TestDefaultPolicyApplied|TestIdmapPlainRootfs|TestWebServersUnderWebProfile|TestJoinedNetnsSysfsShowsNoHostCgroups|TestRootIsNodevNosuidOnEveryPath|TestTenantIOThrottle|TestNetPolicyEgress|TestNetPolicyTenantIsolation|TestEngineNetnsLowPortsAndSysctls)$$
+VM_CI_RUN ?= ^(TestAppArmorDefaultProfile|TestTenantAggregateMemory|TestTenantAggregatePids|TestTenantUpdateCannotRaise|TestNoisyNeighbour|TestTenantParentConcurrentCreateDelete|TestUpdateMemoryAndPids|TestEventsStats|TestDefaultPolicyApplied|TestIdmapPlainRootfs|TestWebServersUnderWebProfile|TestJoinedNetnsSysfsShowsNoHostCgroups|TestRootIsNodevNosuidOnEveryPath|TestTenantIOThrottle|TestTenantDiskQuota|TestMetricsServeAndWarnings|TestNetPolicyEgress|TestNetPolicyTenantIsolation|TestEngineNetnsLowPortsAndSysctls)$$
 test-vm-ci: deps ## the VM checks `make test` runs: host-facing tests, hostile corpus, podman; both drivers (TENANTRUN_SKIP_VM=1 skips outside CI)
 	@if [ "$$TENANTRUN_SKIP_VM" = 1 ]; then \
 	  if [ "$$CI" = true ]; then echo "test-vm-ci: TENANTRUN_SKIP_VM=1 is not honoured under CI=true"; exit 1; fi; \

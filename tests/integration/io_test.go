@@ -24,7 +24,8 @@ import (
 	"github.com/tenantrun/tenantrun/internal/testutil"
 )
 
-const ioCacheDir = "/var/cache/tenantrun-test/io"
+// ioCacheDir holds the tests' filesystem images (never a real disk).
+var ioCacheDir = filepath.Join(testutil.CacheDir(), "io")
 
 // ioLoopRoot makes a 256 MiB ext4 image, mounts it from a loop device and returns the
 // mount point and the loop device's major:minor. Everything goes at cleanup.

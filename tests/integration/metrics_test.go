@@ -24,10 +24,9 @@ import (
 	"github.com/tenantrun/tenantrun/internal/testutil"
 )
 
-const promtool = "/var/cache/tenantrun-test/bin/promtool"
-
 func TestMetricsServeAndWarnings(t *testing.T) {
 	testutil.RequireRoot(t)
+	promtool := filepath.Join(testutil.CacheDir(), "bin", "promtool")
 	_, err := os.Stat(promtool)
 	testutil.Require(t, err == nil, promtool+" missing (make deps extracts it from Debian's prometheus package)")
 	dir := testutil.TempDir(t, "notify")
