@@ -11,6 +11,7 @@ import (
 
 	"github.com/tenantrun/tenantrun/hardening"
 	"github.com/tenantrun/tenantrun/runtime/blkdev"
+	"github.com/tenantrun/tenantrun/runtime/projquota"
 )
 
 // ConfigCheck loads the operator's configuration (--config) exactly as create does (the
@@ -51,12 +52,30 @@ func ConfigCheck(g *Global, w io.Writer) error {
 		if t.Quota.HasIOLimits() || t.Container.HasIOLimits() {
 			notes = append(notes, "I/O limits")
 		}
+		if t.Quota.HasDiskQuota() {
+			notes = append(notes, "disk quota")
+		}
 		fmt.Fprintf(w, "  %-20s uids %s gids %s (%s)\n", n, t.UIDs, t.GIDs, strings.Join(notes, ", "))
-		for _, warn := range ioWarnings(t) {
+		for _, warn := range append(ioWarnings(t), diskWarnings(t)...) {
 			fmt.Fprintf(w, "    warning: %s\n", warn)
 		}
 	}
 	return nil
+}
+
+// diskWarnings name the bind roots that do not carry the tenant's disk quota yet (create
+// would refuse to bind them).
+func diskWarnings(t *hardening.Tenant) []string {
+	if !t.Quota.HasDiskQuota() {
+		return nil
+	}
+	var out []string
+	for _, r := range t.BindRoots {
+		if _, err := projquota.Check(r, t.Project(), t.Quota.Disk, t.Quota.Inodes); err != nil {
+			out = append(out, fmt.Sprintf("bind root %s: %v: containers binding it are refused until `tenantrun tenants quota apply %s`", r, err, t.Name))
+		}
+	}
+	return out
 }
 
 // ioWarnings say what of a tenant's I/O keys this host cannot do: create refuses a tenant

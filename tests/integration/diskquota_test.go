@@ -103,6 +103,9 @@ func diskQuotaOn(t *testing.T, fstype string) {
 		t.Fatalf("a bind root without the tenant's disk quota was bound: %s", r)
 	}
 
+	if cc := h.OK("config", "check"); !strings.Contains(cc.Stdout, "disk quota") || !strings.Contains(cc.Stdout, "tenantrun tenants quota apply "+ten.Name) {
+		t.Errorf("config check does not say the bind roots lack the disk quota:\n%s", cc.Stdout)
+	}
 	apply := quotaAs(h, ten.Name, "tenants", "quota", "apply", ten.Name)
 	if !enforced {
 		// This kernel enforces no project quotas: apply says so and names the fix.
@@ -120,6 +123,9 @@ func diskQuotaOn(t *testing.T, fstype string) {
 		t.Fatalf("apply: %s", apply)
 	}
 	t.Logf("apply: %s", strings.TrimSpace(apply.Stdout))
+	if cc := h.OK("config", "check"); strings.Contains(cc.Stdout, "warning: bind root") {
+		t.Errorf("config check still warns after apply:\n%s", cc.Stdout)
+	}
 	// Idempotent: again, the same.
 	if again := quotaAsOK(h, ten.Name, "tenants", "quota", "apply", ten.Name); again.Stdout != apply.Stdout {
 		t.Errorf("apply again: %q, first %q", again.Stdout, apply.Stdout)
