@@ -29,17 +29,7 @@ func quotaFS(t *testing.T, fstype string) (string, bool) {
 	mkfs := "mkfs." + fstype
 	_, err := exec.LookPath(mkfs)
 	testutil.Require(t, err == nil, mkfs+" is not installed")
-	if err := os.MkdirAll(ioCacheDir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	img := filepath.Join(ioCacheDir, quotaTenantName("pq")+".img")
-	if err := os.WriteFile(img, nil, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.Remove(img) })
-	if err := os.Truncate(img, 320<<20); err != nil { // XFS wants at least 300M
-		t.Fatal(err)
-	}
+	img := ioImage(t, "pq", 320<<20) // XFS wants at least 300M
 	dir := t.TempDir()
 	try := func(mkfsArgs []string, opts string) bool {
 		args := append(mkfsArgs, img)

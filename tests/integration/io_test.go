@@ -27,6 +27,23 @@ import (
 // ioCacheDir holds the tests' filesystem images (never a real disk).
 var ioCacheDir = filepath.Join(testutil.CacheDir(), "io")
 
+// ioImage is a sparse image file of size under ioCacheDir, removed at cleanup.
+func ioImage(t *testing.T, prefix string, size int64) string {
+	t.Helper()
+	if err := os.MkdirAll(ioCacheDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	img := filepath.Join(ioCacheDir, quotaTenantName(prefix)+".img")
+	if err := os.WriteFile(img, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Remove(img) })
+	if err := os.Truncate(img, size); err != nil {
+		t.Fatal(err)
+	}
+	return img
+}
+
 // ioLoopRoot makes a 256 MiB ext4 image, mounts it from a loop device and returns the
 // mount point and the loop device's major:minor. Everything goes at cleanup.
 func ioLoopRoot(t *testing.T, uid int) (dir string, major, minor uint32) {
@@ -35,17 +52,7 @@ func ioLoopRoot(t *testing.T, uid int) (dir string, major, minor uint32) {
 		_, err := exec.LookPath(tool)
 		testutil.Require(t, err == nil, tool+" is not installed (util-linux, e2fsprogs)")
 	}
-	if err := os.MkdirAll(ioCacheDir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	img := filepath.Join(ioCacheDir, quotaTenantName("io")+".img")
-	if err := os.WriteFile(img, nil, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.Remove(img) })
-	if err := os.Truncate(img, 256<<20); err != nil {
-		t.Fatal(err)
-	}
+	img := ioImage(t, "io", 256<<20)
 	if out, err := exec.Command("mkfs.ext4", "-q", "-F", img).CombinedOutput(); err != nil {
 		t.Fatalf("mkfs.ext4: %v %s", err, out)
 	}
