@@ -46,6 +46,9 @@ func destroyContainer(h *handle, force bool) error {
 	}
 	// The network policy's counters die with the namespace: read them while it lives.
 	auditNet := netDeleteAudit(h, st)
+	// The cgroup's fault counters go to the tenant's record before the kill: with the
+	// systemd driver the scope's cgroup goes as soon as its last process does.
+	retireCounters(h)
 	switch st {
 	case libcontainer.Stopped:
 	case libcontainer.Created:
@@ -68,7 +71,6 @@ func destroyContainer(h *handle, force bool) error {
 		releaseNet(rec)
 		auditNet()
 	}
-	retireCounters(h)
 	if err := h.c.Destroy(); err != nil {
 		// A failing poststop hook fails the destroy after libcontainer has removed the
 		// container (its state directory is gone): the rest goes too, or its claims,

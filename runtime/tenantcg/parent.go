@@ -42,6 +42,8 @@ import (
 	"strings"
 	"sync"
 
+	systemdDbus "github.com/coreos/go-systemd/v22/dbus"
+	godbus "github.com/godbus/dbus/v5"
 	"github.com/opencontainers/cgroups"
 	"github.com/opencontainers/cgroups/manager"
 	"github.com/opencontainers/cgroups/systemd"
@@ -203,6 +205,19 @@ func systemdSwapLimit(r *cgroups.Resources, l Limits, dir string) {
 		r.Unified = map[string]string{}
 	}
 	r.Unified["memory.swap.max"] = "0"
+}
+
+// systemdIOWeight gives a new tenant slice its io_weight as the IOWeight property on cgroup
+// v2: the driver sends no I/O weight there, so systemd wrote io.weight back to "default 100"
+// whenever it realized the slice (a new scope below it), and the tenant's share was lost
+// under --systemd-cgroup. Properties go with the unit's start: a changed io_weight reaches
+// an existing slice when it is made again (the tenant's last container gone).
+func systemdIOWeight(cg *cgroups.Cgroup, l Limits) {
+	if !cg.Systemd || l.BlkioWeight == 0 || !cgroups.IsCgroup2UnifiedMode() {
+		return
+	}
+	cg.SystemdProps = append(cg.SystemdProps, systemdDbus.Property{Name: "IOWeight",
+		Value: godbus.MakeVariant(cgroups.ConvertBlkIOToIOWeightValue(l.BlkioWeight))})
 }
 
 // validateTenantParent checks a parent name before anything is created from it.
@@ -454,6 +469,7 @@ func setupTenantParent(parent string, systemd bool, l Limits) error {
 	if err != nil {
 		return err
 	}
+	systemdIOWeight(cg, l)
 	m, err := manager.New(cg)
 	if err != nil {
 		return fmt.Errorf("tenant cgroup %s: %w", parent, err)

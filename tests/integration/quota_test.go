@@ -403,9 +403,10 @@ func quotaCheckTenantsJSON(t *testing.T, h *testutil.H, ten quotaTenant, mf quot
 	if !strings.Contains(tb.Stdout, ten.Name) || !strings.Contains(tb.Stdout, "/256.0M") {
 		t.Errorf("table:\n%s", tb.Stdout)
 	}
-	// Memory (a surviving hog) is above 10%: the early warning fires.
-	if !strings.Contains(tb.Stderr, "memory at") {
-		t.Errorf("no early warning on stderr: %q", tb.Stderr)
+	// Memory (a surviving hog) is above 10%: the early warning fires. The OOM killer may
+	// have taken both hogs (it picks the victims): then nothing is above 10%.
+	if used := quotaReadU(t, filepath.Join(mf.dir, mf.usage)); used*10 >= uint64(256<<20) && !strings.Contains(tb.Stderr, "memory at") {
+		t.Errorf("no early warning on stderr with %d bytes in use: %q", used, tb.Stderr)
 	}
 }
 
